@@ -1,0 +1,84 @@
+"""The `lighter` command: one subcommand per stage, built from the stage table, dispatched by fire.
+
+Fire would read `a#b=[1]` as Python (and drop everything after `#`), so every argument is handed to
+it as a quoted string and parsed as YAML by the config loader instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from lighter.keys import STAGE_HELP, Stage
+
+USAGE_TAIL = """
+CONFIGS are YAML files, merged in order (`a.yaml,b.yaml` or `a.yaml b.yaml`).
+Overrides follow them as `key::path=value` or `--key::path=value`; values are YAML.
+Add --debug (or LIGHTER_DEBUG=1) for the full traceback of an error."""
+
+HELP_FLAGS = ("--help", "-h")
+DEBUG_FLAG = "--debug"
+
+
+def _stage_command(stage: Stage) -> Callable[..., None]:
+    def command(*configs: str, **overrides: str) -> None:
+        from lighter.runner import run
+
+        run(stage, list(configs), overrides)
+
+    command.__name__ = command.__qualname__ = stage.value
+    command.__doc__ = STAGE_HELP[stage] + "\n" + USAGE_TAIL
+    return command
+
+
+COMMANDS: dict[str, Callable[..., None]] = {stage.value: _stage_command(stage) for stage in Stage}
+
+
+def _fire_argv(argv: list[str]) -> list[str]:
+    """Quote every argument for fire so it arrives as the exact string typed; move help behind `--`."""
+    wants_help = any(a in HELP_FLAGS for a in argv)
+    out = []
+    for arg in argv[1:]:
+        if arg in HELP_FLAGS:
+            continue
+        if arg.startswith("--") and "=" in arg:
+            key, _, value = arg.partition("=")
+            out.append(f"{key}={value!r}")
+        elif arg.startswith("--"):
+            out.append(arg)
+        else:
+            out.append(repr(arg))
+    return [argv[0], *out, *(["--", "--help"] if wants_help else [])]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    print(f"lighter: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `lighter` console script and `python -m lighter`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = DEBUG_FLAG in argv or os.environ.get("LIGHTER_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != DEBUG_FLAG]
+
+    import fire
+
+    if not argv or argv[0] in HELP_FLAGS:
+        fire.Fire(COMMANDS, command=["--help"], name="lighter")
+        return
+    if argv[0] not in COMMANDS:
+        from lighter.config.errors import did_you_mean
+
+        hint = did_you_mean(argv[0], COMMANDS, fallback="Commands: " + ", ".join(COMMANDS) + ".")
+        _fail(f"unknown command '{argv[0]}'. {hint}")
+
+    from lighter.config.errors import ConfigError
+
+    try:
+        fire.Fire(COMMANDS, command=_fire_argv(argv), name="lighter")
+    except ConfigError as err:
+        if debug:
+            raise
+        _fail(err.render())

@@ -1,0 +1,274 @@
+"""Read config files, remembering where each key was written, merge them in order, apply overrides.
+
+Merging: dicts merge key by key at every depth; a later list or scalar replaces the earlier one;
+a key written `~key` deletes it and `=key` replaces the whole subtree. Overrides (`key::path=value`)
+come last; their values are parsed as YAML, except references, expressions and macros, which stay
+strings. Both `::` and `#` separate ids; everything is normalised to `::` here, once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lighter.config.errors import ConfigError, Location, did_you_mean
+from lighter.keys import ALT_SEP, DELETE, EXPR, MACRO, REF, REPLACE, SEP
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TOKEN = re.compile(r"[@%][\w:#./\-]*")  # a reference or macro inside an expression
+_FILE_MACRO = re.compile(r"^%(?P<path>.*\.(?:ya?ml|json))(?P<id>(?:::|#).*)?$", re.IGNORECASE)
+COMMAND_LINE = Location()
+
+
+@dataclass
+class LoadedConfig:
+    """The merged config and where each of its keys came from."""
+
+    data: dict[str, Any]
+    sources: dict[str, Location] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+    def where(self, key: str) -> Location | None:
+        """The location of `key`, or of its nearest written ancestor."""
+        parts = key.split(SEP)
+        while parts:
+            loc = self.sources.get(SEP.join(parts))
+            if loc is not None:
+                return loc
+            parts.pop()
+        return None
+
+
+def normalize_id(key: str) -> str:
+    return key.replace(ALT_SEP, SEP)
+
+
+def normalize_string(value: str, base_dir: Path | None = None) -> str:
+    """Turn `#` into `::` in references and macros, and anchor file macros to `base_dir`."""
+    if value.startswith((REF, MACRO)):
+        match = _FILE_MACRO.match(value)
+        if match:
+            path = Path(match["path"]).expanduser()
+            if base_dir is not None and not path.is_absolute():
+                path = base_dir / path
+            return f"{MACRO}{path}{normalize_id(match['id'] or '')}"
+        return normalize_id(value)
+    if value.startswith(EXPR):
+        return _TOKEN.sub(lambda m: normalize_id(m.group(0)), value)
+    return value
+
+
+def _normalize_tree(value: Any, base_dir: Path | None) -> Any:
+    if isinstance(value, str):
+        return normalize_string(value, base_dir)
+    if isinstance(value, dict):
+        return {k: _normalize_tree(v, base_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalize_tree(v, base_dir) for v in value]
+    return value
+
+
+def _plain_key(key: Any) -> str:
+    key = str(key)
+    return key[1:] if key.startswith((DELETE, REPLACE)) else key
+
+
+def _record_locations(node: yaml.Node, prefix: str, file: str, out: dict[str, Location]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}{SEP}{_plain_key(key_node.value)}" if prefix else _plain_key(key_node.value)
+            out[key] = Location(file, key_node.start_mark.line + 1)
+            _record_locations(value_node, key, file, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            key = f"{prefix}{SEP}{i}" if prefix else str(i)
+            out[key] = Location(file, item.start_mark.line + 1)
+            _record_locations(item, key, file, out)
+
+
+def read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, Location]]:
+    """Parse one YAML file into data and a key -> location map."""
+    loader = _Loader(path.read_text())
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else {}
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = Location(str(path), mark.line + 1 if mark else None)
+        column = f", column {mark.column + 1}" if mark else ""
+        problem = err.problem or err.context or "invalid YAML"
+        raise ConfigError(
+            f"YAML syntax error{column}: {problem}",
+            location=where,
+            suggestion="Check the indentation and quoting on that line and the one above it.",
+        ) from err
+    finally:
+        loader.dispose()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"the file holds a {type(data).__name__}, not a mapping of keys",
+            location=Location(str(path), 1),
+            suggestion="A config file starts with top-level keys such as `trainer:` and `system:`.",
+        )
+    sources: dict[str, Location] = {}
+    if node is not None:
+        _record_locations(node, "", str(path), sources)
+    return _normalize_tree(data, path.parent), sources
+
+
+def merge(dst: dict[str, Any], src: dict[str, Any]) -> dict[str, Any]:
+    """Merge `src` into `dst` in place, honouring `~key` and `=key`."""
+    for key, value in src.items():
+        key = str(key)
+        if key.startswith(DELETE):
+            dst.pop(key[1:], None)
+        elif key.startswith(REPLACE):
+            dst[key[1:]] = merge({}, value) if isinstance(value, dict) else value
+        elif isinstance(value, dict) and isinstance(dst.get(key), dict):
+            merge(dst[key], value)
+        else:
+            dst[key] = merge({}, value) if isinstance(value, dict) else value
+    return dst
+
+
+def split_config_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """Separate config paths (`a.yaml`, `a.yaml,b.yaml`) from positional overrides (`key=value`, `~key`)."""
+    files: list[str] = []
+    overrides: list[str] = []
+    for arg in args:
+        if "=" in arg or arg.startswith(DELETE):
+            overrides.append(arg)
+        else:
+            files.extend(part for part in arg.split(",") if part)
+    return files, overrides
+
+
+def _missing_file(path: Path) -> ConfigError:
+    folder = path.parent if path.parent.is_dir() else Path(".")
+    siblings = [p.name for p in folder.glob("*.y*ml")]
+    hint = did_you_mean(path.name, siblings, fallback="Check the path, relative to the current directory.")
+    return ConfigError(f"config file '{path}' does not exist", suggestion=hint)
+
+
+def parse_value(key: str, raw: Any) -> Any:
+    """An override's value: YAML, except references, expressions and macros, which stay strings."""
+    if not isinstance(raw, str):
+        return raw
+    if raw.startswith((REF, MACRO, EXPR)):
+        return normalize_string(raw, Path.cwd())
+    try:
+        return _normalize_tree(yaml.load(raw, Loader=_Loader), Path.cwd())
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(
+            f"the override value {raw!r} does not parse as YAML ({problem})",
+            key=key,
+            location=COMMAND_LINE,
+            suggestion=f"Quote it as a string: {key}=\"'{raw}'\", or fix the YAML.",
+        ) from err
+
+
+def _container_child(node: Any, part: str, key: str, create: bool) -> Any:
+    if isinstance(node, dict):
+        if part not in node:
+            if not create:
+                return None
+            node[part] = {}
+        return node[part]
+    if isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+        return node[int(part)]
+    raise ConfigError(
+        f"cannot reach '{part}': the value above it is a {type(node).__name__}",
+        key=key,
+        location=COMMAND_LINE,
+        suggestion="Override the parent key as a whole, e.g. parent={...}.",
+    )
+
+
+def delete_key(data: dict[str, Any], key: str) -> None:
+    """Remove `key` (a `::` path) if it is there."""
+    *parents, last = key.split(SEP)
+    node: Any = data
+    for part in parents:
+        node = _container_child(node, part, key, create=False)
+        if node is None:
+            return
+    if isinstance(node, dict):
+        node.pop(last, None)
+    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        node.pop(int(last))
+
+
+def set_key(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set `key` (a `::` path) to `value`, creating the dicts on the way."""
+    *parents, last = key.split(SEP)
+    node: Any = data
+    for part in parents:
+        node = _container_child(node, part, key, create=True)
+    if isinstance(node, list):
+        _container_child(node, last, key, create=False)  # validates the index
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        _container_child(node, last, key, create=True)  # raises: not a container
+
+
+def parse_override(spec: str) -> tuple[str, Any, bool]:
+    """`key::path=value` -> (key, value, False); `~key::path` -> (key, None, True)."""
+    if spec.startswith(DELETE) and "=" not in spec:
+        return normalize_id(spec[1:]), None, True
+    raw_key, _, raw = spec.partition("=")
+    key = normalize_id(raw_key.strip().lstrip("-"))
+    if not key:
+        raise ConfigError(
+            f"the override {spec!r} has no key",
+            location=COMMAND_LINE,
+            suggestion="Write overrides as key::path=value, e.g. trainer::max_epochs=5.",
+        )
+    return key, parse_value(key, raw), False
+
+
+def load_config(
+    config_args: list[str] | str,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> LoadedConfig:
+    """Read, merge and override: the exact config a command would run.
+
+    `overrides` are `key::path=value` strings, or a dict whose string values are parsed the same way.
+    """
+    if isinstance(config_args, str):
+        config_args = [config_args]
+    file_args, positional = split_config_args(list(config_args))
+    if not file_args:
+        raise ConfigError(
+            "no config file given",
+            suggestion="Name one or more YAML files: lighter fit config.yaml [key::path=value ...]",
+        )
+    result = LoadedConfig(data={})
+    for name in file_args:
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise _missing_file(path)
+        data, sources = read_yaml(path.resolve())
+        merge(result.data, data)
+        result.sources.update(sources)
+        result.files.append(path.resolve())
+    parsed = [parse_override(spec) for spec in positional]
+    if isinstance(overrides, dict):
+        parsed += [(normalize_id(k), parse_value(k, v), False) for k, v in overrides.items()]
+    elif overrides:
+        parsed += [parse_override(spec) for spec in overrides]
+    for key, value, delete in parsed:
+        if delete:
+            delete_key(result.data, key)
+        else:
+            set_key(result.data, key, value)
+        result.sources[key] = COMMAND_LINE
+    return result

@@ -1,0 +1,63 @@
+"""Names that the config format and the System share, defined once.
+
+Nothing here imports torch, so the CLI can use it to answer `--help` at once.
+"""
+
+from enum import Enum
+
+TARGET = "_target_"
+REQUIRES = "_requires_"
+DISABLED = "_disabled_"
+MODE = "_mode_"
+META = "_meta_"
+REF = "@"
+EXPR = "$"
+MACRO = "%"
+SEP = "::"
+ALT_SEP = "#"  # accepted everywhere, turned into SEP on reading
+DELETE = "~"  # `~key` in a later file (or override) removes the key
+REPLACE = "="  # `=key` in a later file replaces the subtree instead of merging into it
+
+SYSTEM_TARGETS = ("lighter.System", "lighter.system.System")
+TRAINER_TARGET = "pytorch_lightning.Trainer"
+
+
+class Stage(str, Enum):
+    """A `lighter` command and the `Trainer` method it calls."""
+
+    FIT = "fit"
+    VALIDATE = "validate"
+    TEST = "test"
+    PREDICT = "predict"
+
+
+class Mode(str, Enum):
+    """Which loop a step belongs to; keys `dataloaders`, `metrics` and `adapters`."""
+
+    TRAIN = "train"
+    VAL = "val"
+    TEST = "test"
+    PREDICT = "predict"
+
+
+# The one table the CLI, the pruning and the System derive from.
+STAGE_MODES: dict[Stage, tuple[Mode, ...]] = {
+    Stage.FIT: (Mode.TRAIN, Mode.VAL),
+    Stage.VALIDATE: (Mode.VAL,),
+    Stage.TEST: (Mode.TEST,),
+    Stage.PREDICT: (Mode.PREDICT,),
+}
+LOSS_MODES = (Mode.TRAIN, Mode.VAL)  # modes that compute the criterion
+METRIC_MODES = (Mode.TRAIN, Mode.VAL, Mode.TEST)
+ADAPTER_KINDS = ("batch", "criterion", "metrics", "logging")
+
+TOP_LEVEL_KEYS = ("trainer", "system", "project", "vars", "args", "seed", META, REQUIRES)
+SYSTEM_KEYS = ("model", "dataloaders", "optimizer", "scheduler", "criterion", "metrics", "adapters", "inferer")
+COMPONENT_KEYS = (TARGET, REQUIRES, DISABLED, MODE, "_desc_")
+
+STAGE_HELP = {
+    Stage.FIT: "Train the system, validating as the trainer is configured to.",
+    Stage.VALIDATE: "Run one pass over the `val` dataloader and report loss and metrics.",
+    Stage.TEST: "Run one pass over the `test` dataloader and report metrics.",
+    Stage.PREDICT: "Run the model over the `predict` dataloader; writer callbacks save the outputs.",
+}

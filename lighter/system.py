@@ -1,0 +1,268 @@
+"""`System`: the LightningModule that holds a config's components and routes data between them."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import Metric, MetricCollection
+
+from lighter.adapters import BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
+from lighter.config.errors import did_you_mean
+from lighter.keys import ADAPTER_KINDS, LOSS_MODES, METRIC_MODES, Mode
+
+MetricsArg = Metric | Sequence[Metric] | Mapping[str, Metric] | None
+
+
+@dataclass(frozen=True)
+class _Adapters:
+    batch: Callable[[Any], tuple[Any, Any, Any]]
+    criterion: Callable[..., Any]
+    metrics: Callable[..., Any]
+    logging: Callable[[Any, Any, Any], tuple[Any, Any, Any]]
+
+
+def _default_adapters(mode: Mode) -> dict[str, Any]:
+    # Lighter's defaults: batches are (input, target), except in predict, where the batch is the input.
+    batch = BatchAdapter(input_accessor=_whole_batch) if mode is Mode.PREDICT else BatchAdapter(0, 1)
+    return {"batch": batch, "criterion": CriterionAdapter(), "metrics": MetricsAdapter(), "logging": LoggingAdapter()}
+
+
+def _whole_batch(batch: Any) -> Any:
+    return batch
+
+
+def _check_keys(given: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+    for key in given:
+        if key not in allowed:
+            hint = did_you_mean(key, allowed, fallback=f"Valid keys: {', '.join(allowed)}.")
+            raise ValueError(f"{where}::{key} is not a valid key. {hint}")
+
+
+def _batch_size(value: Any) -> int | None:
+    """The leading dimension of the first tensor found, so Lightning need not guess."""
+    if isinstance(value, torch.Tensor):
+        return value.shape[0] if value.ndim else 1
+    if isinstance(value, Mapping):
+        value = next(iter(value.values()), None)
+        return _batch_size(value)
+    if isinstance(value, (list, tuple)) and value:
+        return _batch_size(value[0])
+    return None
+
+
+class System(pl.LightningModule):
+    """Model, optimization, data and metrics for every mode, wired by adapters.
+
+    ```yaml
+    system:
+      _target_: lighter.System
+      model: {_target_: torch.nn.Linear, in_features: 64, out_features: 10}
+      criterion: {_target_: torch.nn.CrossEntropyLoss}
+      optimizer: {_target_: torch.optim.Adam, params: "$@system::model.parameters()", lr: 0.001}
+      metrics:
+        train: [{_target_: torchmetrics.Accuracy, task: multiclass, num_classes: 10}]
+        val: "%#train"
+      dataloaders:
+        train: {_target_: torch.utils.data.DataLoader, dataset: ..., batch_size: 32}
+    ```
+
+    `metrics` per mode (`train`, `val`, `test`) is a Metric, a list or a dict; `scheduler` is an LR scheduler
+    or a dict in Lightning's `lr_scheduler` form; `inferer` replaces `model(input)` outside training.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        dataloaders: Mapping[str, Any] | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
+        scheduler: Any = None,
+        criterion: Callable[..., Any] | None = None,
+        metrics: Mapping[str, MetricsArg] | None = None,
+        adapters: Mapping[str, Mapping[str, Any]] | None = None,
+        inferer: Callable[..., Any] | None = None,
+    ):
+        super().__init__()
+        modes = [m.value for m in Mode]
+        self.model = model
+        self.criterion = criterion
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.inferer = inferer
+        self.dataloaders = dict(dataloaders or {})
+        _check_keys(self.dataloaders, modes, "system::dataloaders")
+
+        metrics = dict(metrics or {})
+        _check_keys(metrics, [m.value for m in METRIC_MODES], "system::metrics")
+        self._metrics: dict[Mode, list[tuple[str, Metric]]] = {}
+        self._metric_collections: dict[Mode, MetricCollection] = {}
+        for mode in METRIC_MODES:
+            collection = self._collect_metrics(metrics.get(mode.value), mode)
+            if collection is not None:
+                # Registered as submodules so they move with the model; names are built once, here.
+                setattr(self, f"{mode.value}_metrics", collection)
+                self._metric_collections[mode] = collection
+                self._metrics[mode] = [(f"{mode.value}/metrics/{name}", m) for name, m in collection.items()]
+
+        adapters = dict(adapters or {})
+        _check_keys(adapters, modes, "system::adapters")
+        self._adapters: dict[Mode, _Adapters] = {}
+        for mode in Mode:
+            given = dict(adapters.get(mode.value) or {})
+            _check_keys(given, ADAPTER_KINDS, f"system::adapters::{mode.value}")
+            self._adapters[mode] = _Adapters(**{**_default_adapters(mode), **given})
+
+        # `forward` may ask for the epoch or the global step; look once, not every step.
+        forward_params = inspect.signature(model.forward).parameters
+        self._forward_extras = tuple(name for name in ("epoch", "step") if name in forward_params)
+
+    @staticmethod
+    def _collect_metrics(metrics: MetricsArg, mode: Mode) -> MetricCollection | None:
+        if metrics is None or (isinstance(metrics, (list, tuple, dict)) and not metrics):
+            return None
+        if isinstance(metrics, (Metric, MetricCollection)):
+            metrics = [metrics]
+        try:
+            # compute_groups=False: each metric is logged on its own, so each must own its state.
+            return MetricCollection(metrics, compute_groups=False)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"system::metrics::{mode.value} must be torchmetrics Metrics (one, a list or a dict): {err}"
+            ) from err
+
+    # ---- forward -------------------------------------------------------------------------------
+    def forward(self, input: Any) -> Any:
+        return self.model(input, **self._forward_kwargs())
+
+    def _forward_kwargs(self) -> dict[str, int]:
+        if not self._forward_extras:
+            return {}
+        values = {"epoch": self.current_epoch, "step": self.global_step}
+        return {name: values[name] for name in self._forward_extras}
+
+    def _predict(self, input: Any, mode: Mode) -> Any:
+        kwargs = self._forward_kwargs()
+        if self.inferer is not None and mode is not Mode.TRAIN:
+            return self.inferer(input, self.model, **kwargs)
+        return self.model(input, **kwargs)
+
+    # ---- steps: the mode is an argument, never state -------------------------------------------------
+    def training_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        return self._step(batch, Mode.TRAIN)
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        return self._step(batch, Mode.VAL)
+
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        return self._step(batch, Mode.TEST)
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        return self._step(batch, Mode.PREDICT)
+
+    def _step(self, batch: Any, mode: Mode) -> dict[str, Any]:
+        adapters = self._adapters[mode]
+        input, target, identifier = adapters.batch(batch)
+        pred = self._predict(input, mode)
+        output: dict[str, Any] = {}
+        batch_size = _batch_size(input)
+
+        if mode in LOSS_MODES and self.criterion is not None:
+            loss = adapters.criterion(self.criterion, input, target, pred)
+            output["loss"] = self._log_loss(loss, mode, batch_size)
+
+        metrics = self._metrics.get(mode)
+        if metrics:
+            adapters.metrics(self._metric_collections[mode], input, target, pred)
+            for name, metric in metrics:
+                self.log(name, metric, on_step=mode is Mode.TRAIN, on_epoch=True, batch_size=batch_size)
+
+        input, target, pred = adapters.logging(input, target, pred)
+        if mode is Mode.PREDICT:
+            return {"pred": pred, "identifier": identifier}
+        output.update(input=input, target=target, pred=pred, identifier=identifier)
+        return output
+
+    def _log_loss(self, loss: Any, mode: Mode, batch_size: int | None) -> torch.Tensor:
+        on_step = mode is Mode.TRAIN
+        if isinstance(loss, Mapping):
+            if "total" not in loss:
+                raise ValueError(
+                    f"The criterion returned a dict with keys {sorted(loss)}; it needs a 'total' key, "
+                    "the loss to optimize. The other keys are logged as sub-losses."
+                )
+            for name, value in loss.items():
+                if name != "total":
+                    self.log(f"{mode.value}/loss/{name}", value, on_step=on_step, on_epoch=True,
+                             sync_dist=True, batch_size=batch_size)  # fmt: skip
+            loss = loss["total"]
+        self.log(f"{mode.value}/loss", loss, on_step=on_step, on_epoch=True, sync_dist=True,
+                 prog_bar=True, batch_size=batch_size)  # fmt: skip
+        return loss
+
+    # ---- optimization ---------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        if self.optimizer is None:
+            return None
+        if self.scheduler is None:
+            return self.optimizer
+        scheduler = dict(self.scheduler) if isinstance(self.scheduler, Mapping) else {"scheduler": self.scheduler}
+        if isinstance(scheduler["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.setdefault("monitor", "val/loss" if Mode.VAL.value in self.dataloaders else "train/loss")
+        return {"optimizer": self.optimizer, "lr_scheduler": scheduler}
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit":
+            return
+        for name, value in (("criterion", self.criterion), ("optimizer", self.optimizer)):
+            if value is None:
+                raise ValueError(f"system::{name} is not set; `lighter fit` needs one to train.")
+
+    def on_train_epoch_start(self) -> None:
+        # Learning rate and momentum, once per epoch, per optimizer and param group.
+        optimizers = self.trainer.optimizers
+        for i, optimizer in enumerate(optimizers):
+            for j, group in enumerate(optimizer.param_groups):
+                suffix = (f"/{i}" if len(optimizers) > 1 else "") + (
+                    f"/group{j}" if len(optimizer.param_groups) > 1 else ""
+                )
+                self.log(f"train/lr{suffix}", float(group["lr"]), on_step=False, on_epoch=True)
+                if "momentum" in group:
+                    self.log(f"train/momentum{suffix}", float(group["momentum"]), on_step=False, on_epoch=True)
+                elif "betas" in group:
+                    self.log(f"train/beta1{suffix}", float(group["betas"][0]), on_step=False, on_epoch=True)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A checkpoint from fit may hold a criterion's buffers that a test or predict run does not build.
+        state = checkpoint.get("state_dict", {})
+        for key in [k for k in state if k.split(".", 1)[0] not in self._modules]:
+            del state[key]
+
+    # ---- data ---------------------------------------------------------------------------------
+    def _dataloader(self, mode: Mode) -> Any:
+        loader = self.dataloaders.get(mode.value)
+        if loader is None:
+            raise ValueError(
+                f"system::dataloaders::{mode.value} is not set, but this stage needs it. "
+                f"Add a DataLoader under system::dataloaders::{mode.value}."
+            )
+        return loader
+
+    def train_dataloader(self) -> Any:
+        return self._dataloader(Mode.TRAIN)
+
+    def val_dataloader(self) -> Any:
+        # Fit without validation is legitimate: no loader means no validation loop.
+        if Mode.VAL.value not in self.dataloaders and self.trainer.state.fn == "fit":
+            return []
+        return self._dataloader(Mode.VAL)
+
+    def test_dataloader(self) -> Any:
+        return self._dataloader(Mode.TEST)
+
+    def predict_dataloader(self) -> Any:
+        return self._dataloader(Mode.PREDICT)

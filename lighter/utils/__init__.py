@@ -1,0 +1,1 @@
+"""Helpers usable as `_target_` in YAML."""

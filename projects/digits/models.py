@@ -1,0 +1,25 @@
+"""A small CNN for 8x8 grayscale digits."""
+
+from torch import nn
+
+
+class DigitsCNN(nn.Module):
+    def __init__(self, num_classes: int = 10, width: int = 32, dropout: float = 0.2):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(2 * width * 4 * 4, 128),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(128, num_classes),
+        )
+
+    def forward(self, x):
+        return self.head(self.features(x))

@@ -1,7 +1,8 @@
-"""The `lighter` command: one subcommand per stage, built from the stage table, dispatched by fire.
+"""The `lighter` command: a subcommand per stage (built from the stage table) plus `show` and `check`.
 
 Fire would read `a#b=[1]` as Python (and drop everything after `#`), so every argument is handed to
-it as a quoted string and parsed as YAML by the config loader instead.
+it as a quoted string and parsed as YAML by the config loader instead. Heavy modules load inside the
+commands, so `lighter --help` stays instant.
 """
 
 from __future__ import annotations
@@ -32,7 +33,34 @@ def _stage_command(stage: Stage) -> Callable[..., None]:
     return command
 
 
+def show(*configs: str, trust: bool = False, **overrides: str) -> None:
+    """Print the merged config after overrides, as YAML: exactly what would run. Imports nothing.
+
+    With --trust, first list every module a _target_ imports and every $ expression the config evaluates.
+    """
+    from lighter.config.trust import trust_summary
+    from lighter.rundir import dump_yaml
+    from lighter.runner import prepare
+
+    experiment = prepare(Stage.FIT, list(configs), overrides, imports=False)
+    if trust:
+        print(trust_summary(experiment.config, experiment.loaded))
+    print(dump_yaml(experiment.config), end="")
+
+
+def check(*configs: str, stage: str = "fit", **overrides: str) -> None:
+    """Build everything a stage builds and run one batch per loop through it, without training or writing.
+
+    --stage picks the stage to check: fit (default), validate, test or predict.
+    """
+    from lighter.runner import check as run_check
+
+    experiment = run_check(stage, list(configs), overrides)
+    print(f"lighter check: OK: `lighter {experiment.stage.value}` builds and runs one batch.")
+
+
 COMMANDS: dict[str, Callable[..., None]] = {stage.value: _stage_command(stage) for stage in Stage}
+COMMANDS.update(show=show, check=check)
 
 
 def _fire_argv(argv: list[str]) -> list[str]:
@@ -66,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     import fire
 
     if not argv or argv[0] in HELP_FLAGS:
-        fire.Fire(COMMANDS, command=["--help"], name="lighter")
+        fire.Fire(COMMANDS, command=["--", "--help"], name="lighter")
         return
     if argv[0] not in COMMANDS:
         from lighter.config.errors import did_you_mean
@@ -74,11 +102,12 @@ def main(argv: list[str] | None = None) -> None:
         hint = did_you_mean(argv[0], COMMANDS, fallback="Commands: " + ", ".join(COMMANDS) + ".")
         _fail(f"unknown command '{argv[0]}'. {hint}")
 
+    from lighter.adapters import BatchAccessError
     from lighter.config.errors import ConfigError
 
     try:
         fire.Fire(COMMANDS, command=_fire_argv(argv), name="lighter")
-    except ConfigError as err:
+    except (ConfigError, BatchAccessError) as err:
         if debug:
             raise
-        _fail(err.render())
+        _fail(err.render() if isinstance(err, ConfigError) else str(err))

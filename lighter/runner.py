@@ -1,46 +1,86 @@
-"""Run a stage: read the config, build what the stage uses, call the Trainer's method of the same name."""
+"""Run a stage: read and check the config, build what the stage uses, call the Trainer method of that name."""
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lighter.config import build
+from lighter.config.errors import ConfigError
 from lighter.config.loader import LoadedConfig, load_config
+from lighter.config.validate import validate
 from lighter.keys import Stage
+
+Overrides = list[str] | dict[str, Any] | None
 
 
 @dataclass
 class Experiment:
-    """Everything a stage runs with: the config as read, the config that will run, and the built objects."""
+    """A stage's config as read, the config that runs, and (once instantiated) the built objects."""
 
     stage: Stage
     loaded: LoadedConfig
-    config: dict[str, Any]  # merged, overridden, macros expanded, `project` absolute: runnable anywhere
+    config: dict[str, Any]  # merged, overridden, macros expanded, `project` absolute: runnable from anywhere
+    pruned: dict[str, Any]  # what this stage builds
+    command: str = ""
     trainer: Any = None
     system: Any = None
     args: dict[str, Any] | None = None
 
+    @property
+    def source_dir(self) -> Path:
+        project = self.config.get("project")
+        return Path(project) if project else self.loaded.files[0].parent
 
-def prepare(stage: Stage | str, configs: list[str] | str, overrides: list[str] | dict[str, Any] | None = None):
-    """Read, merge, override and expand a config for `stage`, importing its project; build nothing yet."""
-    stage = Stage(stage)
+
+def _command(stage: Stage, configs: list[str] | str, overrides: Overrides) -> str:
+    words = ["lighter", stage.value, *([configs] if isinstance(configs, str) else configs)]
+    if isinstance(overrides, dict):
+        words += [f"{k}={v}" for k, v in overrides.items()]
+    elif overrides:
+        words += list(overrides)
+    return shlex.join(words)
+
+
+def parse_stage(stage: Stage | str) -> Stage:
+    try:
+        return Stage(stage)
+    except ValueError:
+        from lighter.config.errors import did_you_mean
+
+        names = [s.value for s in Stage]
+        raise ConfigError(f"unknown stage '{stage}'", suggestion=did_you_mean(str(stage), names)) from None
+
+
+def prepare(stage: Stage | str, configs: list[str] | str, overrides: Overrides = None, *, imports: bool = True):
+    """Read, merge, override, expand and check a config for `stage`; import its project unless `imports` is off."""
+    stage = parse_stage(stage)
     loaded = load_config(configs, overrides)
-    config = build.expand_macros(build.with_defaults(loaded.data))
+    config = build.expand_macros(build.with_defaults(loaded.data), loaded)
     if config.get("project") is not None:
-        config["project"] = str(build.import_project(loaded, config["project"]))
-    return Experiment(stage=stage, loaded=loaded, config=config)
+        config["project"] = str(build.find_project(loaded, config["project"]))
+        if imports:
+            build.import_project(Path(config["project"]))
+    pruned = build.prune(config, stage)
+    experiment = Experiment(stage, loaded, config, pruned, command=_command(stage, configs, overrides))
+    if imports:
+        validate(config, pruned, loaded, stage)
+    return experiment
 
 
-def instantiate(experiment: Experiment) -> Experiment:
-    """Seed, then build the trainer, the system and the stage's Trainer-method arguments."""
+def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
+    """Seed, then build the trainer, the system and the arguments of the stage's Trainer method."""
     import pytorch_lightning as pl
 
-    stage = experiment.stage
-    pruned = build.prune(experiment.config, stage)
-    if pruned.get("seed") is not None:
-        pl.seed_everything(pruned["seed"], workers=True)
-    parser = build.make_parser(pruned)
+    from lighter.rundir import RunRecorder
+
+    stage, pruned = experiment.stage, experiment.pruned
+    seed = pruned.get("seed")
+    if seed is not None:
+        pl.seed_everything(seed, workers=True)
+    parser = build.make_parser(pruned, experiment.loaded)
     experiment.trainer = parser.get_parsed_content("trainer")
     experiment.system = parser.get_parsed_content("system")
     args_key = f"args::{stage.value}"
@@ -49,11 +89,46 @@ def instantiate(experiment: Experiment) -> Experiment:
     if stage is Stage.PREDICT:
         # Writers save predictions as they come; keeping them all in memory too would grow without bound.
         experiment.args.setdefault("return_predictions", False)
+    ckpt = experiment.args.get("ckpt_path")
+    if isinstance(ckpt, str) and ckpt not in ("best", "last", "hpc", "registry") and not Path(ckpt).is_file():
+        key = f"{args_key}::ckpt_path"
+        raise ConfigError(
+            f"checkpoint '{ckpt}' does not exist",
+            key=key,
+            location=experiment.loaded.where(key),
+            suggestion="Run `lighter fit` first, or point ckpt_path at an existing .ckpt file.",
+        )
+    if record:
+        recorder = RunRecorder(experiment.config, stage.value, experiment.command, seed, experiment.source_dir)
+        experiment.trainer.callbacks.append(recorder)
     return experiment
 
 
-def run(stage: Stage | str, configs: list[str] | str, overrides: list[str] | dict[str, Any] | None = None) -> Any:
+def run(stage: Stage | str, configs: list[str] | str, overrides: Overrides = None) -> Any:
     """`lighter <stage> CONFIG... [overrides]` as a function: returns what the Trainer method returns."""
     experiment = instantiate(prepare(stage, configs, overrides))
     method = getattr(experiment.trainer, experiment.stage.value)
     return method(experiment.system, **experiment.args)
+
+
+def check(stage: Stage | str, configs: list[str] | str, overrides: Overrides = None) -> Experiment:
+    """Build everything `stage` builds and push one batch per loop through it, writing nothing.
+
+    The stage's own Trainer is built (so its callbacks and logger are checked) but a throwaway
+    `fast_dev_run` Trainer, without logger, checkpoints or callbacks, runs the batch.
+    """
+    import pytorch_lightning as pl
+
+    experiment = instantiate(prepare(stage, configs, overrides), record=False)
+    dry = pl.Trainer(
+        fast_dev_run=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator=experiment.trainer.accelerator,
+        devices=1,
+    )
+    args = {k: v for k, v in experiment.args.items() if k not in ("ckpt_path",)}
+    getattr(dry, experiment.stage.value)(experiment.system, **args)
+    return experiment

@@ -9,13 +9,26 @@ from __future__ import annotations
 import copy
 import importlib.machinery
 import importlib.util
+import inspect
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import ConfigError
+from lighter.config.errors import ConfigError, did_you_mean
 from lighter.config.loader import LoadedConfig
-from lighter.keys import LOSS_MODES, METRIC_MODES, SEP, STAGE_MODES, SYSTEM_TARGETS, TARGET, TRAINER_TARGET, Mode, Stage
+from lighter.keys import (
+    LOSS_MODES,
+    MACRO,
+    METRIC_MODES,
+    SEP,
+    STAGE_MODES,
+    SYSTEM_TARGETS,
+    TARGET,
+    TRAINER_TARGET,
+    Mode,
+    Stage,
+)
 
 PROJECT_MODULE = "project"
 
@@ -32,15 +45,45 @@ def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def expand_macros(data: dict[str, Any]) -> dict[str, Any]:
+def _check_macros(data: dict[str, Any], loaded: LoadedConfig) -> None:
+    """Each `%` macro must point at an existing file and id; say which key holds a broken one."""
+    from monai.bundle import ConfigParser
+
+    from lighter.config.validate import walk
+
+    for key, value in walk(data):
+        if not (isinstance(value, str) and value.startswith(MACRO)):
+            continue
+        try:
+            value = ConfigParser.resolve_relative_ids(key, value)
+        except ValueError as err:
+            raise ConfigError(str(err), key=key, location=loaded.where(key)) from err
+        path, target = ConfigParser.split_path_id(value[len(MACRO) :])
+        if path and not Path(path).is_file():
+            raise ConfigError(
+                f"the macro {value!r} names a file that does not exist",
+                key=key,
+                location=loaded.where(key),
+                suggestion="A relative path in a macro is relative to the file that contains the macro.",
+            )
+        source = ConfigParser.load_config_file(path) if path else data
+        if target and not key_exists(source, target):
+            ids = [k for k, _ in walk(source)]
+            raise ConfigError(
+                f"the macro {value!r} points to nothing",
+                key=key,
+                location=loaded.where(key),
+                suggestion=did_you_mean(target, ids, fallback="Check the id after the file name or `%`."),
+            )
+
+
+def expand_macros(data: dict[str, Any], loaded: LoadedConfig) -> dict[str, Any]:
     """Resolve `%` macros and relative ids with MONAI, returning a plain dict."""
     from monai.bundle import ConfigParser
 
+    _check_macros(data, loaded)
     parser = ConfigParser(copy.deepcopy(data))
-    try:
-        parser.resolve_macro_and_relative_ids()
-    except (KeyError, ValueError, FileNotFoundError) as err:
-        raise ConfigError(f"a macro or relative reference could not be resolved: {err}") from err
+    parser.resolve_macro_and_relative_ids()
     return parser.get()
 
 
@@ -75,11 +118,9 @@ def prune(data: dict[str, Any], stage: Stage) -> dict[str, Any]:
     return data
 
 
-def import_project(loaded: LoadedConfig, value: Any) -> Path:
-    """Import the `project` directory as the package `project`; return its absolute path.
-
-    A relative path is tried against the current directory, then the directory of the config file that set it.
-    """
+def find_project(loaded: LoadedConfig, value: Any) -> Path:
+    """The absolute `project` directory: relative paths are tried against the current directory, then the
+    directory of the config file that set it."""
     where = loaded.where("project")
     if not isinstance(value, str) or not value:
         raise ConfigError(
@@ -101,38 +142,112 @@ def import_project(loaded: LoadedConfig, value: Any) -> Path:
             location=where,
             suggestion="Give a path relative to the current directory or to the config file.",
         )
+    return found
+
+
+def import_project(folder: Path) -> None:
+    """Import `folder` as the package `project`, replacing any earlier one."""
     for name in [m for m in sys.modules if m == PROJECT_MODULE or m.startswith(PROJECT_MODULE + ".")]:
         del sys.modules[name]
-    init = found / "__init__.py"
+    init = folder / "__init__.py"
     if init.is_file():
-        spec = importlib.util.spec_from_file_location(PROJECT_MODULE, init, submodule_search_locations=[str(found)])
+        spec = importlib.util.spec_from_file_location(PROJECT_MODULE, init, submodule_search_locations=[str(folder)])
     else:
         spec = importlib.machinery.ModuleSpec(PROJECT_MODULE, None, is_package=True)
-        spec.submodule_search_locations = [str(found)]
-    assert spec is not None
+        spec.submodule_search_locations = [str(folder)]
     module = importlib.util.module_from_spec(spec)
     sys.modules[PROJECT_MODULE] = module
     if spec.loader is not None:
         spec.loader.exec_module(module)
-    return found
 
 
-def make_parser(data: dict[str, Any]) -> Any:
-    """A parsed MONAI ConfigParser over `data`, ready for `get_parsed_content`."""
+def _unexpected_keyword(error: BaseException) -> str | None:
+    match = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+    return match[1] if match else None
+
+
+def _signature_hint(target: Any, wrong: str | None) -> str | None:
+    """The accepted parameter names closest to a wrong keyword argument."""
+    if wrong is None or target is None:
+        return None
+    try:
+        params = [p for p in inspect.signature(target).parameters if p not in ("self", "args", "kwargs")]
+    except (TypeError, ValueError):
+        return None
+    accepted = f"It accepts: {', '.join(params)}."
+    hint = did_you_mean(wrong, params)
+    return f"{hint} {accepted}" if hint else accepted
+
+
+def instantiation_error(
+    key: str, item: Any, error: BaseException, data: dict[str, Any], loaded: LoadedConfig
+) -> ConfigError:
+    """Turn MONAI's 'Failed to instantiate/evaluate' into the key path, the target and the original error."""
+    from monai.bundle import ConfigExpression
+
+    cause = error.__cause__ if isinstance(error, RuntimeError) and error.__cause__ is not None else error
+    reason = f"{type(cause).__name__}: {cause}"
+    config = item.get_config() if item is not None else None
+    if item is not None and isinstance(item, ConfigExpression):
+        written = lookup(data, key)  # MONAI has rewritten the @ids inside `config`; show the user's text
+        return ConfigError(
+            f"the expression {written if isinstance(written, str) else config!r} raised {reason}",
+            key=key,
+            location=loaded.where(key),
+            suggestion="Fix the expression; ids inside it are written @id.",
+        )
+    target = config.get(TARGET) if isinstance(config, dict) else None
+    from lighter.config.validate import locate_target
+
+    obj = locate_target(target)[0] if isinstance(target, str) else None
+    wrong = _unexpected_keyword(cause)
+    if wrong is not None and key_exists(data, f"{key}{SEP}{wrong}"):
+        key = f"{key}{SEP}{wrong}"  # point at the offending argument, wherever it was written
+    return ConfigError(
+        f"'{target}' rejected its arguments: {reason}" if target else reason,
+        key=key,
+        location=loaded.where(key),
+        suggestion=_signature_hint(obj, wrong),
+    )
+
+
+def make_parser(data: dict[str, Any], loaded: LoadedConfig) -> Any:
+    """A parsed MONAI ConfigParser over `data`, whose failures name the key that failed."""
     from monai.bundle import ConfigParser
+    from monai.bundle.reference_resolver import ReferenceResolver
+
+    class _Resolver(ReferenceResolver):
+        # MONAI resolves depth first, so the innermost failing id is wrapped first; outer ids pass it on.
+        def _resolve_one_item(self, id: str, waiting_list: set[str] | None = None, **kwargs: Any) -> Any:
+            try:
+                return super()._resolve_one_item(id, waiting_list, **kwargs)
+            except ConfigError:
+                raise
+            except Exception as err:
+                item = self.items.get(self.normalize_id(id))
+                raise instantiation_error(self.normalize_id(id), item, err, data, loaded) from err
 
     parser = ConfigParser(copy.deepcopy(data))
+    parser.ref_resolver = _Resolver()
     parser.parse()
     return parser
 
 
-def key_exists(data: dict[str, Any], key: str) -> bool:
-    node: Any = data
+_MISSING = object()
+
+
+def lookup(data: Any, key: str, default: Any = _MISSING) -> Any:
+    """The value at a `::` key path, or `default` when there is none."""
+    node = data
     for part in key.split(SEP):
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return False
-    return True
+            return default
+    return node
+
+
+def key_exists(data: Any, key: str) -> bool:
+    return lookup(data, key) is not _MISSING

@@ -17,7 +17,7 @@ class Location:
     def __str__(self) -> str:
         if self.file is None:
             return "from the command line"
-        return f"{self.file}:{self.line}" if self.line else self.file
+        return f"at {self.file}:{self.line}" if self.line else f"in {self.file}"
 
 
 class ConfigError(Exception):
@@ -41,7 +41,7 @@ class ConfigError(Exception):
         head = f"{self.key}: {self.message}" if self.key else self.message
         lines = [head]
         if self.location is not None:
-            lines.append(f"  at {self.location}")
+            lines.append(f"  {self.location}")
         if self.suggestion:
             lines.append(f"  {self.suggestion}")
         return "\n".join(lines)

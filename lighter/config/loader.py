@@ -33,14 +33,15 @@ class LoadedConfig:
     files: list[Path] = field(default_factory=list)
 
     def where(self, key: str) -> Location | None:
-        """The location of `key`, or of its nearest written ancestor."""
+        """The location of `key`, else of its nearest written ancestor, else of its first written descendant."""
         parts = key.split(SEP)
         while parts:
             loc = self.sources.get(SEP.join(parts))
             if loc is not None:
                 return loc
             parts.pop()
-        return None
+        prefix = key + SEP
+        return next((loc for k, loc in self.sources.items() if k.startswith(prefix)), None)
 
 
 def normalize_id(key: str) -> str:

@@ -1,0 +1,192 @@
+"""Check a config before anything is built: structure, `_target_` imports, references and cycles.
+
+Each check raises `ConfigError` naming the key path, where it was written and the likely fix, so a
+mistake costs one glance instead of a traceback through MONAI.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterator
+from typing import Any
+
+from lighter.config.build import is_lighter_system, key_exists
+from lighter.config.errors import ConfigError, did_you_mean
+from lighter.config.loader import LoadedConfig
+from lighter.keys import (
+    ADAPTER_KINDS,
+    COMPONENT_KEYS,
+    DISABLED,
+    EXPR,
+    METRIC_MODES,
+    REF,
+    SEP,
+    SYSTEM_KEYS,
+    TARGET,
+    TOP_LEVEL_KEYS,
+    Mode,
+    Stage,
+)
+
+_MODES = tuple(m.value for m in Mode)
+_STAGES = tuple(s.value for s in Stage)
+
+
+def walk(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every (id, value) below `value`, depth first, ids joined with `::`."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        child_id = f"{prefix}{SEP}{key}" if prefix else str(key)
+        yield child_id, child
+        yield from walk(child, child_id)
+
+
+def _unknown_key(key: str, allowed: tuple[str, ...], parent: str, loaded: LoadedConfig) -> ConfigError:
+    full = f"{parent}{SEP}{key}" if parent else key
+    where = "at the top level" if not parent else f"under {parent}"
+    return ConfigError(
+        f"unknown key '{key}' {where}",
+        key=full,
+        location=loaded.where(full),
+        suggestion=did_you_mean(key, allowed, fallback=f"Valid keys: {', '.join(allowed)}."),
+    )
+
+
+def _check_keys(node: Any, allowed: tuple[str, ...], parent: str, loaded: LoadedConfig) -> None:
+    if isinstance(node, dict):
+        for key in node:
+            if str(key) not in allowed:
+                raise _unknown_key(str(key), allowed, parent, loaded)
+
+
+def check_structure(config: dict[str, Any], loaded: LoadedConfig, lighter_system: bool) -> None:
+    """Top-level keys, `args` stages, and for lighter.System its keys, modes and adapter kinds."""
+    _check_keys(config, TOP_LEVEL_KEYS, "", loaded)
+    _check_keys(config.get("args"), _STAGES, "args", loaded)
+    if not lighter_system:
+        return
+    system = config["system"]
+    _check_keys(system, SYSTEM_KEYS + COMPONENT_KEYS, "system", loaded)
+    _check_keys(system.get("dataloaders"), _MODES, "system::dataloaders", loaded)
+    _check_keys(system.get("metrics"), tuple(m.value for m in METRIC_MODES), "system::metrics", loaded)
+    adapters = system.get("adapters")
+    _check_keys(adapters, _MODES, "system::adapters", loaded)
+    if isinstance(adapters, dict):
+        for mode, kinds in adapters.items():
+            _check_keys(kinds, ADAPTER_KINDS, f"system::adapters::{mode}", loaded)
+
+
+def locate_target(target: str) -> tuple[Any, str | None]:
+    """Import a dotted path; return (object, None) or (None, why it failed with the closest names)."""
+    parts = target.split(".")
+    module = None
+    index = 0
+    for index in range(len(parts), 0, -1):
+        try:
+            module = importlib.import_module(".".join(parts[:index]))
+            break
+        except ModuleNotFoundError as err:
+            missing = err.name or ""
+            if missing and not ".".join(parts[:index]).startswith(missing):
+                return None, f"importing it failed: {err}"  # a dependency of the module is missing
+        except ImportError as err:
+            return None, f"importing '{'.'.join(parts[:index])}' failed: {err}"
+    if module is None:
+        names = [m.name for m in pkgutil.iter_modules()]
+        hint = did_you_mean(parts[0], names) or "Is the package installed, or is `project:` set?"
+        return None, f"no module named '{parts[0]}'. {hint}"
+    obj: Any = module
+    for depth in range(index, len(parts)):
+        if not hasattr(obj, parts[depth]):
+            done = ".".join(parts[:depth])
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            hint = did_you_mean(parts[depth], names) or ""
+            return None, f"'{done}' has no attribute '{parts[depth]}'. {hint}".rstrip()
+        obj = getattr(obj, parts[depth])
+    return obj, None
+
+
+def check_targets(config: dict[str, Any], loaded: LoadedConfig) -> None:
+    """Every `_target_` with a dotted path must import, so a typo fails before anything is built."""
+    for key, value in walk(config):
+        if not (isinstance(value, dict) and isinstance(value.get(TARGET), str)) or value.get(DISABLED) is True:
+            continue
+        target = value[TARGET]
+        if "." not in target or target.startswith((REF, EXPR)):
+            continue  # a MONAI short name or a reference: MONAI resolves those
+        _, why = locate_target(target)
+        if why:
+            target_key = f"{key}{SEP}{TARGET}"
+            raise ConfigError(
+                f"cannot import '{target}': {why}",
+                key=target_key,
+                location=loaded.where(target_key),
+                suggestion=None,
+            )
+
+
+def references(value: Any) -> list[str]:
+    """The ids a string refers to: the whole of `@id`, or each `@id` inside a `$` expression."""
+    from monai.bundle.reference_resolver import ReferenceResolver
+
+    if not isinstance(value, str) or not value.startswith((REF, EXPR)):
+        return []
+    return list(ReferenceResolver.match_refs_pattern(value))
+
+
+def check_references(config: dict[str, Any], full: dict[str, Any], loaded: LoadedConfig, stage: Stage) -> None:
+    """Every `@id` must exist in what this stage builds; then no chain of references may loop."""
+    ids = [key for key, _ in walk(full)]
+    graph: dict[str, list[str]] = {}
+    for key, value in walk(config):
+        parent = key.rpartition(SEP)[0]
+        graph.setdefault(parent, []).append(key)
+        for ref in references(value):
+            if not key_exists(config, ref):
+                if key_exists(full, ref):
+                    why = f"'{ref}' is not built for `lighter {stage.value}`, which only builds what that stage uses"
+                    hint = "Refer to it only from parts this stage uses, or give the value under `vars`."
+                else:
+                    why = f"the reference '@{ref}' points to nothing"
+                    hint = did_you_mean(ref, ids, fallback="Check the spelling of the id.")
+                raise ConfigError(why, key=key, location=loaded.where(key), suggestion=hint)
+            graph.setdefault(key, []).append(ref)
+    _check_cycles(graph, loaded)
+
+
+def _check_cycles(graph: dict[str, list[str]], loaded: LoadedConfig) -> None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in list(graph):
+        if state.get(root):
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, Iterator[str]]] = [(root, iter(graph.get(root, ())))]
+        state[root] = 1
+        path.append(root)
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+                state[node] = 2
+            elif state.get(child) == 1:
+                cycle = path[path.index(child) :] + [child]
+                raise ConfigError(
+                    "circular reference: " + " -> ".join(cycle),
+                    key=cycle[-2],
+                    location=loaded.where(cycle[-2]),
+                    suggestion="Break the loop: one of these must not depend on the others.",
+                )
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(graph.get(child, ()))))
+
+
+def validate(config: dict[str, Any], pruned: dict[str, Any], loaded: LoadedConfig, stage: Stage) -> None:
+    """All pre-build checks, cheapest first."""
+    check_structure(config, loaded, is_lighter_system(config))
+    check_references(pruned, config, loaded, stage)
+    check_targets(pruned, loaded)

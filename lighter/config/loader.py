@@ -18,7 +18,16 @@ import yaml
 from lighter.config.errors import ConfigError, Location, did_you_mean
 from lighter.keys import ALT_SEP, DELETE, EXPR, MACRO, REF, REPLACE, SEP
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML where `1e-3` is a float, as in YAML 1.2; PyYAML's 1.1 rules need `1.0e-3` and read `1e-3` as a str."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 _TOKEN = re.compile(r"[@%][\w:#./\-]*")  # a reference or macro inside an expression
 _FILE_MACRO = re.compile(r"^%(?P<path>.*\.(?:ya?ml|json))(?P<id>(?:::|#).*)?$", re.IGNORECASE)
 COMMAND_LINE = Location()

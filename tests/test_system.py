@@ -88,8 +88,13 @@ def test_criterion_dict_without_total_is_refused(tmp_path, config):
 
 
 def _step_lr(**kwargs):
-    return {"_target_": "torch.optim.lr_scheduler.StepLR", "optimizer": "@system::optimizer", "step_size": 1,
-            "gamma": 0.5, **kwargs}  # fmt: skip
+    return {
+        "_target_": "torch.optim.lr_scheduler.StepLR",
+        "optimizer": "@system::optimizer",
+        "step_size": 1,
+        "gamma": 0.5,
+        **kwargs,
+    }
 
 
 # Never "improves" after the first epoch (threshold 1e6), so with patience 0 the lr halves from epoch 2 on.
@@ -273,8 +278,11 @@ def test_predict_returns_pred_and_identifier_after_logging_transforms(
 
 def test_step_outputs_carry_logging_transforms_in_every_mode(tmp_path, config):
     # The logging adapter shapes what each step returns (what callbacks and writers see), in every mode.
-    argmax = {"_target_": "lighter.adapters.LoggingAdapter", "pred_transforms": "$lambda p: p.argmax(dim=1)",
-              "target_transforms": "$lambda t: t.float()"}  # fmt: skip
+    argmax = {
+        "_target_": "lighter.adapters.LoggingAdapter",
+        "pred_transforms": "$lambda p: p.argmax(dim=1)",
+        "target_transforms": "$lambda t: t.float()",
+    }
     config["system"]["adapters"] = {mode: {"logging": argmax} for mode in ("train", "val", "test")}
     _run(tmp_path, config, "fit")
     outputs = dict(probe().OUTPUTS)

@@ -23,3 +23,14 @@ class DigitsCNN(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(x))
+
+
+class DigitsMLP(nn.Module):
+    """A two-layer perceptron on the flattened 8x8 image."""
+
+    def __init__(self, num_classes: int = 10, hidden: int = 128):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+    def forward(self, x):
+        return self.net(x)

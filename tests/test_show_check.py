@@ -1,0 +1,110 @@
+"""`lighter show` prints what would run (and what it would import); `lighter check` builds it and runs one batch."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+CONFIG = textwrap.dedent(
+    """\
+    project: ./proj
+    trainer:
+      _target_: pytorch_lightning.Trainer
+      max_epochs: 3
+      logger: {_target_: pytorch_lightning.loggers.CSVLogger, save_dir: logs}
+    system:
+      _target_: lighter.System
+      model: {_target_: project.Net}
+      criterion: {_target_: torch.nn.CrossEntropyLoss}
+      optimizer: {_target_: torch.optim.SGD, params: "$@system::model.parameters()", lr: 0.1}
+      metrics:
+        train: [{_target_: torchmetrics.Accuracy, task: multiclass, num_classes: 2}]
+        val: "%#train"
+      dataloaders:
+        train:
+          _target_: torch.utils.data.DataLoader
+          dataset: "$torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randint(0, 2, (8,)))"
+          batch_size: 4
+        val: "%#train"
+    """
+)
+
+PROJECT = textwrap.dedent(
+    """\
+    import pathlib
+    import torch
+
+    pathlib.Path("project_was_imported").touch()  # a side effect `show` must not trigger
+
+
+    class Net(torch.nn.Linear):
+        def __init__(self):
+            super().__init__(4, 2)
+    """
+)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "__init__.py").write_text(PROJECT)
+    (tmp_path / "cfg.yaml").write_text(CONFIG)
+    (tmp_path / "more.yaml").write_text("trainer:\n  max_epochs: 5\nsystem:\n  ~metrics: null\n")
+    return tmp_path
+
+
+def lighter(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lighter", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_show_prints_the_merged_config_and_imports_no_project_code(workdir):
+    done = lighter("show", "cfg.yaml,more.yaml", "system::optimizer::lr=0.5", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    shown = yaml.safe_load(done.stdout)
+    assert shown["trainer"]["max_epochs"] == 5
+    assert shown["system"]["optimizer"]["lr"] == 0.5
+    assert "metrics" not in shown["system"]
+    assert shown["system"]["dataloaders"]["val"] == shown["system"]["dataloaders"]["train"]  # macro expanded
+    assert shown["project"] == str(workdir / "proj")
+    assert not (workdir / "project_was_imported").exists()
+
+
+def test_show_trust_lists_imports_and_expressions_with_key_paths(workdir):
+    done = lighter("show", "cfg.yaml", "--trust", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    summary = [line for line in done.stdout.splitlines() if line.startswith("#")]
+    text = "\n".join(summary)
+    assert "project (the `project` folder: local code)" in text
+    assert any("project.Net" in line and "system::model" in line and "cfg.yaml:8" in line for line in summary)
+    assert any("torch.optim.SGD" in line and "system::optimizer" in line for line in summary)
+    assert any(line.startswith("#   system::optimizer::params: $@system::model.parameters()") for line in summary)
+    assert "Expressions evaluated with Python's eval (3)" in text
+    yaml.safe_load(done.stdout)  # the summary is YAML comments: the output stays valid YAML
+
+
+@pytest.mark.parametrize("stage", ["fit", "validate"])
+def test_check_builds_and_runs_one_batch_writing_nothing(workdir, stage):
+    done = lighter("check", "cfg.yaml", f"--stage={stage}", cwd=workdir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"lighter check: OK: `lighter {stage}` builds and runs one batch." in done.stdout
+    assert not (workdir / "logs").exists()
+    assert not (workdir / "runs").exists()
+
+
+def test_check_reports_the_first_error(workdir):
+    done = lighter("check", "cfg.yaml", "system::criterion::_target_=torch.nn.CrossEntropyLos", cwd=workdir)
+    assert done.returncode == 2
+    assert "system::criterion::_target_: cannot import 'torch.nn.CrossEntropyLos'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_show_and_check_are_in_the_readme():
+    readme = (REPO / "README.md").read_text()
+    assert "lighter show" in readme and "lighter check" in readme

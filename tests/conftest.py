@@ -231,9 +231,9 @@ def copy_config(config: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(config)
 
 
-def read_metrics(tmp_path: Path) -> list[dict[str, float]]:
+def read_metrics(save_dir: Path, name: str = "logs") -> list[dict[str, float]]:
     """Rows of the last run's metrics.csv (the CSV logger's newest version), empty cells dropped, values as floats."""
-    versions = sorted((tmp_path / "logs").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    versions = sorted((save_dir / name).glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
     path = versions[-1] / "metrics.csv"
     with path.open() as f:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(f)]

@@ -1,1 +1,8 @@
-"""Callbacks for `trainer::callbacks`."""
+"""Callbacks for `trainer::callbacks`: freeze parameters, write predictions to files or a table."""
+
+from lighter.callbacks.file_writer import FileWriter
+from lighter.callbacks.freezer import Freezer
+from lighter.callbacks.table_writer import TableWriter
+from lighter.callbacks.writer import SampleWriter
+
+__all__ = ["FileWriter", "Freezer", "SampleWriter", "TableWriter"]

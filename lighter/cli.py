@@ -80,8 +80,9 @@ def _fire_argv(argv: list[str]) -> list[str]:
     return [argv[0], *out, *(["--", "--help"] if wants_help else [])]
 
 
-def _fail(message: str, code: int = 2) -> None:
-    print(f"lighter: error: {message}", file=sys.stderr)
+def _fail(message: str, code: int = 2, *, quiet: bool = False) -> None:
+    if not quiet:
+        print(f"lighter: error: {message}", file=sys.stderr)
     raise SystemExit(code)
 
 
@@ -110,4 +111,27 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, BatchAccessError) as err:
         if debug:
             raise
-        _fail(err.render() if isinstance(err, ConfigError) else str(err))
+        # Every process meets the same config mistake: one message is enough.
+        _fail(err.render() if isinstance(err, ConfigError) else str(err), quiet=_rank() != 0)
+    except BrokenPipeError:
+        sys.stderr.close()  # `lighter show ... | head`: the reader left, nothing to report
+    except Exception as err:
+        if debug or not _peer_failed(err):
+            raise
+        _fail(f"process {_rank()} stopped because another process of this run failed; its error is above.", 1)
+
+
+def _rank() -> int:
+    """This process's rank under torchrun, SLURM or Lightning's launcher; 0 outside them."""
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+def _peer_failed(err: BaseException) -> bool:
+    """A collective broke because another rank died: that rank reports the cause."""
+    text = str(err)
+    return type(err).__name__ in ("DistBackendError", "DistNetworkError") or any(
+        phrase in text for phrase in ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
+    )

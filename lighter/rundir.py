@@ -80,8 +80,9 @@ class RunRecorder(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.run_dir is not None:
             return
-        run_dir = Path(trainer.strategy.broadcast(str(self._choose_dir(trainer)) if trainer.is_global_zero else None))
-        taken = trainer.strategy.broadcast((run_dir / CONFIG_FILE).exists() if trainer.is_global_zero else None)
+        # Every rank takes part in the same broadcasts (`trainer.log_dir` makes one), in the same order.
+        run_dir = Path(trainer.strategy.broadcast(str(self._choose_dir(trainer))))
+        taken = trainer.strategy.broadcast((run_dir / CONFIG_FILE).exists())
         if taken:
             raise ConfigError(
                 f"the run directory {run_dir} already holds a recorded run, and lighter never overwrites one",

@@ -20,6 +20,7 @@ from lighter.config.errors import ConfigError
 
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.yaml"
+CHECKPOINT_CONFIG_FILE = "checkpoint_config.yaml"  # the config that trained the checkpoint a run loads
 CHECKPOINT_KEY = "config"  # under the checkpoint's `hyper_parameters`
 _VERSIONED = ("torch", "pytorch-lightning", "torchmetrics", "monai", "lighter")
 
@@ -58,8 +59,11 @@ def dump_yaml(data: Any) -> str:
 class RunRecorder(pl.Callback):
     """Writes `config.yaml` and `run.yaml` at setup and puts the config into every checkpoint."""
 
-    def __init__(self, config: dict[str, Any], stage: str, command: str, seed: Any, source: Path):
+    def __init__(
+        self, config: dict[str, Any], stage: str, command: str, seed: Any, source: Path, ckpt_path: Any = None
+    ):
         self.config = config
+        self.ckpt_path = ckpt_path
         self.stage = stage
         self.command = command
         self.seed = seed
@@ -102,7 +106,20 @@ class RunRecorder(pl.Callback):
                 "git": git_state(self.source),
             }
             (run_dir / CONFIG_FILE).write_text(dump_yaml(self.config))
+            trained_with = self._checkpoint_config()
+            if trained_with is not None:
+                record["checkpoint"] = str(Path(self.ckpt_path).resolve())
+                (run_dir / CHECKPOINT_CONFIG_FILE).write_text(dump_yaml(trained_with))
             (run_dir / RUN_FILE).write_text(dump_yaml(record))
+
+    def _checkpoint_config(self) -> dict[str, Any] | None:
+        """The config that trained the checkpoint this run starts from, if it carries one."""
+        if not isinstance(self.ckpt_path, str) or not Path(self.ckpt_path).is_file():
+            return None
+        import torch
+
+        checkpoint = torch.load(self.ckpt_path, map_location="cpu", weights_only=False, mmap=True)
+        return checkpoint.get("hyper_parameters", {}).get(CHECKPOINT_KEY)
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         checkpoint.setdefault("hyper_parameters", {})[CHECKPOINT_KEY] = self.config

@@ -99,7 +99,9 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
             suggestion="Run `lighter fit` first, or point ckpt_path at an existing .ckpt file.",
         )
     if record:
-        recorder = RunRecorder(experiment.config, stage.value, experiment.command, seed, experiment.source_dir)
+        recorder = RunRecorder(
+            experiment.config, stage.value, experiment.command, seed, experiment.source_dir, ckpt_path=ckpt
+        )
         experiment.trainer.callbacks.append(recorder)
     return experiment
 

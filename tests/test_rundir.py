@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from lighter.config.errors import ConfigError
-from lighter.rundir import CHECKPOINT_KEY, CONFIG_FILE, RUN_FILE
+from lighter.rundir import CHECKPOINT_CONFIG_FILE, CHECKPOINT_KEY, CONFIG_FILE, RUN_FILE
 from lighter.runner import run
 
 PROJECT = textwrap.dedent(
@@ -119,6 +119,18 @@ def test_checkpoint_carries_the_config(experiment):
     run_dir = experiment.parent / "logs" / "toy" / "version_0"
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["hyper_parameters"][CHECKPOINT_KEY] == yaml.safe_load((run_dir / CONFIG_FILE).read_text())
+
+
+def test_test_stage_records_the_config_that_trained_its_checkpoint(experiment):
+    run("fit", [str(experiment)], ["trainer::max_epochs=1"])
+    first = experiment.parent / "logs" / "toy" / "version_0"
+    ckpt = first / "checkpoints" / "last.ckpt"
+    data = "system::dataloaders::test=%system::dataloaders::train"
+    run("test", [str(experiment)], [data, f"args::test::ckpt_path={ckpt}"])
+    second = experiment.parent / "logs" / "toy" / "version_1"
+    trained_with = yaml.safe_load((second / CHECKPOINT_CONFIG_FILE).read_text())
+    assert trained_with == yaml.safe_load((first / CONFIG_FILE).read_text())
+    assert yaml.safe_load((second / RUN_FILE).read_text())["checkpoint"] == str(ckpt.resolve())
 
 
 def test_saved_config_reruns_elsewhere_with_identical_weights(experiment, tmp_path):

@@ -80,7 +80,7 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
     seed = pruned.get("seed")
     if seed is not None:
         pl.seed_everything(seed, workers=True)
-    parser = build.make_parser(pruned, experiment.loaded)
+    parser = build.make_parser(build.transforms_as_functions(pruned), experiment.loaded)
     experiment.trainer = parser.get_parsed_content("trainer")
     experiment.system = parser.get_parsed_content("system")
     args_key = f"args::{stage.value}"

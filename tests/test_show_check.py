@@ -108,3 +108,14 @@ def test_check_reports_the_first_error(workdir):
 def test_show_and_check_are_in_the_readme():
     readme = (REPO / "README.md").read_text()
     assert "lighter show" in readme and "lighter check" in readme
+
+
+def test_transform_written_as_a_function_component_is_used_as_the_function(workdir):
+    # Lighter's docs write `pred_transforms: [{_target_: torch.argmax, dim: 1}]`: the function, not argmax(dim=1).
+    adapter = (
+        "system::adapters::train::metrics={_target_: lighter.adapters.MetricsAdapter, pred_argument: 0, "
+        "target_argument: 1, pred_transforms: [{_target_: torch.argmax, dim: 1}]}"
+    )
+    done = lighter("check", "cfg.yaml", adapter, cwd=workdir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "builds and runs one batch" in done.stdout

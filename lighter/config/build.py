@@ -21,6 +21,7 @@ from lighter.keys import (
     LOSS_MODES,
     MACRO,
     METRIC_MODES,
+    MODE,
     SEP,
     STAGE_MODES,
     SYSTEM_TARGETS,
@@ -115,6 +116,31 @@ def prune(data: dict[str, Any], stage: Stage) -> dict[str, Any]:
     if not any(mode in LOSS_MODES for mode in modes):
         system.pop("criterion", None)
     data["system"] = system
+    return data
+
+
+def transforms_as_functions(data: dict[str, Any]) -> dict[str, Any]:
+    """Adapter transforms written `{_target_: torch.argmax, dim: 1}` mean the function, not its result.
+
+    Lighter's docs write them so; MONAI would call `torch.argmax(dim=1)` at build time. A transform whose
+    target is a function (not a class) and that sets no `_mode_` gets `_mode_: callable`.
+    """
+    from lighter.config.validate import locate_target
+
+    adapters = lookup(data, f"system{SEP}adapters", None)
+    if not isinstance(adapters, dict):
+        return data
+    data = copy.deepcopy(data)
+    for per_mode in data["system"]["adapters"].values():
+        for adapter in per_mode.values() if isinstance(per_mode, dict) else ():
+            for name, value in adapter.items() if isinstance(adapter, dict) else ():
+                if not name.endswith("_transforms"):
+                    continue
+                for item in value if isinstance(value, list) else [value]:
+                    if isinstance(item, dict) and isinstance(item.get(TARGET), str) and MODE not in item:
+                        obj = locate_target(item[TARGET])[0]
+                        if callable(obj) and not inspect.isclass(obj):
+                            item[MODE] = "callable"
     return data
 
 

@@ -232,3 +232,34 @@ def test_checkpoint_from_fit_loads_in_test_with_criterion_buffers(tmp_path, conf
     runner.run("validate", [str(write_yaml(tmp_path / "config.yaml", config))])
     _, system = captured("validate")
     assert torch.equal(system.criterion.weight, torch.tensor([1.0, 2.0, 0.5]))
+
+
+def test_fit_resumes_from_a_checkpoint(tmp_path, config):
+    # `args::fit::ckpt_path` restores weights, optimizer and scheduler state and the epoch counter.
+    config["trainer"]["enable_checkpointing"] = True
+    config["trainer"]["callbacks"].append(
+        {
+            "_target_": "pytorch_lightning.callbacks.ModelCheckpoint",
+            "dirpath": str(tmp_path / "ckpt"),
+            "filename": "last",
+            "enable_version_counter": False,
+        }
+    )
+    config["system"]["scheduler"] = {
+        "_target_": "torch.optim.lr_scheduler.StepLR",
+        "optimizer": "@system::optimizer",
+        "step_size": 1,
+        "gamma": 0.5,
+    }
+    path = str(write_yaml(tmp_path / "config.yaml", config))
+    runner.run("fit", [path], ["trainer::max_epochs=2"])
+    saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    assert saved["epoch"] == 1
+
+    runner.run("fit", [path], ["trainer::max_epochs=3", f"args::fit::ckpt_path={tmp_path / 'ckpt' / 'last.ckpt'}"])
+
+    trainer, _ = captured("fit")
+    assert trainer.current_epoch == 3
+    rows = read_metrics(tmp_path)
+    assert [row["epoch"] for row in rows if "train/loss_epoch" in row] == [2]  # only the missing epoch ran
+    assert logged(rows, "train/lr") == pytest.approx([0.025])  # the scheduler continued where it stopped

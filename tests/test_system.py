@@ -116,6 +116,7 @@ _PLATEAU = {
         pytest.param({"scheduler": _step_lr(), "interval": "step"}, False, [0.1, 0.025, 0.00625], id="dict-step"),
         pytest.param({"scheduler": _PLATEAU, "monitor": "val/loss"}, False, [0.1, 0.1, 0.05], id="plateau-dict"),
         pytest.param(_PLATEAU, False, [0.1, 0.1, 0.05], id="plateau-object-monitors-val-loss"),
+        pytest.param({"scheduler": _PLATEAU}, False, [0.1, 0.1, 0.05], id="plateau-dict-without-monitor"),
         pytest.param(_PLATEAU, True, [0.1, 0.1, 0.05], id="plateau-object-without-val-monitors-train-loss"),
     ],
 )

@@ -16,6 +16,8 @@ Everything that can be decided from the arguments is decided in `__init__`, so a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
+from types import MappingProxyType
 from typing import Any
 
 Accessor = int | str | Callable[[Any], Any] | None
@@ -146,6 +148,19 @@ class LoggingAdapter:
         return tuple(v if t is None else t(v) for t, v in zip(self._transforms, values, strict=True))  # type: ignore[return-value]
 
 
+_NO_KEYWORDS: Mapping[str, Any] = MappingProxyType({})
+
+
+def _picker(indices: tuple[int, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A function taking the values at `indices`, in order; itemgetter keeps the usual two-argument case in C."""
+    if len(indices) > 1:
+        return itemgetter(*indices)
+    if indices:
+        (index,) = indices
+        return lambda values: (values[index],)
+    return lambda values: ()
+
+
 class _ArgumentsAdapter(LoggingAdapter):
     """Transforms `input`, `target`, `pred`, then calls a function with each at a position or keyword."""
 
@@ -187,13 +202,19 @@ class _ArgumentsAdapter(LoggingAdapter):
             raise ValueError(
                 f"{name}: positions {sorted(positional)} leave a gap; positions must be 0, 1, ... without holes."
             )
-        self._positional = tuple(positional[p] for p in sorted(positional))
+        self._pick = _picker(tuple(positional[p] for p in sorted(positional)))
         self._keywords = tuple(keywords)
+        self.takes_keywords = bool(keywords)
+
+    def arguments(self, input: Any, target: Any, pred: Any) -> tuple[tuple[Any, ...], Mapping[str, Any]]:
+        """The positional and keyword arguments of the call, transformed."""
+        values = (input, target, pred) if self._identity else LoggingAdapter.__call__(self, input, target, pred)
+        if not self._keywords:
+            return self._pick(values), _NO_KEYWORDS
+        return self._pick(values), {k: values[i] for k, i in self._keywords}
 
     def __call__(self, fn: Callable[..., Any], input: Any, target: Any, pred: Any) -> Any:  # type: ignore[override]
-        values = super().__call__(input, target, pred)
-        args = [values[i] for i in self._positional]
-        kwargs = {k: values[i] for k, i in self._keywords}
+        args, kwargs = self.arguments(input, target, pred)
         return fn(*args, **kwargs)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import pytorch_lightning as pl
@@ -17,6 +18,7 @@ from lighter.config.errors import did_you_mean
 from lighter.keys import ADAPTER_KINDS, LOSS_MODES, METRIC_MODES, Mode
 
 MetricsArg = Metric | Sequence[Metric] | Mapping[str, Metric] | None
+_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,17 @@ class _Adapters:
     criterion: Callable[..., Any]
     metrics: Callable[..., Any]
     logging: Callable[[Any, Any, Any], tuple[Any, Any, Any]]
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What one mode's step does, decided in `__init__` so that a step only looks it up."""
+
+    adapters: _Adapters
+    loss_name: str | None  # where the loss is logged; None in modes that compute no loss
+    on_step: bool  # log per step as well as per epoch
+    metrics: tuple[tuple[str, Metric], ...]  # (logged name, metric)
+    collection: MetricCollection | None
 
 
 def _default_adapters(mode: Mode) -> dict[str, Any]:
@@ -116,10 +129,21 @@ class System(pl.LightningModule):
             given = dict(adapters.get(mode.value) or {})
             _check_keys(given, ADAPTER_KINDS, f"system::adapters::{mode.value}")
             self._adapters[mode] = _Adapters(**{**_default_adapters(mode), **given})
+        self._routes = {mode: self._route(mode) for mode in Mode}
 
         # `forward` may ask for the epoch or the global step; look once, not every step.
         forward_params = inspect.signature(model.forward).parameters
         self._forward_extras = tuple(name for name in ("epoch", "step") if name in forward_params)
+
+    def _route(self, mode: Mode) -> _Route:
+        adapters = self._adapters[mode]
+        return _Route(
+            adapters=adapters,
+            loss_name=f"{mode.value}/loss" if mode in LOSS_MODES else None,
+            on_step=mode is Mode.TRAIN,
+            metrics=tuple(self._metrics.get(mode, ())),
+            collection=self._metric_collections.get(mode),
+        )
 
     @staticmethod
     def _collect_metrics(metrics: MetricsArg, mode: Mode) -> MetricCollection | None:
@@ -139,14 +163,14 @@ class System(pl.LightningModule):
     def forward(self, input: Any) -> Any:
         return self.model(input, **self._forward_kwargs())
 
-    def _forward_kwargs(self) -> dict[str, int]:
+    def _forward_kwargs(self) -> Mapping[str, int]:
         if not self._forward_extras:
-            return {}
+            return _NO_KWARGS
         values = {"epoch": self.current_epoch, "step": self.global_step}
         return {name: values[name] for name in self._forward_extras}
 
     def _predict(self, input: Any, mode: Mode) -> Any:
-        kwargs = self._forward_kwargs()
+        kwargs = self._forward_kwargs() if self._forward_extras else _NO_KWARGS
         if self.inferer is not None and mode is not Mode.TRAIN:
             return self.inferer(input, self.model, **kwargs)
         return self.model(input, **kwargs)
@@ -165,21 +189,22 @@ class System(pl.LightningModule):
         return self._step(batch, Mode.PREDICT)
 
     def _step(self, batch: Any, mode: Mode) -> dict[str, Any]:
-        adapters = self._adapters[mode]
+        route = self._routes[mode]
+        adapters = route.adapters
         input, target, identifier = adapters.batch(batch)
         pred = self._predict(input, mode)
         output: dict[str, Any] = {}
         batch_size = _batch_size(input)
 
-        if mode in LOSS_MODES and self.criterion is not None:
-            loss = adapters.criterion(self.criterion, input, target, pred)
-            output["loss"] = self._log_loss(loss, mode, batch_size)
+        criterion = self.criterion
+        if route.loss_name is not None and criterion is not None:
+            loss = adapters.criterion(criterion, input, target, pred)
+            output["loss"] = self._log_loss(loss, route, batch_size)
 
-        metrics = self._metrics.get(mode)
-        if metrics:
-            adapters.metrics(self._metric_collections[mode], input, target, pred)
-            for name, metric in metrics:
-                self.log(name, metric, on_step=mode is Mode.TRAIN, on_epoch=True, batch_size=batch_size)
+        if route.metrics:
+            adapters.metrics(route.collection, input, target, pred)
+            for name, metric in route.metrics:
+                self.log(name, metric, on_step=route.on_step, on_epoch=True, batch_size=batch_size)
 
         input, target, pred = adapters.logging(input, target, pred)
         if mode is Mode.PREDICT:
@@ -187,9 +212,9 @@ class System(pl.LightningModule):
         output.update(input=input, target=target, pred=pred, identifier=identifier)
         return output
 
-    def _log_loss(self, loss: Any, mode: Mode, batch_size: int | None) -> torch.Tensor:
-        on_step = mode is Mode.TRAIN
-        if isinstance(loss, Mapping):
+    def _log_loss(self, loss: Any, route: _Route, batch_size: int | None) -> torch.Tensor:
+        on_step = route.on_step
+        if not isinstance(loss, torch.Tensor) and isinstance(loss, Mapping):
             if "total" not in loss:
                 raise ValueError(
                     f"The criterion returned a dict with keys {sorted(loss)}; it needs a 'total' key, "
@@ -197,10 +222,10 @@ class System(pl.LightningModule):
                 )
             for name, value in loss.items():
                 if name != "total":
-                    self.log(f"{mode.value}/loss/{name}", value, on_step=on_step, on_epoch=True,
+                    self.log(f"{route.loss_name}/{name}", value, on_step=on_step, on_epoch=True,
                              sync_dist=True, batch_size=batch_size)  # fmt: skip
             loss = loss["total"]
-        self.log(f"{mode.value}/loss", loss, on_step=on_step, on_epoch=True, sync_dist=True,
+        self.log(route.loss_name, loss, on_step=on_step, on_epoch=True, sync_dist=True,
                  prog_bar=True, batch_size=batch_size)  # fmt: skip
         return loss
 

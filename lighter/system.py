@@ -38,6 +38,9 @@ class _Route:
     on_step: bool  # log per step as well as per epoch
     metrics: tuple[tuple[str, Metric], ...]  # (logged name, metric)
     collection: MetricCollection | None
+    # With positional arguments only, the collection's forward just hands them to each metric (no compute
+    # groups: see _collect_metrics); calling each directly skips its per-call bookkeeping and result dict.
+    direct_metrics: bool
 
 
 def _default_adapters(mode: Mode) -> dict[str, Any]:
@@ -137,12 +140,14 @@ class System(pl.LightningModule):
 
     def _route(self, mode: Mode) -> _Route:
         adapters = self._adapters[mode]
+        metrics_adapter = adapters.metrics
         return _Route(
             adapters=adapters,
             loss_name=f"{mode.value}/loss" if mode in LOSS_MODES else None,
             on_step=mode is Mode.TRAIN,
             metrics=tuple(self._metrics.get(mode, ())),
             collection=self._metric_collections.get(mode),
+            direct_metrics=type(metrics_adapter) is MetricsAdapter and not metrics_adapter.takes_keywords,
         )
 
     @staticmethod
@@ -202,7 +207,12 @@ class System(pl.LightningModule):
             output["loss"] = self._log_loss(loss, route, batch_size)
 
         if route.metrics:
-            adapters.metrics(route.collection, input, target, pred)
+            if route.direct_metrics:
+                args = adapters.metrics.arguments(input, target, pred)[0]
+                for _, metric in route.metrics:
+                    metric(*args)
+            else:
+                adapters.metrics(route.collection, input, target, pred)
             for name, metric in route.metrics:
                 self.log(name, metric, on_step=route.on_step, on_epoch=True, batch_size=batch_size)
 

@@ -6,7 +6,6 @@ tensors, so a whole fit takes about a second.
 
 from __future__ import annotations
 
-import copy
 import csv
 import os
 import subprocess
@@ -225,10 +224,6 @@ def classifier_config(tmp_path: Path, *, epochs: int = 1) -> dict[str, Any]:
 
 def accuracy(**kwargs: Any) -> dict[str, Any]:
     return {"_target_": "torchmetrics.Accuracy", "task": "multiclass", "num_classes": 3, **kwargs}
-
-
-def copy_config(config: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(config)
 
 
 def read_metrics(save_dir: Path, name: str = "logs") -> list[dict[str, float]]:

@@ -416,3 +416,19 @@ def test_file_macro_is_relative_to_the_file_that_holds_it(tmp_path, monkeypatch)
     monkeypatch.chdir(elsewhere)
     data = load_config([str(main)]).data
     assert data["system"]["model"] == f"%{shared}::model"
+
+
+def test_trainer_and_system_targets_default(tmp_path):
+    write_project(tmp_path)
+    text = (
+        _runnable(tmp_path)
+        .replace("  _target_: pytorch_lightning.Trainer\n", "")
+        .replace("  _target_: lighter.System\n", "")
+    )
+    assert "_target_: lighter.System" not in text and "_target_: pytorch_lightning.Trainer" not in text
+    experiment = runner.instantiate(runner.prepare("fit", [str(write_yaml(tmp_path / "c.yaml", text))]), record=False)
+    assert type(experiment.trainer).__name__ == "Trainer" and experiment.trainer.max_epochs == 1
+    assert type(experiment.system).__name__ == "System"
+    assert runner.prepare("fit", [str(write_yaml(tmp_path / "d.yaml", "system: {model: {}}\n"))]).config["trainer"] == {
+        "_target_": "pytorch_lightning.Trainer"
+    }

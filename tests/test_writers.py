@@ -14,7 +14,7 @@ import yaml
 from conftest import captured, run_cli, write_project, write_yaml
 
 from lighter import runner
-from lighter.callbacks import FileWriter
+from lighter.callbacks import FileWriter, TableWriter
 from lighter.callbacks.formats import write_image, write_nifti, write_tensor
 from lighter.callbacks.samples import real_samples, split
 from lighter.callbacks.writer import sample_name
@@ -242,7 +242,7 @@ def test_file_writer_refuses_two_samples_with_one_name(tmp_path):
     [
         pytest.param("nifty", "Did you mean 'nifti'", id="typo"),
         pytest.param("tensors", "Did you mean 'tensor'", id="plural"),
-        pytest.param("jpeg", "Built-in writers: tensor, image, nifti", id="unknown"),
+        pytest.param("jpeg", r"writer='jpeg' is not a built-in writer. Give one of tensor, image, nifti", id="unknown"),
         pytest.param(3, "writer=3 is not a built-in writer", id="not-a-name"),
     ],
 )
@@ -343,6 +343,28 @@ def test_table_writer_writes_one_row_per_sample(tmp_path, named, pred_transforms
         for column, want in expected(i).items():
             got = yaml.safe_load(row[column])
             assert got == (pytest.approx(want) if not isinstance(want, str) else want), (i, column)
+
+
+def test_table_writer_cells_from_a_callable(tmp_path):
+    out = tmp_path / "t.csv"
+    writer = "$lambda x: {'mean': float(x.mean()), 'shape': 'x'.join(map(str, x.shape))}"
+    runner.run("predict", [str(predict_config(tmp_path, [table_writer(out, writer=writer)]))])
+
+    rows = read_rows(out)
+    assert [float(r["mean"]) for r in rows] == pytest.approx([value(i) for i in range(N)])
+    assert {r["shape"] for r in rows} == {"1x4x4"}
+
+
+@pytest.mark.parametrize(
+    ("writer", "match"),
+    [
+        pytest.param("tensr", r"writer='tensr' is not a built-in cell writer. Did you mean 'tensor'", id="typo"),
+        pytest.param(["x"], r"writer=\['x'\] is not a built-in cell writer. Give one of tensor", id="list"),
+    ],
+)
+def test_table_writer_unknown_writer(tmp_path, writer, match):
+    with pytest.raises(ValueError, match=match):
+        TableWriter(tmp_path / "t.csv", writer=writer)
 
 
 def test_table_writer_refuses_a_pred_key_that_names_its_own_column(tmp_path):

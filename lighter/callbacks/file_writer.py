@@ -48,11 +48,10 @@ class FileWriter(SampleWriter):
             return writer, ""
         if isinstance(writer, str) and writer in WRITERS:
             return WRITERS[writer]
-        names = ", ".join(WRITERS)
-        hint = did_you_mean(str(writer), WRITERS, fallback=f"Built-in writers: {names}.")
+        hint = did_you_mean(str(writer), WRITERS)
         raise ValueError(
-            f"FileWriter writer={writer!r} is not a built-in writer. {hint} "
-            f"Give one of {names}, or a callable (sample, path)."
+            f"FileWriter writer={writer!r} is not a built-in writer.{f' {hint}' if hint else ''} "
+            f"Give one of {', '.join(WRITERS)}, or a callable (sample, path)."
         )
 
     def existing(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 
 from lighter.callbacks.writer import IDENTIFIER, PRED, SampleWriter
+from lighter.config.errors import did_you_mean
 
 DATALOADER = "dataloader"
 
@@ -24,6 +25,9 @@ def cell(value: Any) -> Any:
     return value
 
 
+CELL_WRITERS: dict[str, Callable[[Any], Any]] = {"tensor": cell}
+
+
 class TableWriter(SampleWriter):
     """Writes `path` (CSV) at the end of predict: an `identifier` column, then `pred`, one row per sample.
 
@@ -34,6 +38,8 @@ class TableWriter(SampleWriter):
     ```
 
     When the logging adapter leaves `pred` as a dict, its keys become the columns instead of `pred`.
+    `writer` turns a sample's prediction into its cell(s): `tensor` (a number, or a nested list for a bigger
+    tensor) or a callable returning a value or a dict of values.
     Rows come in dataset order; `identifier` is the dataset index when the batch has no identifier.
     Only the small rows are kept in memory; under DDP rank 0 gathers them and writes the file.
     An existing file is refused unless `overwrite: true`.
@@ -41,8 +47,16 @@ class TableWriter(SampleWriter):
 
     kind = "a table"
 
-    def __init__(self, path: str | Path, overwrite: bool = False):
+    def __init__(self, path: str | Path, writer: str | Callable[[Any], Any] = "tensor", overwrite: bool = False):
         super().__init__(path, overwrite)
+        if not callable(writer) and not (isinstance(writer, str) and writer in CELL_WRITERS):
+            hint = did_you_mean(str(writer), CELL_WRITERS)
+            raise ValueError(
+                f"TableWriter writer={writer!r} is not a built-in cell writer.{f' {hint}' if hint else ''} "
+                f"Give one of {', '.join(CELL_WRITERS)}, or a callable (sample) -> value or dict of values."
+            )
+        self.writer = writer
+        self._cell = writer if callable(writer) else CELL_WRITERS[writer]
         self._rows: list[tuple[int, int, dict[str, Any]]] = []  # (dataloader, index, row)
 
     def existing(self) -> bool:
@@ -56,6 +70,8 @@ class TableWriter(SampleWriter):
         row: dict[str, Any] = {IDENTIFIER: name}
         if dataloader_idx is not None:
             row[DATALOADER] = dataloader_idx
+        if self._cell is not cell:
+            pred = self._cell(pred)
         if isinstance(pred, Mapping):
             clash = [k for k in pred if str(k) in row]
             if clash:

@@ -81,7 +81,8 @@ class Freezer(pl.Callback):
 
     def _select(self, model: nn.Module, aliased: bool) -> dict[str, nn.Parameter]:
         params = dict(model.named_parameters())
-        modules = [f"{name}." for name, _ in model.named_modules() if name]
+        # Prefixes worth suggesting: the modules that hold parameters, e.g. `features.` and `features.0.`.
+        modules = list(dict.fromkeys(n[: i + 1] for n in params for i, ch in enumerate(n) if ch == "."))
 
         def relative(name: str, known: bool) -> str:
             # Accept `model.features.0.weight` as LightningModule.named_parameters() spells it.

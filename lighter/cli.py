@@ -7,6 +7,7 @@ commands, so `lighter --help` stays instant.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     import fire
 
     if not argv or argv[0] in HELP_FLAGS:
-        fire.Fire(COMMANDS, command=["--", "--help"], name="lighter")
+        with contextlib.redirect_stderr(sys.stdout):  # fire writes help to stderr; `lighter --help | less` wants stdout
+            fire.Fire(COMMANDS, command=["--", "--help"], name="lighter")
         return
     if argv[0] not in COMMANDS:
         from lighter.config.errors import did_you_mean
@@ -107,7 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     from lighter.config.errors import ConfigError
 
     try:
-        fire.Fire(COMMANDS, command=_fire_argv(argv), name="lighter")
+        wants_help = any(a in HELP_FLAGS for a in argv)
+        with contextlib.redirect_stderr(sys.stdout) if wants_help else contextlib.nullcontext():
+            fire.Fire(COMMANDS, command=_fire_argv(argv), name="lighter")
     except (ConfigError, BatchAccessError) as err:
         if debug:
             raise

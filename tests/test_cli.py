@@ -54,7 +54,7 @@ def test_help_prints_usage_without_importing_torch(tmp_path, argv, expected):
 def test_console_script_help(tmp_path):
     done = run_cli(["fit", "--help"], tmp_path, console_script=True)
     assert done.returncode == 0, done.stderr
-    assert "lighter fit" in done.stderr and "CONFIGS" in done.stderr  # fire writes help to stderr
+    assert "lighter fit" in done.stdout and "CONFIGS" in done.stdout  # help goes to stdout, so `| less` works
 
 
 @pytest.mark.parametrize(

@@ -414,8 +414,17 @@ def test_file_macro_is_relative_to_the_file_that_holds_it(tmp_path, monkeypatch)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    data = load_config([str(main)]).data
-    assert data["system"]["model"] == f"%{shared}::model"
+    loaded = load_config([str(main)])
+    assert loaded.data["system"]["model"] == {"_target_": "torch.nn.Linear", "in_features": 4}
+    assert str(loaded.where("system::model::in_features")) == f"at {shared}:1"  # lines point into the part's file
+
+
+def test_file_macro_parts_are_read_like_config_files(tmp_path):
+    # `1e-3` is a float in a part as in the main file (MONAI's own reader would make it a string).
+    write_yaml(tmp_path / "parts" / "opt.yaml", "optimizer: {_target_: torch.optim.SGD, lr: 1e-3}\n")
+    write_yaml(tmp_path / "parts" / "all.yaml", 'inner: "%opt.yaml#optimizer"\n')  # a part that includes a part
+    main = write_yaml(tmp_path / "main.yaml", 'system:\n  optimizer: "%parts/all.yaml::inner"\n')
+    assert load_config([str(main)]).data["system"]["optimizer"] == {"_target_": "torch.optim.SGD", "lr": 0.001}
 
 
 def test_trainer_and_system_targets_default(tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lighter.config.errors import ConfigError, did_you_mean
-from lighter.config.loader import LoadedConfig
+from lighter.config.loader import LoadedConfig, key_exists, lookup
 from lighter.keys import (
     LOSS_MODES,
     MACRO,
@@ -47,7 +47,10 @@ def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_macros(data: dict[str, Any], loaded: LoadedConfig) -> None:
-    """Each `%` macro must point at an existing file and id; say which key holds a broken one."""
+    """Each same-file `%` macro must point at an existing id; say which key holds a broken one.
+
+    File macros were inlined by the loader already.
+    """
     from monai.bundle import ConfigParser
 
     from lighter.config.validate import walk
@@ -59,22 +62,13 @@ def _check_macros(data: dict[str, Any], loaded: LoadedConfig) -> None:
             value = ConfigParser.resolve_relative_ids(key, value)
         except ValueError as err:
             raise ConfigError(str(err), key=key, location=loaded.where(key)) from err
-        path, target = ConfigParser.split_path_id(value[len(MACRO) :])
-        if path and not Path(path).is_file():
-            raise ConfigError(
-                f"the macro {value!r} names a file that does not exist",
-                key=key,
-                location=loaded.where(key),
-                suggestion="A relative path in a macro is relative to the file that contains the macro.",
-            )
-        source = ConfigParser.load_config_file(path) if path else data
-        if target and not key_exists(source, target):
-            ids = [k for k, _ in walk(source)]
+        target = value[len(MACRO) :]
+        if not key_exists(data, target):
             raise ConfigError(
                 f"the macro {value!r} points to nothing",
                 key=key,
                 location=loaded.where(key),
-                suggestion=did_you_mean(target, ids, fallback="Check the id after the file name or `%`."),
+                suggestion=did_you_mean(target, [k for k, _ in walk(data)], fallback="Check the id after `%`."),
             )
 
 
@@ -257,23 +251,3 @@ def make_parser(data: dict[str, Any], loaded: LoadedConfig) -> Any:
     parser.ref_resolver = _Resolver()
     parser.parse()
     return parser
-
-
-_MISSING = object()
-
-
-def lookup(data: Any, key: str, default: Any = _MISSING) -> Any:
-    """The value at a `::` key path, or `default` when there is none."""
-    node = data
-    for part in key.split(SEP):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return default
-    return node
-
-
-def key_exists(data: Any, key: str) -> bool:
-    return lookup(data, key) is not _MISSING

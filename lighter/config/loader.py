@@ -8,6 +8,7 @@ strings. Both `::` and `#` separate ids; everything is normalised to `::` here, 
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +202,82 @@ def _container_child(node: Any, part: str, key: str, create: bool) -> Any:
     )
 
 
+_MISSING = object()
+
+
+def lookup(data: Any, key: str, default: Any = _MISSING) -> Any:
+    """The value at a `::` key path, or `default` when there is none."""
+    node = data
+    for part in key.split(SEP) if key else ():
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return default
+    return node
+
+
+def key_exists(data: Any, key: str) -> bool:
+    return lookup(data, key) is not _MISSING
+
+
+def _all_ids(data: Any, prefix: str = "") -> list[str]:
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    ids = []
+    for k, v in items:
+        key = f"{prefix}{SEP}{k}" if prefix else str(k)
+        ids += [key, *_all_ids(v, key)]
+    return ids
+
+
+_MAX_MACRO_DEPTH = 16
+
+
+def expand_file_macros(value: Any, key: str, config: LoadedConfig, depth: int = 0) -> Any:
+    """Inline `%file.yaml` and `%file.yaml::id`, read with lighter's own reader so lines are known.
+
+    Keys inside the inlined part map to their lines in the part's file; files may include other files.
+    """
+    if isinstance(value, dict):
+        return {k: expand_file_macros(v, f"{key}{SEP}{k}" if key else str(k), config, depth) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_file_macros(v, f"{key}{SEP}{i}" if key else str(i), config, depth) for i, v in enumerate(value)]
+    match = _FILE_MACRO.match(value) if isinstance(value, str) else None
+    if match is None:
+        return value
+    path = Path(match["path"])
+    if depth >= _MAX_MACRO_DEPTH:
+        raise ConfigError(
+            f"file macros nest more than {_MAX_MACRO_DEPTH} deep at {value!r}",
+            key=key,
+            location=config.where(key),
+            suggestion="Two files probably include each other.",
+        )
+    if not path.is_file():
+        raise ConfigError(
+            f"the macro {value!r} names a file that does not exist",
+            key=key,
+            location=config.where(key),
+            suggestion="A relative path in a macro is relative to the file that contains the macro.",
+        )
+    data, sources = read_yaml(path)
+    target = (match["id"] or "")[len(SEP) :]
+    part = lookup(data, target)
+    if part is _MISSING:
+        raise ConfigError(
+            f"the macro {value!r} points to nothing",
+            key=key,
+            location=config.where(key),
+            suggestion=did_you_mean(target, _all_ids(data), fallback=f"Check the ids in {path}."),
+        )
+    for source_key, location in sources.items():
+        if not target or source_key == target or source_key.startswith(target + SEP):
+            inner = source_key[len(target) :].lstrip(":") if target else source_key
+            config.sources.setdefault(f"{key}{SEP}{inner}" if inner else key, location)
+    return expand_file_macros(copy.deepcopy(part), key, config, depth + 1)
+
+
 def delete_key(data: dict[str, Any], key: str) -> None:
     """Remove `key` (a `::` path) if it is there."""
     *parents, last = key.split(SEP)
@@ -281,4 +358,5 @@ def load_config(
         else:
             set_key(result.data, key, value)
         result.sources[key] = COMMAND_LINE
+    result.data = expand_file_macros(result.data, "", result)
     return result

@@ -11,9 +11,9 @@ import pkgutil
 from collections.abc import Iterator
 from typing import Any
 
-from lighter.config.build import is_lighter_system, key_exists
+from lighter.config.build import is_lighter_system
 from lighter.config.errors import ConfigError, did_you_mean
-from lighter.config.loader import LoadedConfig
+from lighter.config.loader import LoadedConfig, key_exists
 from lighter.keys import (
     ADAPTER_KINDS,
     COMPONENT_KEYS,

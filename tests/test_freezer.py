@@ -188,3 +188,9 @@ def test_fit_keeps_frozen_parameters_fixed(tmp_path, caplog, optimizer, until, f
     if until:
         when = "epoch 1" if "until_epoch" in until else "step 3"
         assert f"Freezer: unfroze 4 parameter tensors at {when}" in caplog.text
+
+
+def test_freezer_hooks_are_lightning_hooks():
+    # A misspelt hook would never be called; every hook-like method must exist on Lightning's Callback.
+    hooks = [name for name in vars(Freezer) if name.startswith("on_") or name in ("setup", "teardown")]
+    assert hooks and all(callable(getattr(pl.Callback, name, None)) for name in hooks), hooks

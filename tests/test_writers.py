@@ -545,6 +545,17 @@ def test_writers_drop_a_distributed_samplers_repeats(tmp_path, rank, expected):
     assert [row["identifier"] for row in read_rows(table)] == [f"case-{i}" for i in expected]
 
 
+@pytest.mark.parametrize("cls", [FileWriter, TableWriter], ids=["file", "table"])
+def test_writer_hooks_are_lightning_hooks(cls):
+    # A misspelt hook would never be called; every hook-like method must exist on Lightning's Callback.
+    import pytorch_lightning as pl
+
+    from lighter.callbacks import SampleWriter
+
+    hooks = [n for c in (cls, SampleWriter) for n in vars(c) if n.startswith("on_") or n in ("setup", "teardown")]
+    assert hooks and all(callable(getattr(pl.Callback, name, None)) for name in hooks), hooks
+
+
 # ---- the real CLI, in two processes --------------------------------------------------------------------
 
 

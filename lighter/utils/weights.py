@@ -64,25 +64,24 @@ def _in_layer(key: str, layer: str) -> bool:
     return key == layer or key.startswith(layer if layer.endswith(".") else f"{layer}.")
 
 
-def _prefix_hint(source: Sequence[str], target: Sequence[str]) -> str:
-    """Which strip_prefix or remap would line the checkpoint's keys up with the model's."""
-    wanted = set(target)
-    extra: Counter[str] = Counter()  # checkpoint key = prefix + model key
-    for key in source:
+def _shared_prefix(longer: Sequence[str], shorter: Sequence[str]) -> str | None:
+    """The most common `prefix.` such that `prefix.` + a key of `shorter` is a key of `longer`."""
+    wanted = set(shorter)
+    counts: Counter[str] = Counter()
+    for key in longer:
         for i, ch in enumerate(key):
             if ch == "." and key[i + 1 :] in wanted:
-                extra[key[: i + 1]] += 1
-    if extra:
-        prefix = extra.most_common(1)[0][0]
+                counts[key[: i + 1]] += 1
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _prefix_hint(source: Sequence[str], target: Sequence[str]) -> str:
+    """Which strip_prefix or remap would line the checkpoint's keys up with the model's."""
+    prefix = _shared_prefix(source, target)  # checkpoint key = prefix + model key
+    if prefix:
         return f"The checkpoint's keys look like the model's behind {prefix!r}: set `strip_prefix: {prefix}`."
-    have = set(source)
-    missing: Counter[str] = Counter()  # model key = prefix + checkpoint key
-    for key in target:
-        for i, ch in enumerate(key):
-            if ch == "." and key[i + 1 :] in have:
-                missing[key[: i + 1]] += 1
-    if missing:
-        prefix = missing.most_common(1)[0][0]
+    prefix = _shared_prefix(target, source)  # model key = prefix + checkpoint key
+    if prefix:
         return f"The model's keys look like the checkpoint's behind {prefix!r}: set `remap: {{'': {prefix}}}`."
     return "Use strip_prefix or remap to turn the checkpoint's names into the model's."
 

@@ -1,0 +1,72 @@
+"""The reference: the benchmark experiment written by hand as a LightningModule, logging what lighter.System logs.
+
+python benchmarks/handwritten.py digits-mlp --epochs 20 --timeline t.json --save-dir runs/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pytorch_lightning as pl
+import torch
+from cases import CASES
+from torch import nn
+from torch.utils.data import DataLoader
+from torchmetrics import Accuracy
+from workload import data, models
+from workload.timing import TimingCallback
+
+
+class Classifier(pl.LightningModule):
+    def __init__(self, model: nn.Module, lr: float, num_classes: int):
+        super().__init__()
+        self.model = model
+        self.criterion = nn.CrossEntropyLoss()
+        self.accuracy = Accuracy(task="multiclass", num_classes=num_classes)
+        self.lr = lr
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        pred = self.model(x)
+        loss = self.criterion(pred, y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, sync_dist=True, prog_bar=True, batch_size=len(x))
+        self.accuracy(pred, y)
+        self.log("train/metrics/accuracy", self.accuracy, on_step=True, on_epoch=True, batch_size=len(x))
+        return loss
+
+    def on_train_epoch_start(self):
+        group = self.trainer.optimizers[0].param_groups[0]
+        self.log("train/lr", float(group["lr"]), on_step=False, on_epoch=True)
+        self.log("train/beta1", float(group["betas"][0]), on_step=False, on_epoch=True)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("case", choices=sorted(CASES))
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--timeline", required=True)
+    parser.add_argument("--save-dir", required=True)
+    args = parser.parse_args(argv)
+    case = CASES[args.case]
+
+    pl.seed_everything(case.seed, workers=True)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=args.epochs,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=pl.loggers.CSVLogger(args.save_dir, name="handwritten"),
+        callbacks=[TimingCallback(args.timeline)],
+    )
+    module = Classifier(getattr(models, case.model)(), case.lr, case.num_classes)
+    loader = DataLoader(getattr(data, case.data)(), batch_size=case.batch_size, shuffle=True)
+    trainer.fit(module, loader)
+
+
+if __name__ == "__main__":
+    main()

@@ -26,6 +26,7 @@ class Timeline:
         self.first_step: float | None = None
         self.epoch_starts: list[tuple[float, float]] = []  # (wall, CPU) seconds
         self.end: tuple[float, float] | None = None
+        self.finished_at: float | None = None  # epoch seconds, like first_step
         self.checksum: float | None = None
         self.final_loss: float | None = None
 
@@ -43,6 +44,7 @@ class Timeline:
 
     def finish(self, final_loss: float | None) -> None:
         self.end = _now()
+        self.finished_at = time.time()
         self.final_loss = final_loss
         self.path.write_text(json.dumps(self.summary()))
 
@@ -51,6 +53,7 @@ class Timeline:
         spans = list(zip(bounds, bounds[1:], strict=False))
         return {
             "first_step": self.first_step,
+            "finished_at": self.finished_at,
             "epoch_seconds": [end[0] - start[0] for start, end in spans],
             # CPU time of the process: what other processes on a shared machine disturb least.
             "epoch_cpu_seconds": [end[1] - start[1] for start, end in spans],

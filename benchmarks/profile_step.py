@@ -15,12 +15,13 @@ import logging
 import pstats
 import tempfile
 import warnings
+from functools import partial
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from cases import CASES, lighter_overrides
-from common import REPO, median, save, table
+from common import REPO, interleaved, median, save, table
 from torch.utils.data import DataLoader
 
 CASE = "digits-mlp"
@@ -58,6 +59,15 @@ def _fit_handwritten(epochs: int, workdir: Path) -> tuple[pl.Trainer, pl.Lightni
     return trainer, module
 
 
+# The ways compared in this process; the run recorder is lighter's, so its cost shows on its own.
+BUILDS = {
+    "lighter": _fit_lighter,
+    "lighter, no RunRecorder": partial(_fit_lighter, record=False),
+    "handwritten": _fit_handwritten,
+}
+TIMELINES = {"lighter": "lighter.json", "lighter, no RunRecorder": "lighter.json", "handwritten": "handwritten.json"}
+
+
 class _SteadyProfile(pl.Callback):
     """cProfile from the second epoch's start to the end of training: steady steps, no one-off setup."""
 
@@ -85,20 +95,18 @@ def profile(build, epochs: int) -> tuple[pstats.Stats, int]:
 
 
 def interleaved_epochs(rounds: int) -> dict[str, dict[str, float]]:
-    """Median wall and CPU seconds of a steady epoch, lighter and hand-written fitting in turn in this process.
+    """Median wall and CPU seconds of a steady epoch, each way fitting in turn in this process.
 
-    Turns of about a second, alternating, cancel most of what other processes on a shared machine do.
+    Turns of about a second, rotating, cancel most of what other processes on a shared machine do.
     """
-    builds = {"lighter": _fit_lighter, "handwritten": _fit_handwritten}
-    samples: dict[str, dict[str, list[float]]] = {way: {"wall": [], "cpu": []} for way in builds}
-    for r in range(rounds):
-        for way in list(builds) if r % 2 == 0 else list(builds)[::-1]:
-            with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
-                trainer, module = builds[way](2, Path(tmp))
-                trainer.fit(module)
-                marks = json.loads((Path(tmp) / f"{way}.json").read_text())
-            samples[way]["wall"].append(marks["epoch_seconds"][1])
-            samples[way]["cpu"].append(marks["epoch_cpu_seconds"][1])
+    samples: dict[str, dict[str, list[float]]] = {way: {"wall": [], "cpu": []} for way in BUILDS}
+    for _, way in interleaved(list(BUILDS), rounds):
+        with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
+            trainer, module = BUILDS[way](2, Path(tmp))
+            trainer.fit(module)
+            marks = json.loads((Path(tmp) / TIMELINES[way]).read_text())
+        samples[way]["wall"].append(marks["epoch_seconds"][1])
+        samples[way]["cpu"].append(marks["epoch_cpu_seconds"][1])
     return {way: {kind: median(values) for kind, values in kinds.items()} for way, kinds in samples.items()}
 
 
@@ -119,13 +127,8 @@ def _calls_per_step(stats: pstats.Stats, steps: int) -> float:
 def run(quick: bool = False, epochs: int | None = None, rounds: int | None = None, top: int = 12) -> dict:
     torch.set_num_threads(1)  # as the other benchmarks' processes run (OMP_NUM_THREADS=1)
     epochs = epochs or (2 if quick else 6)
-    builds = {
-        "lighter": _fit_lighter,
-        "lighter, no RunRecorder": lambda e, w: _fit_lighter(e, w, record=False),
-        "handwritten": _fit_handwritten,
-    }
     rows, profiles = [], {}
-    for way, build in builds.items():
+    for way, build in BUILDS.items():
         stats, steps = profile(build, epochs)
         step_file = "handwritten" if way == "handwritten" else "system.py"
         step = _per_step(stats, steps, lambda file, name, f=step_file: name == "training_step" and f in file)
@@ -154,8 +157,13 @@ def run(quick: bool = False, epochs: int | None = None, rounds: int | None = Non
             ["way", "wall us/step", "CPU us/step"],
             [[way, t["wall"] / steps_per_epoch * 1e6, t["cpu"] / steps_per_epoch * 1e6] for way, t in timed.items()],
         )
-        + f"\nlighter / hand-written: wall {timed['lighter']['wall'] / timed['handwritten']['wall']:.3f}, "
-        f"CPU {timed['lighter']['cpu'] / timed['handwritten']['cpu']:.3f}\n",
+        + "".join(
+            f"\n{way} / hand-written: wall {timed[way]['wall'] / timed['handwritten']['wall']:.3f}, "
+            f"CPU {timed[way]['cpu'] / timed['handwritten']['cpu']:.3f}"
+            for way in BUILDS
+            if way != "handwritten"
+        )
+        + "\n",
         flush=True,
     )
     return {"epochs": epochs, "profiles": profiles, "lighter_own_us": own, "interleaved_epochs": timed}

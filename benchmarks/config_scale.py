@@ -13,6 +13,7 @@ tracemalloc (which slows Python down, so it is never timed).
 from __future__ import annotations
 
 import argparse
+import copy
 import cProfile
 import math
 import pstats
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import yaml
 from common import median, save, table
+from monai.bundle import ConfigParser
 
 from lighter.config.build import expand_macros, make_parser, prune, with_defaults
 from lighter.config.loader import load_config
@@ -32,7 +34,7 @@ from lighter.keys import REF, SEP, TARGET, Stage
 SIZES = (10, 100, 1_000, 10_000)
 QUICK_SIZES = (10, 100, 1_000)
 PHASES = ("read + merge", "defaults, macros, prune", "validate", "parse", "resolve")
-WHAT_IF = "resolve, MONAI's import scan once"
+WHAT_IF = "resolve, MONAI's own parser"
 
 
 def write_configs(size: int, folder: Path) -> list[str]:
@@ -45,44 +47,9 @@ def write_configs(size: int, folder: Path) -> list[str]:
     return [str(base), str(experiment)]
 
 
-class _ScanOnceItems(dict):
-    """A resolver's items; `items()` is empty while `skip_scan` is set."""
-
-    skip_scan = False
-
-    def items(self):  # type: ignore[override]
-        return {}.items() if self.skip_scan else super().items()
-
-
-class _ScanImportsOnce:
-    """What-if mixin for a MONAI ReferenceResolver: only the outermost `_resolve_one_item` of a lookup walks
-    every item for `$import` statements. MONAI walks them again in each nested call, which makes resolution
-    quadratic; nested walks cannot find anything new, since no item is added while resolving."""
-
-    _depth = 0
-
-    def reset(self) -> None:
-        super().reset()  # type: ignore[misc]
-        self.items = _ScanOnceItems()
-
-    def _resolve_one_item(self, id: str, waiting_list: set[str] | None = None, **kwargs):
-        self._depth += 1
-        self.items.skip_scan = self._depth > 1
-        try:
-            return super()._resolve_one_item(id, waiting_list, **kwargs)  # type: ignore[misc]
-        finally:
-            self._depth -= 1
-            self.items.skip_scan = self._depth > 1
-
-
-def scan_imports_once(parser) -> None:
-    """Give `parser`'s resolver the `_ScanImportsOnce` behaviour (unless lighter's resolver already avoids it)."""
-    resolver = parser.ref_resolver
-    resolver.__class__ = type("ScanImportsOnce", (_ScanImportsOnce, type(resolver)), {})
-
-
 def load_and_resolve(files: list[str], what_if: bool = False) -> tuple[list[float], object]:
-    """Each phase's seconds, and what `vars` resolved to; `what_if`: with `scan_imports_once`."""
+    """Each phase's seconds, and what `vars` resolved to; `what_if`: parse and resolve with MONAI's own
+    ConfigParser instead of lighter's (see `lighter.config.build.make_parser`)."""
     marks = [time.perf_counter()]
     loaded = load_config(files)
     marks.append(time.perf_counter())
@@ -91,9 +58,7 @@ def load_and_resolve(files: list[str], what_if: bool = False) -> tuple[list[floa
     marks.append(time.perf_counter())
     validate(config, pruned, loaded, Stage.FIT)
     marks.append(time.perf_counter())
-    parser = make_parser(pruned, loaded)
-    if what_if:
-        scan_imports_once(parser)
+    parser = ConfigParser(copy.deepcopy(pruned)) if what_if else make_parser(pruned, loaded)
     marks.append(time.perf_counter())
     resolved = parser.get_parsed_content("vars")
     marks.append(time.perf_counter())

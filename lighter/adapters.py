@@ -45,7 +45,15 @@ def describe(value: Any, depth: int = 0) -> str:
 
 
 class BatchAccessError(ValueError):
-    """An accessor that does not fit the batch; the message shows the batch's structure."""
+    """An accessor that does not fit the batch; the message shows the batch's structure.
+
+    `mode` is set by the System that met it, so the runner can name the config key.
+    """
+
+    def __init__(self, message: str, role: str, hint: str):
+        super().__init__(f"{message}. {hint}")
+        self.message, self.role, self.hint = message, role, hint
+        self.mode: str | None = None
 
 
 def _accessor(accessor: Accessor, role: str) -> Callable[[Any], Any] | None:
@@ -64,7 +72,9 @@ def _accessor(accessor: Accessor, role: str) -> Callable[[Any], Any] | None:
             hint = "Use an int index for a list or tuple batch, a str key for a dict batch, or a callable."
             raise BatchAccessError(
                 f"BatchAdapter {role}_accessor={accessor!r} ({kind}) does not fit the batch, "
-                f"which is a {describe(batch)}. {hint}"
+                f"which is a {describe(batch)}",
+                role,
+                hint,
             ) from err
 
     return access

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,11 +108,26 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
     return experiment
 
 
+@contextlib.contextmanager
+def _batch_errors_name_their_key(experiment: Experiment) -> Iterator[None]:
+    """A batch accessor that does not fit the data is a config mistake: name its key and where it was written."""
+    from lighter.adapters import BatchAccessError
+
+    try:
+        yield
+    except BatchAccessError as err:
+        if err.mode is None:
+            raise
+        key = f"system::adapters::{err.mode}::batch::{err.role}_accessor"
+        raise ConfigError(err.message, key=key, location=experiment.loaded.where(key), suggestion=err.hint) from err
+
+
 def run(stage: Stage | str, configs: list[str] | str, overrides: Overrides = None) -> Any:
     """`lighter <stage> CONFIG... [overrides]` as a function: returns what the Trainer method returns."""
     experiment = instantiate(prepare(stage, configs, overrides))
     method = getattr(experiment.trainer, experiment.stage.value)
-    return method(experiment.system, **experiment.args)
+    with _batch_errors_name_their_key(experiment):
+        return method(experiment.system, **experiment.args)
 
 
 def check(stage: Stage | str, configs: list[str] | str, overrides: Overrides = None) -> Experiment:
@@ -132,5 +149,6 @@ def check(stage: Stage | str, configs: list[str] | str, overrides: Overrides = N
         devices=1,
     )
     args = {k: v for k, v in experiment.args.items() if k not in ("ckpt_path",)}
-    getattr(dry, experiment.stage.value)(experiment.system, **args)
+    with _batch_errors_name_their_key(experiment):
+        getattr(dry, experiment.stage.value)(experiment.system, **args)
     return experiment

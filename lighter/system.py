@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torchmetrics import Metric, MetricCollection
 
-from lighter.adapters import BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
+from lighter.adapters import BatchAccessError, BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
 from lighter.config.errors import did_you_mean
 from lighter.keys import ADAPTER_KINDS, LOSS_MODES, METRIC_MODES, Mode
 
@@ -196,7 +196,11 @@ class System(pl.LightningModule):
     def _step(self, batch: Any, mode: Mode) -> dict[str, Any]:
         route = self._routes[mode]
         adapters = route.adapters
-        input, target, identifier = adapters.batch(batch)
+        try:
+            input, target, identifier = adapters.batch(batch)
+        except BatchAccessError as err:
+            err.mode = mode.value
+            raise
         pred = self._predict(input, mode)
         output: dict[str, Any] = {}
         batch_size = _batch_size(input)

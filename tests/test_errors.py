@@ -189,6 +189,23 @@ CASES = [
         ["vars::opt: 'system::optimizer' is not built for `lighter test`"],
         id="reference-to-pruned-part",
     ),
+    pytest.param(
+        [
+            (
+                "  dataloaders:",
+                "  adapters:\n    train:\n      batch:\n        _target_: lighter.adapters.BatchAdapter\n"
+                "        input_accessor: image\n  dataloaders:",
+            )
+        ],
+        "input_accessor: image",
+        "fit",
+        [
+            "system::adapters::train::batch::input_accessor: BatchAdapter input_accessor='image' (key) does not fit",
+            "which is a list of 2",
+            "Use an int index for a list or tuple batch",
+        ],
+        id="batch-accessor-does-not-fit",
+    ),
 ]
 
 
@@ -291,7 +308,8 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Comple
                 "cfg.yaml",
                 "system::adapters::train::batch={_target_: lighter.adapters.BatchAdapter, input_accessor: image}",
             ],  # fmt: skip
-            "input_accessor='image' (key) does not fit the batch, which is a list of 2",
+            "system::adapters::train::batch::input_accessor: BatchAdapter input_accessor='image' (key) does not fit "
+            "the batch, which is a list of 2",
             id="batch-accessor",
         ),
     ],

@@ -15,19 +15,26 @@ from collections.abc import Callable
 from lighter.keys import STAGE_HELP, Stage
 
 USAGE_TAIL = """
-CONFIGS are YAML files, merged in order (`a.yaml,b.yaml` or `a.yaml b.yaml`).
+CONFIGS are YAML files, merged in order (`a.yaml,b.yaml` or `a.yaml b.yaml`; `--config a.yaml` works too).
 Overrides follow them as `key::path=value` or `--key::path=value`; values are YAML.
 Add --debug (or LIGHTER_DEBUG=1) for the full traceback of an error."""
 
 HELP_FLAGS = ("--help", "-h")
 DEBUG_FLAG = "--debug"
+CONFIG_FLAG = "config"
+
+
+def _configs(configs: tuple[str, ...], overrides: dict[str, str]) -> list[str]:
+    """The config files, including one given as `--config FILE` (Lighter's own CLI names the argument so)."""
+    named = overrides.pop(CONFIG_FLAG, None)
+    return [*([named] if named is not None else []), *configs]
 
 
 def _stage_command(stage: Stage) -> Callable[..., None]:
     def command(*configs: str, **overrides: str) -> None:
         from lighter.runner import run
 
-        run(stage, list(configs), overrides)
+        run(stage, _configs(configs, overrides), overrides)
 
     command.__name__ = command.__qualname__ = stage.value
     command.__doc__ = STAGE_HELP[stage] + "\n" + USAGE_TAIL
@@ -43,7 +50,7 @@ def show(*configs: str, trust: bool = False, **overrides: str) -> None:
     from lighter.rundir import dump_yaml
     from lighter.runner import prepare
 
-    experiment = prepare(Stage.FIT, list(configs), overrides, imports=False)
+    experiment = prepare(Stage.FIT, _configs(configs, overrides), overrides, imports=False)
     if trust:
         print(trust_summary(experiment.config, experiment.loaded))
     print(dump_yaml(experiment.config), end="")
@@ -56,7 +63,7 @@ def check(*configs: str, stage: str = "fit", **overrides: str) -> None:
     """
     from lighter.runner import check as run_check
 
-    experiment = run_check(stage, list(configs), overrides)
+    experiment = run_check(stage, _configs(configs, overrides), overrides)
     print(f"lighter check: OK: `lighter {experiment.stage.value}` builds and runs one batch.")
 
 

@@ -169,3 +169,21 @@ def test_override_forms_reach_the_config(tmp_path, capsys):
         "expr": "$@system::optimizer['lr'] * 2",
         "macro": 1e-3,  # `show` prints the config with macros expanded
     }
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["--config", "{a}", "trainer::max_epochs=2"], id="config-flag"),
+        pytest.param(["--config={a}", "trainer::max_epochs=2"], id="config-flag-equals"),
+        pytest.param(["--config", "{a}", "{b}"], id="config-flag-then-more-files"),
+    ],
+)
+def test_config_given_as_flag(tmp_path, capsys, argv):
+    # Lighter's own CLI takes `--config FILE`; commands written for it keep working.
+    a = write_yaml(tmp_path / "a.yaml", {"trainer": {"max_epochs": 3, "devices": 1}})
+    b = write_yaml(tmp_path / "b.yaml", {"trainer": {"max_epochs": 2}})
+    main(["show", *(arg.format(a=a, b=b) for arg in argv)])
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["trainer"]["max_epochs"] == 2
+    assert shown["trainer"]["devices"] == 1

@@ -174,6 +174,14 @@ def _load_text(path: Path, i: int) -> None:
             id="nifti-plain",
         ),
         pytest.param(
+            {"writer": "itk_nifti"},
+            {"shape": [1, 3, 3, 3]},
+            {},
+            ".nii.gz",
+            _load_nifti(affine_scale=False),
+            id="itk-nifti-as-lighter-names-it",
+        ),
+        pytest.param(
             {"writer": "$lambda t, p: p.write_text(str(float(t.mean())))", "suffix": ".txt"},
             {},
             {},

@@ -86,4 +86,5 @@ WRITERS: dict[str, tuple[WriteFn, str]] = {
     "tensor": (write_tensor, ".pt"),
     "image": (write_image, ".png"),
     "nifti": (write_nifti, ".nii.gz"),
+    "itk_nifti": (write_nifti, ".nii.gz"),  # Lighter's name for the same format (it writes through ITK)
 }

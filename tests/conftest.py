@@ -70,10 +70,13 @@ PROJECT_FILES = {
     "probe.py": '''
         """Things a test inspects after a run, or parts that must never be built."""
 
+        import gc
+
         import pytorch_lightning as pl
         import torch
         from torch import nn
 
+        FROZEN = []  # objects kept from the garbage collector when each loop started
         CAPTURED = {}  # stage -> (trainer, system), filled at teardown
         OUTPUTS = {}  # mode -> what each step returned
         CALLS = []  # what models were called with
@@ -81,6 +84,9 @@ PROJECT_FILES = {
 
 
         class Capture(pl.Callback):
+            def on_fit_start(self, trainer, pl_module):
+                FROZEN.append(gc.get_freeze_count())
+
             def teardown(self, trainer, pl_module, stage):
                 CAPTURED[stage] = (trainer, pl_module)
 

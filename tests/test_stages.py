@@ -71,6 +71,16 @@ def test_fit_without_val_dataloader_skips_validation(tmp_path, config):
     assert logged(rows, "val/loss") == []
 
 
+def test_startup_objects_are_frozen_while_the_loop_runs(tmp_path, config):
+    # Modules, classes and built objects stay out of the collector's full passes during the loop, and only then.
+    import gc
+
+    runner.run("fit", [str(write_yaml(tmp_path / "config.yaml", config))])
+
+    assert probe().FROZEN[0] > 10_000
+    assert gc.get_freeze_count() == 0
+
+
 # Every part a stage must not build is a `project.probe.Boom`, which raises when built.
 # The run completing proves pruning; the paired positive control proves Boom really raises.
 _BOOM = {"_target_": "project.probe.Boom"}

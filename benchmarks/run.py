@@ -3,7 +3,7 @@
     python benchmarks/run.py [--quick] [--only step,startup,scale,profile] [--out runs/bench/results.json]
 
 `make bench` runs this. Each suite runs in a process of its own, so none inherits another's imports,
-and this one stays small. The full run takes about ten minutes on 2 CPU cores; `--quick` about one.
+and this one stays small. The full run takes about four minutes on 2 CPU cores; `--quick` about one.
 """
 
 from __future__ import annotations

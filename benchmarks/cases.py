@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,3 +42,14 @@ def lighter_overrides(case: Case, epochs: int, timeline: Path, save_dir: Path) -
 def script_args(case_name: str, epochs: int, timeline: Path, save_dir: Path) -> list[str]:
     """The arguments of `handwritten.py` and `plain.py` for the same run."""
     return [case_name, "--epochs", str(epochs), "--timeline", str(timeline), "--save-dir", str(save_dir)]
+
+
+def parse_script_args(argv: list[str] | None, description: str | None) -> tuple[argparse.Namespace, Case]:
+    """What `script_args` wrote, read back by `handwritten.py` and `plain.py`, with the case it names."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("case", choices=sorted(CASES))
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--timeline", required=True)
+    parser.add_argument("--save-dir", required=True)
+    args = parser.parse_args(argv)
+    return args, CASES[args.case]

@@ -5,11 +5,9 @@ python benchmarks/handwritten.py digits-mlp --epochs 20 --timeline t.json --save
 
 from __future__ import annotations
 
-import argparse
-
 import pytorch_lightning as pl
 import torch
-from cases import CASES
+from cases import parse_script_args
 from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics import Accuracy
@@ -44,13 +42,7 @@ class Classifier(pl.LightningModule):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("case", choices=sorted(CASES))
-    parser.add_argument("--epochs", type=int, required=True)
-    parser.add_argument("--timeline", required=True)
-    parser.add_argument("--save-dir", required=True)
-    args = parser.parse_args(argv)
-    case = CASES[args.case]
+    args, case = parse_script_args(argv, __doc__)
 
     pl.seed_everything(case.seed, workers=True)
     trainer = pl.Trainer(

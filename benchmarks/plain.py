@@ -5,12 +5,11 @@ python benchmarks/plain.py digits-mlp --epochs 20 --timeline t.json --save-dir r
 
 from __future__ import annotations
 
-import argparse
 import random
 
 import numpy as np
 import torch
-from cases import CASES
+from cases import parse_script_args
 from pytorch_lightning.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader
@@ -20,13 +19,7 @@ from workload.timing import Timeline
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("case", choices=sorted(CASES))
-    parser.add_argument("--epochs", type=int, required=True)
-    parser.add_argument("--timeline", required=True)
-    parser.add_argument("--save-dir", required=True)
-    args = parser.parse_args(argv)
-    case = CASES[args.case]
+    args, case = parse_script_args(argv, __doc__)
 
     # What pl.seed_everything does for a single process, so the model starts from the same weights.
     random.seed(case.seed)

@@ -209,9 +209,8 @@ def test_seed_makes_initialisation_repeatable(tmp_path, config):
     assert not torch.equal(first, other)
 
 
-def test_checkpoint_from_fit_loads_in_test_with_criterion_buffers(tmp_path, config):
-    # CrossEntropyLoss(weight=...) puts `criterion.weight` in the checkpoint; test does not build the criterion.
-    config["trainer"]["max_epochs"] = 2
+def _save_last_checkpoint(config, tmp_path):
+    """Make fit save `ckpt/last.ckpt` after every epoch; returns its path."""
     config["trainer"]["enable_checkpointing"] = True
     config["trainer"]["callbacks"].append(
         {
@@ -221,13 +220,20 @@ def test_checkpoint_from_fit_loads_in_test_with_criterion_buffers(tmp_path, conf
             "enable_version_counter": False,
         }
     )
+    return tmp_path / "ckpt" / "last.ckpt"
+
+
+def test_checkpoint_from_fit_loads_in_test_with_criterion_buffers(tmp_path, config):
+    # CrossEntropyLoss(weight=...) puts `criterion.weight` in the checkpoint; test does not build the criterion.
+    config["trainer"]["max_epochs"] = 2
+    last = _save_last_checkpoint(config, tmp_path)
     config["system"]["criterion"]["weight"] = "$torch.tensor([1.0, 2.0, 0.5])"
     config["system"]["metrics"] = {"test": accuracy()}
-    config["args"] = {"test": {"ckpt_path": str(tmp_path / "ckpt" / "last.ckpt")}}
+    config["args"] = {"test": {"ckpt_path": str(last)}}
     path = str(write_yaml(tmp_path / "config.yaml", config))
 
     runner.run("fit", [path])
-    checkpoint = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    checkpoint = torch.load(last, weights_only=False)
     assert "criterion.weight" in checkpoint["state_dict"]
 
     results = runner.run("test", [path])
@@ -238,7 +244,7 @@ def test_checkpoint_from_fit_loads_in_test_with_criterion_buffers(tmp_path, conf
     assert system.criterion is None
 
     # validate builds the criterion, so the buffer loads into it.
-    config["args"] = {"validate": {"ckpt_path": str(tmp_path / "ckpt" / "last.ckpt")}}
+    config["args"] = {"validate": {"ckpt_path": str(last)}}
     runner.run("validate", [str(write_yaml(tmp_path / "config.yaml", config))])
     _, system = captured("validate")
     assert torch.equal(system.criterion.weight, torch.tensor([1.0, 2.0, 0.5]))
@@ -246,15 +252,7 @@ def test_checkpoint_from_fit_loads_in_test_with_criterion_buffers(tmp_path, conf
 
 def test_fit_resumes_from_a_checkpoint(tmp_path, config):
     # `args::fit::ckpt_path` restores weights, optimizer and scheduler state and the epoch counter.
-    config["trainer"]["enable_checkpointing"] = True
-    config["trainer"]["callbacks"].append(
-        {
-            "_target_": "pytorch_lightning.callbacks.ModelCheckpoint",
-            "dirpath": str(tmp_path / "ckpt"),
-            "filename": "last",
-            "enable_version_counter": False,
-        }
-    )
+    last = _save_last_checkpoint(config, tmp_path)
     config["system"]["scheduler"] = {
         "_target_": "torch.optim.lr_scheduler.StepLR",
         "optimizer": "@system::optimizer",
@@ -263,10 +261,10 @@ def test_fit_resumes_from_a_checkpoint(tmp_path, config):
     }
     path = str(write_yaml(tmp_path / "config.yaml", config))
     runner.run("fit", [path], ["trainer::max_epochs=2"])
-    saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
+    saved = torch.load(last, weights_only=False)
     assert saved["epoch"] == 1
 
-    runner.run("fit", [path], ["trainer::max_epochs=3", f"args::fit::ckpt_path={tmp_path / 'ckpt' / 'last.ckpt'}"])
+    runner.run("fit", [path], ["trainer::max_epochs=3", f"args::fit::ckpt_path={last}"])
 
     trainer, _ = captured("fit")
     assert trainer.current_epoch == 3

@@ -11,6 +11,7 @@ from conftest import accuracy, captured, loader, logged, probe, read_metrics, wr
 
 from lighter import runner
 from lighter.adapters import BatchAccessError
+from lighter.config.errors import ConfigError
 
 
 def _run(tmp_path, config, stage, overrides=None):
@@ -331,5 +332,7 @@ def test_batch_accessor_that_does_not_fit_shows_the_batch(tmp_path, config):
     config["system"]["adapters"] = {
         "val": {"batch": {"_target_": "lighter.adapters.BatchAdapter", "input_accessor": "image"}}
     }
-    with pytest.raises(BatchAccessError, match=r"input_accessor='image'.*list of 2 \(\[0\] Tensor\(shape=\(8, 4\)"):
+    with pytest.raises(ConfigError, match=r"input_accessor='image'.*list of 2 \(\[0\] Tensor\(shape=\(8, 4\)") as info:
         _run(tmp_path, config, "validate")
+    assert info.value.key == "system::adapters::val::batch::input_accessor"
+    assert isinstance(info.value.__cause__, BatchAccessError)

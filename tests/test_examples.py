@@ -1,0 +1,31 @@
+"""The README's main example, shortened: configs/digits.yaml through fit, test and predict with the real CLI."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from conftest import REPO, run_cli
+
+DIGITS = str(REPO / "configs" / "digits.yaml")
+TEST_SAMPLES = 270  # the last 15% of scikit-learn's 1,797 digits (projects/digits/data.py)
+
+
+def test_digits_example_fits_tests_and_predicts(tmp_path: Path):
+    # Run from another directory: `project: ../projects/digits` is found next to the config file.
+    short = ["trainer::max_epochs=1", "trainer::limit_train_batches=5", "trainer::enable_progress_bar=false"]
+    fit = run_cli(["fit", DIGITS, *short], tmp_path)
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    assert (tmp_path / "runs" / "digits" / "checkpoints" / "best.ckpt").is_file()
+
+    test = run_cli(["test", DIGITS, "trainer::enable_progress_bar=false"], tmp_path)
+    assert test.returncode == 0, test.stderr[-3000:]
+    assert "test/metrics/accuracy" in test.stdout
+
+    for _ in range(2):  # the example's writer replaces its table on a second predict
+        predict = run_cli(["predict", DIGITS, "trainer::enable_progress_bar=false"], tmp_path)
+        assert predict.returncode == 0, predict.stderr[-3000:]
+    rows = list(csv.DictReader((tmp_path / "runs" / "digits" / "predictions.csv").open()))
+    assert len(rows) == TEST_SAMPLES
+    assert len({row["identifier"] for row in rows}) == TEST_SAMPLES
+    assert all(row["identifier"].startswith("digit-") and 0 <= int(row["pred"]) <= 9 for row in rows)

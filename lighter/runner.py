@@ -143,7 +143,20 @@ def run(stage: Stage | str, configs: list[str] | str, overrides: Overrides = Non
     experiment = instantiate(prepare(stage, configs, overrides))
     method = getattr(experiment.trainer, experiment.stage.value)
     with _batch_errors_name_their_key(experiment), _startup_objects_frozen():
-        return method(experiment.system, **experiment.args)
+        result = method(experiment.system, **experiment.args)
+    _close_process_group()
+    return result
+
+
+def _close_process_group() -> None:
+    """End a finished multi-process run together. Lightning leaves a gloo process group open at exit, and its
+    threads, still running while the interpreter shuts down, sometimes abort the process that hosts the rendezvous
+    store ("terminate called without an active exception", exit -6) after a run that succeeded."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def check(stage: Stage | str, configs: list[str] | str, overrides: Overrides = None) -> Experiment:

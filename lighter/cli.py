@@ -46,8 +46,8 @@ def show(*configs: str, trust: bool = False, **overrides: str) -> None:
 
     With --trust, first list every module a _target_ imports and every $ expression the config evaluates.
     """
+    from lighter.config.loader import dump_yaml
     from lighter.config.trust import trust_summary
-    from lighter.rundir import dump_yaml
     from lighter.runner import prepare
 
     experiment = prepare(Stage.FIT, _configs(configs, overrides), overrides, imports=False)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import yaml
 
 from lighter.config.errors import ConfigError
+from lighter.config.loader import dump_yaml
 
 CONFIG_FILE = "config.yaml"
 RUN_FILE = "run.yaml"
@@ -50,10 +50,6 @@ def git_state(folder: Path) -> dict[str, Any] | None:
         return None
     dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     return {"commit": commit, "dirty": dirty, "folder": str(folder)}
-
-
-def dump_yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
 class RunRecorder(pl.Callback):

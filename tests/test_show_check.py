@@ -76,6 +76,17 @@ def test_show_prints_the_merged_config_and_imports_no_project_code(workdir):
     assert not (workdir / "project_was_imported").exists()
 
 
+def test_show_imports_no_trainer_or_target(workdir):
+    # `show` reads and prints: nothing the config names is imported, nor Lightning (MONAI expands the macros).
+    code = "import sys; from lighter.cli import main; main(['show', 'cfg.yaml']); print(sorted(sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    imported = done.stdout.strip().splitlines()[-1]
+    assert "'monai.bundle'" in imported  # the check sees imports
+    for name in ("pytorch_lightning", "torchmetrics", "project"):
+        assert f"'{name}'" not in imported, name
+
+
 def test_show_trust_lists_imports_and_expressions_with_key_paths(workdir):
     done = lighter("show", "cfg.yaml", "--trust", cwd=workdir)
     assert done.returncode == 0, done.stderr

@@ -144,6 +144,11 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, Location]]:
     return _normalize_tree(data, path.parent), sources
 
 
+def dump_yaml(data: Any) -> str:
+    """A config as YAML, keys in their written order: what `lighter show` prints and run directories keep."""
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
 def merge(dst: dict[str, Any], src: dict[str, Any]) -> dict[str, Any]:
     """Merge `src` into `dst` in place, honouring `~key` and `=key`."""
     for key, value in src.items():

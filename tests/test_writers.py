@@ -165,21 +165,11 @@ def _load_text(path: Path, i: int) -> None:
             _load_nifti(affine_scale=True),
             id="nifti-keeps-metatensor-affine",
         ),
-        pytest.param(
-            {"writer": "nifti"},
-            {"shape": [1, 3, 3, 3]},
-            {},
-            ".nii.gz",
-            _load_nifti(affine_scale=False),
-            id="nifti-plain",
-        ),
-        pytest.param(
-            {"writer": "itk_nifti"},
-            {"shape": [1, 3, 3, 3]},
-            {},
-            ".nii.gz",
-            _load_nifti(affine_scale=False),
-            id="itk-nifti-as-lighter-names-it",
+        *(
+            pytest.param(
+                {"writer": name}, {"shape": [1, 3, 3, 3]}, {}, ".nii.gz", _load_nifti(affine_scale=False), id=id_
+            )
+            for name, id_ in (("nifti", "nifti-plain"), ("itk_nifti", "itk-nifti-as-lighter-names-it"))
         ),
         pytest.param(
             {"writer": "$lambda t, p: p.write_text(str(float(t.mean())))", "suffix": ".txt"},

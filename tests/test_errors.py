@@ -328,3 +328,46 @@ def test_debug_flag_shows_the_traceback(tmp_path):
     done = run_cli("fit", "cfg.yaml", "traner::max_epochs=1", "--debug", cwd=tmp_path)
     assert done.returncode != 0
     assert "Traceback" in done.stderr and "ConfigError" in done.stderr
+
+
+OWN_MODULE = textwrap.dedent(
+    """\
+    import pytorch_lightning as pl
+    import torch
+
+    from lighter.adapters import BatchAdapter
+
+
+    class Own(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 2)
+            self.batch = BatchAdapter("image")
+
+        def training_step(self, batch, batch_idx):
+            x, _, _ = self.batch(batch)
+            return self.layer(x).sum()
+
+        def train_dataloader(self):
+            data = torch.utils.data.TensorDataset(torch.randn(8, 4), torch.zeros(8))
+            return torch.utils.data.DataLoader(data, batch_size=4)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+    """
+)
+
+
+def test_batch_accessor_in_a_users_own_module_gets_a_short_error(tmp_path):
+    # Outside lighter.System there is no config key to name, but the message and exit code stand.
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "__init__.py").write_text(OWN_MODULE)
+    write(tmp_path, "project: ./proj\ntrainer: {max_epochs: 1, logger: false}\nsystem: {_target_: project.Own}\n")
+    done = run_cli("fit", "cfg.yaml", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert (
+        "lighter: error: BatchAdapter input_accessor='image' (key) does not fit the batch, which is a list of 2"
+        in done.stderr
+    )
+    assert "Use an int index for a list or tuple batch" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -9,7 +9,6 @@ strings. Both `::` and `#` separate ids; everything is normalised to `::` here, 
 from __future__ import annotations
 
 import copy
-import gc
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,19 +16,10 @@ from typing import Any
 
 import yaml
 
+from lighter.config import reader
 from lighter.config.errors import ConfigError, Location, did_you_mean
 from lighter.keys import ALT_SEP, DELETE, EXPR, MACRO, REF, REPLACE, SEP
 
-
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """Safe YAML where `1e-3` is a float, as in YAML 1.2; PyYAML's 1.1 rules need `1.0e-3` and read `1e-3` as a str."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
 _TOKEN = re.compile(r"[@%][\w:#./\-]*")  # a reference or macro inside an expression
 _FILE_MACRO = re.compile(r"^%(?P<path>.*\.(?:ya?ml|json))(?P<id>(?:::|#).*)?$", re.IGNORECASE)
 COMMAND_LINE = Location()
@@ -84,52 +74,9 @@ def _normalize_tree(value: Any, base_dir: Path | None) -> Any:
     return value
 
 
-def _plain_key(key: Any) -> str:
-    key = str(key)
-    return key[1:] if key.startswith((DELETE, REPLACE)) else key
-
-
-def _record_locations(node: yaml.Node, prefix: str, file: str, out: dict[str, Location]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = f"{prefix}{SEP}{_plain_key(key_node.value)}" if prefix else _plain_key(key_node.value)
-            out[key] = Location(file, key_node.start_mark.line + 1)
-            _record_locations(value_node, key, file, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            key = f"{prefix}{SEP}{i}" if prefix else str(i)
-            out[key] = Location(file, item.start_mark.line + 1)
-            _record_locations(item, key, file, out)
-
-
 def read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, Location]]:
-    """Parse one YAML file into data and a key -> location map."""
-    collecting = gc.isenabled()
-    gc.disable()  # each full collection walks the whole node graph: reading 10,000 entries grew quadratically
-    try:
-        return _read_yaml(path)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, Location]]:
-    loader = _Loader(path.read_text())
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else {}
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = Location(str(path), mark.line + 1 if mark else None)
-        column = f", column {mark.column + 1}" if mark else ""
-        problem = err.problem or err.context or "invalid YAML"
-        raise ConfigError(
-            f"YAML syntax error{column}: {problem}",
-            location=where,
-            suggestion="Check the indentation and quoting on that line and the one above it.",
-        ) from err
-    finally:
-        loader.dispose()
+    """Parse one YAML file (see `reader`) into a mapping and a key -> location map."""
+    data, sources = reader.read_file(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -138,9 +85,6 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, Location]]:
             location=Location(str(path), 1),
             suggestion="A config file starts with top-level keys such as `trainer:` and `system:`.",
         )
-    sources: dict[str, Location] = {}
-    if node is not None:
-        _record_locations(node, "", str(path), sources)
     return _normalize_tree(data, path.parent), sources
 
 
@@ -190,11 +134,10 @@ def parse_value(key: str, raw: Any) -> Any:
     if raw.startswith((REF, MACRO, EXPR)):
         return normalize_string(raw, Path.cwd())
     try:
-        return _normalize_tree(yaml.load(raw, Loader=_Loader), Path.cwd())
-    except yaml.YAMLError as err:
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        return _normalize_tree(reader.parse(raw, None)[0], Path.cwd())
+    except ConfigError as err:
         raise ConfigError(
-            f"the override value {raw!r} does not parse as YAML ({problem})",
+            f"the override value {raw!r} does not parse as YAML ({err.message})",
             key=key,
             location=COMMAND_LINE,
             suggestion=f"Quote it as a string: {key}=\"'{raw}'\", or fix the YAML.",

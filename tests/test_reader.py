@@ -1,0 +1,133 @@
+"""The file itself: every malformed or hostile YAML file ends in a ConfigError naming the file, the line and a fix."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_cli
+
+from lighter.config.errors import ConfigError
+from lighter.config.loader import load_config
+from lighter.config.reader import MAX_DEPTH, MAX_ENTRIES
+
+
+def billion_laughs(levels: int = 9, width: int = 9) -> str:
+    """The classic: each level's anchor is a list of `width` aliases of the level below (width**levels strings)."""
+    lines = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def nested(depth: int) -> str:
+    return "vars: " + "{x: " * depth + "1" + "}" * depth + "\n"
+
+
+# (file bytes, the line the error points at, fragments the message must hold)
+FILE_CASES = [
+    pytest.param(
+        "seed: 0\nvars: {name: caf\xe9}\n".encode("latin-1"),
+        2,
+        ["not UTF-8 text: byte 0xe9 at byte position 24", "Save the file as UTF-8"],
+        id="latin-1",
+    ),
+    pytest.param(
+        "seed: 0\n".encode("utf-16"),
+        1,
+        ["the file is UTF-16 text", "lighter reads UTF-8", "iconv"],
+        id="utf-16-with-bom",
+    ),
+    pytest.param(
+        b"seed: 0\nvars: {a: b\x00c}\n",
+        2,
+        ["control character #x0000 at byte position 19", "UTF-16 or binary"],
+        id="nul-byte",
+    ),
+    pytest.param(b"vars:\n  a: b\x1bc\n", 2, ["control character #x001b", "escape inside double quotes"], id="escape"),
+    pytest.param(b"vars:\n  a: !!int abc\n", 2, ["cannot read the value !!int 'abc'", "invalid literal"], id="int-tag"),
+    pytest.param(b"vars:\n  a: !!float xyz\n", 2, ["!!float 'xyz'", "could not convert"], id="float-tag"),
+    pytest.param(
+        b"seed: " + b"7" * 5000 + b"\n", 1, ["an integer of 5000 digits is longer than Python reads"], id="huge-int"
+    ),
+    pytest.param(
+        b"vars:\n  run: !!python/object/apply:os.system [echo hi]\n",
+        2,
+        ["the tag !!python/object/apply:os.system asks YAML to create Python objects", "_target_: module.Name"],
+        id="python-tag",
+    ),
+    pytest.param(b"vars:\n  a: !include other.yaml\n", 2, ["unknown YAML tag '!include'"], id="unknown-tag"),
+    pytest.param(b"vars: &a {x: *a}\n", 1, ["contains an alias of itself", "@reference"], id="recursive-dict-anchor"),
+    pytest.param(b"vars: &a [*a]\n", 1, ["contains an alias of itself"], id="recursive-list-anchor"),
+    pytest.param(
+        b"seed: 0\ntrainer: &trainer\n  max_epochs: 1\n  callbacks:\n    - *trainer\n",
+        2,
+        ["contains an alias of itself"],
+        id="trainer-in-its-own-callbacks",
+    ),
+    pytest.param(nested(990).encode(), 1, [f"nests more than {MAX_DEPTH} levels deep", "@vars::name"], id="deep"),
+    pytest.param(
+        billion_laughs().encode(),
+        6,
+        [f"expand to more than {MAX_ENTRIES:,} entries", "the config was not expanded"],
+        id="billion-laughs",
+    ),
+    pytest.param(
+        b"system: {}\ntrainer: {}\nsystem:\n  model: 1\n",
+        3,
+        ["the key 'system' is written twice in the same mapping, at lines 1 and 3", "Merge the two"],
+        id="duplicate-top-level-key",
+    ),
+    pytest.param(
+        b"trainer:\n  max_epochs: 1\n  devices: 1\n  max_epochs: 2\n",
+        4,
+        ["the key 'max_epochs' is written twice", "lines 2 and 4"],
+        id="duplicate-nested-key",
+    ),
+    pytest.param(b"- 1\n- 2\n", 1, ["the file holds a list, not a mapping"], id="top-level-list"),
+]
+
+
+@pytest.mark.parametrize(("raw", "line", "fragments"), FILE_CASES)
+def test_bad_file_is_a_config_error(tmp_path, raw, line, fragments):
+    path = tmp_path / "cfg.yaml"
+    path.write_bytes(raw)
+    with pytest.raises(ConfigError) as info:
+        load_config([str(path)])
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message
+    assert f"cfg.yaml:{line}" in message
+    assert len(message.splitlines()) <= 3
+
+
+def test_macro_to_a_utf16_file_names_that_file(tmp_path):
+    (tmp_path / "part.yaml").write_bytes("model: 1\n".encode("utf-16"))
+    path = tmp_path / "cfg.yaml"
+    path.write_text("vars:\n  m: '%part.yaml::model'\n")
+    with pytest.raises(ConfigError, match="the file is UTF-16 text") as info:
+        load_config([str(path)])
+    assert "part.yaml:1" in str(info.value)
+    assert isinstance(info.value.__cause__, UnicodeError) or info.value.__cause__ is None
+
+
+def test_python_tag_in_an_override_is_refused(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("vars: {}\n")
+    with pytest.raises(ConfigError, match=r"vars::x: the override value .* does not parse as YAML \(the tag !!python"):
+        load_config([str(path)], ["vars::x=!!python/object/apply:os.system [ls]"])
+
+
+def test_shared_anchor_without_recursion_still_reads(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("vars:\n  base: &base {lr: 0.1, momentum: 0.9}\n  a: *base\n  b: {<<: *base, lr: 0.2}\n")
+    loaded = load_config([str(path)])
+    assert loaded.data["vars"]["a"] == {"lr": 0.1, "momentum": 0.9}
+    assert loaded.data["vars"]["b"] == {"lr": 0.2, "momentum": 0.9}
+    assert str(loaded.where("vars::b::lr")).endswith("cfg.yaml:4")
+
+
+@pytest.mark.parametrize("command", ["show", "check", "fit"])
+def test_billion_laughs_is_refused_by_every_command(tmp_path, command):
+    (tmp_path / "laughs.yaml").write_text(billion_laughs())
+    result = run_cli([command, "laughs.yaml"], cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert f"expand to more than {MAX_ENTRIES:,} entries" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,27 +1,101 @@
-"""The `lighter` command: a subcommand per stage (built from the stage table) plus `show` and `check`.
+"""The `lighter` command: one table of commands, our own help text for each, fire to call them.
 
-Fire would read `a#b=[1]` as Python (and drop everything after `#`), so every argument is handed to
-it as a quoted string and parsed as YAML by the config loader instead. Heavy modules load inside the
-commands, so `lighter --help` stays instant.
+Adding a command is one entry in `COMMANDS`:
+
+    def report(*configs: str, out: str = "report.md", **overrides: str) -> None:
+        \"\"\"Import heavy modules inside, so `lighter --help` stays instant.\"\"\"
+        from lighter.report import write
+        write(_configs(configs, overrides), overrides, out)
+
+    Command("report", report, "Write a report of a config.", usage="CONFIG... [KEY::PATH=VALUE ...] [--out FILE]",
+            about="...", options=(Option("--out", "FILE", "where the report goes"),),
+            examples=(("lighter report config.yaml --out r.md", "write r.md"),))
+
+A command with sub-commands is several entries named with a space ("sweep run", "sweep status"): `lighter sweep`
+lists them. Options listed in `options` are parsed here, before fire sees them: `--out FILE`, `--out=FILE` and the
+short form (`-o FILE`) all reach the function as `out="FILE"`; an option without a metavar is a flag that takes no
+value (`--trust`), so `lighter show c.yaml --trust key=value` keeps `key=value` as an override. Every other
+argument goes to fire as the exact string typed: fire would read `a#b=[1]` as Python (and drop everything after
+`#`), so positionals arrive in `*configs` and `--key::path=value` in `**overrides`, and the config loader parses
+them as YAML. The help text is ours (`render_help`); fire's is never shown. Heavy modules load inside the commands,
+so `lighter --help` and `lighter --version` import neither fire nor torch.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from lighter.keys import STAGE_HELP, Stage
-
-USAGE_TAIL = """
-CONFIGS are YAML files, merged in order (`a.yaml,b.yaml` or `a.yaml b.yaml`; `--config a.yaml` works too).
-Overrides follow them as `key::path=value` or `--key::path=value`; values are YAML.
-Add --debug (or LIGHTER_DEBUG=1) for the full traceback of an error."""
+from lighter.keys import STAGE_HELP, SYSTEM_KEYS, Stage
 
 HELP_FLAGS = ("--help", "-h")
+VERSION_FLAGS = ("--version", "-V")
 DEBUG_FLAG = "--debug"
+VERBOSE_FLAG = "--verbose"
+DEBUG_ENV = "LIGHTER_DEBUG"
+VERBOSE_ENV = "LIGHTER_VERBOSE"
 CONFIG_FLAG = "config"
+VERSIONED = ("lighter", "torch", "pytorch-lightning", "lightning")  # `lightning` only when installed
+
+
+@dataclass(frozen=True)
+class Option:
+    """A named option. Without a metavar it is a flag: present means True, and it takes no value."""
+
+    name: str  # "--stage"
+    metavar: str | None
+    help: str
+    short: str | None = None  # "-s"
+
+    @property
+    def keyword(self) -> str:
+        return self.name.lstrip("-").replace("-", "_")
+
+    def usage(self) -> str:
+        names = f"{self.short}, {self.name}" if self.short else self.name
+        return f"{names} {self.metavar}" if self.metavar else names
+
+
+@dataclass(frozen=True)
+class Command:
+    """One `lighter` command: what fire calls and the help text `lighter NAME --help` prints."""
+
+    name: str  # "fit", or "sweep run" for a sub-command
+    run: Callable[..., None]
+    summary: str  # one line, for `lighter --help`
+    usage: str = "CONFIG... [KEY::PATH=VALUE ...]"  # after `lighter NAME`
+    about: str = ""  # what it does, a few lines
+    options: tuple[Option, ...] = ()
+    examples: tuple[tuple[str, str], ...] = ()  # (command line, what it does)
+    takes_config: bool = True  # explains CONFIG and overrides in its help, accepts --config
+    extra: dict[str, str] = field(default_factory=dict)  # more help sections, title -> text
+
+
+GLOBAL_OPTIONS = (
+    Option(DEBUG_FLAG, None, f"show the full traceback of an error (or {DEBUG_ENV}=1)"),
+    Option(VERBOSE_FLAG, None, f"show every warning, also those lighter hides as noise (or {VERBOSE_ENV}=1)"),
+    Option("--help", None, "show this help and exit", short="-h"),
+)
+CONFIG_OPTION = Option("--config", "FILE", "a config file, as Lighter's CLI takes it (the same as a positional CONFIG)")
+
+CONFIG_HELP = (
+    "CONFIG is a YAML file; several merge in order (a.yaml b.yaml, or a.yaml,b.yaml): mappings merge key by key,\n"
+    "a later list or value replaces the earlier one. KEY::PATH=VALUE (or --KEY::PATH=VALUE) then sets one key of\n"
+    "the merged config. VALUE is YAML: 0.01, [16, 32], {_target_: torch.optim.SGD, lr: 0.1}, null.\n"
+    "~KEY::PATH deletes a key."
+)
+KEYS_HELP = (
+    "trainer::*  the arguments of pytorch_lightning.Trainer (trainer::max_epochs=5, trainer::devices=2)\n"
+    f"system::*   the experiment: {', '.join(SYSTEM_KEYS)}\n"
+    "args::*     the arguments of the Trainer method of a stage (args::test::ckpt_path=best.ckpt)\n"
+    "vars::*     your own values, referenced as @vars::name"
+)
+SHOW_HINT = "See the config as it would run, overrides applied: lighter show CONFIG [KEY::PATH=VALUE ...]"
+
+
+# --- the commands ---------------------------------------------------------------------------------------------------
 
 
 def _configs(configs: tuple[str, ...], overrides: dict[str, str]) -> list[str]:
@@ -37,15 +111,12 @@ def _stage_command(stage: Stage) -> Callable[..., None]:
         run(stage, _configs(configs, overrides), overrides)
 
     command.__name__ = command.__qualname__ = stage.value
-    command.__doc__ = STAGE_HELP[stage] + "\n" + USAGE_TAIL
+    command.__doc__ = STAGE_HELP[stage]
     return command
 
 
 def show(*configs: str, trust: bool = False, **overrides: str) -> None:
-    """Print the merged config after overrides, as YAML: exactly what would run. Imports nothing.
-
-    With --trust, first list every module a _target_ imports and every $ expression the config evaluates.
-    """
+    """Print the merged config after overrides, as YAML: exactly what would run. Imports nothing."""
     from lighter.config.loader import dump_yaml
     from lighter.config.trust import trust_summary
     from lighter.runner import prepare
@@ -57,35 +128,186 @@ def show(*configs: str, trust: bool = False, **overrides: str) -> None:
 
 
 def check(*configs: str, stage: str = "fit", **overrides: str) -> None:
-    """Build everything a stage builds and run one batch per loop through it, without training or writing.
-
-    --stage picks the stage to check: fit (default), validate, test or predict.
-    """
+    """Build everything a stage builds and run one batch per loop through it, without training or writing."""
     from lighter.runner import check as run_check
 
     experiment = run_check(stage, _configs(configs, overrides), overrides)
     print(f"lighter check: OK: `lighter {experiment.stage.value}` builds and runs one batch.")
 
 
-COMMANDS: dict[str, Callable[..., None]] = {stage.value: _stage_command(stage) for stage in Stage}
-COMMANDS.update(show=show, check=check)
+STAGE_EXAMPLES: dict[Stage, tuple[tuple[str, str], ...]] = {
+    Stage.FIT: (
+        ("lighter fit config.yaml trainer::max_epochs=20 system::optimizer::lr=0.01", "override two keys"),
+        ("lighter fit config.yaml experiments/mlp.yaml", "merge a second config on top of the first"),
+        ("lighter fit config.yaml 'system::optimizer::betas=[0.9, 0.99]'", "a list value: quote it for the shell"),
+        ("lighter fit config.yaml trainer::accelerator=gpu trainer::devices=2", "two GPUs (Lightning starts them)"),
+    ),
+    Stage.VALIDATE: (
+        ("lighter validate config.yaml args::validate::ckpt_path=runs/best.ckpt", "validate a checkpoint"),
+        ("lighter validate config.yaml experiments/noisy.yaml", "merge a second config on top of the first"),
+        ("lighter validate config.yaml 'trainer::devices=[1]'", "a list value: quote it for the shell"),
+    ),
+    Stage.TEST: (
+        ("lighter test runs/digits/version_0", "test a run's best checkpoint (else its last) with its recorded config"),
+        ("lighter test config.yaml args::test::ckpt_path=runs/best.ckpt", "test a checkpoint"),
+        ("lighter test config.yaml experiments/noisy.yaml", "merge a second config on top of the first"),
+        ("lighter test config.yaml 'trainer::devices=[1]'", "a list value: quote it for the shell"),
+    ),
+    Stage.PREDICT: (
+        ("lighter predict runs/digits/version_0", "predict with a run's best checkpoint and its recorded config"),
+        ("lighter predict config.yaml args::predict::ckpt_path=runs/best.ckpt", "predict with a checkpoint"),
+        ("lighter predict config.yaml experiments/writers.yaml", "merge a second config on top of the first"),
+        (
+            "lighter predict config.yaml 'trainer::callbacks=[{_target_: lighter.callbacks.TableWriter, path: p.csv}]'",
+            "a list value: write the predictions to p.csv",
+        ),
+    ),
+}
+
+COMMAND_LIST: list[Command] = [
+    *(
+        Command(
+            stage.value,
+            _stage_command(stage),
+            STAGE_HELP[stage],
+            about=STAGE_HELP[stage],
+            options=(CONFIG_OPTION,),
+            examples=STAGE_EXAMPLES[stage],
+        )
+        for stage in Stage
+    ),
+    Command(
+        "show",
+        show,
+        "Print the merged config after overrides, as YAML: exactly what would run.",
+        usage="CONFIG... [KEY::PATH=VALUE ...] [--trust]",
+        about="Print the merged config after overrides, as YAML: exactly what would run. Imports no project code.",
+        options=(
+            Option(
+                "--trust",
+                None,
+                "first list every module a _target_ imports and every $ expression the config evaluates",
+                short="-t",
+            ),
+            CONFIG_OPTION,
+        ),
+        examples=(
+            ("lighter show config.yaml system::optimizer::lr=0.01", "the config with an override applied"),
+            ("lighter show config.yaml experiments/mlp.yaml", "two configs merged"),
+            ("lighter show config.yaml --trust", "what running it would import and evaluate"),
+            ("lighter show config.yaml 'trainer::devices=[0, 1]' | less", "a list value: quote it for the shell"),
+        ),
+    ),
+    Command(
+        "check",
+        check,
+        "Build what a stage builds and run one batch per loop through it, writing nothing.",
+        usage="CONFIG... [KEY::PATH=VALUE ...] [--stage STAGE]",
+        about=(
+            "Build the stage's trainer and system, then run one batch per loop through adapters, model, criterion "
+            "and metrics with a throwaway fast_dev_run Trainer: no training, no logs, checkpoints or predictions."
+        ),
+        options=(
+            Option("--stage", "STAGE", f"the stage to check: {', '.join(s.value for s in Stage)} (default: fit)", "-s"),
+            CONFIG_OPTION,
+        ),
+        examples=(
+            ("lighter check config.yaml", "does `lighter fit config.yaml` build and run?"),
+            ("lighter check config.yaml -s predict", "the same for predict"),
+            ("lighter check config.yaml experiments/mlp.yaml", "two configs merged"),
+            ("lighter check config.yaml 'system::model::channels=[8, 16]'", "a list value: quote it for the shell"),
+        ),
+    ),
+]
+COMMANDS: dict[str, Command] = {command.name: command for command in COMMAND_LIST}
 
 
-def _fire_argv(argv: list[str]) -> list[str]:
-    """Quote every argument for fire so it arrives as the exact string typed; move help behind `--`."""
-    wants_help = any(a in HELP_FLAGS for a in argv)
-    out = []
-    for arg in argv[1:]:
-        if arg in HELP_FLAGS:
-            continue
-        if arg.startswith("--") and "=" in arg:
-            key, _, value = arg.partition("=")
-            out.append(f"{key}={value!r}")
-        elif arg.startswith("--"):
-            out.append(arg)
+# --- help -----------------------------------------------------------------------------------------------------------
+
+
+def _section(title: str, rows: list[tuple[str, str]] | str) -> str:
+    if isinstance(rows, str):
+        return f"{title}:\n" + "\n".join(f"  {line}" for line in rows.splitlines())
+    width = max(len(left) for left, _ in rows)
+    lines = []
+    for left, right in rows:
+        if width > 40:  # long example lines: the explanation goes underneath
+            lines += [f"  {left}", f"      {right}"] if right else [f"  {left}"]
         else:
-            out.append(repr(arg))
-    return [argv[0], *out, *(["--", "--help"] if wants_help else [])]
+            lines.append(f"  {left.ljust(width)}  {right}".rstrip())
+    return f"{title}:\n" + "\n".join(lines)
+
+
+def _wrap(text: str, width: int = 100) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.fill(part, width) for part in text.split("\n"))
+
+
+def render_help(name: str | None = None) -> str:
+    """`lighter --help` (name None), `lighter fit --help`, or the list of a command group (`lighter sweep`)."""
+    if name in COMMANDS:
+        command = COMMANDS[name]
+        options = [*command.options, *GLOBAL_OPTIONS]
+        parts = [f"usage: lighter {name} {command.usage} [options]", _wrap(command.about or command.summary)]
+        if command.takes_config:
+            parts.append(CONFIG_HELP)
+        parts.append(_section("options", [(o.usage(), o.help) for o in options]))
+        if command.examples:
+            parts.append(_section("examples", list(command.examples)))
+        parts += [_section(title, text) for title, text in command.extra.items()]
+        if command.takes_config:
+            parts += [_section("keys", KEYS_HELP), SHOW_HINT]
+        return "\n\n".join(parts) + "\n"
+    prefix = f"{name} " if name else ""
+    listed = [c for c in COMMAND_LIST if c.name.startswith(prefix)]
+    title = f"lighter {name}" if name else "lighter"
+    parts = [
+        f"usage: {title} COMMAND [CONFIG...] [KEY::PATH=VALUE ...] [options]",
+        "Run a deep-learning experiment described in YAML with PyTorch Lightning." if not name else "",
+        _section("commands", [(c.name, c.summary) for c in listed]),
+    ]
+    if not name:
+        parts += [
+            _section(
+                "options",
+                [
+                    ("-h, --help", "show this help; `lighter COMMAND --help` shows a command's options and examples"),
+                    ("-V, --version", "print the versions of lighter, torch and Lightning"),
+                    *[(o.usage(), o.help) for o in GLOBAL_OPTIONS[:-1]],
+                ],
+            ),
+            _section(
+                "examples",
+                [
+                    ("lighter fit config.yaml", "train"),
+                    ("lighter fit config.yaml trainer::max_epochs=5", "train, with one key overridden"),
+                    ("lighter test config.yaml args::test::ckpt_path=runs/best.ckpt", "test a checkpoint"),
+                    ("lighter fit --help", "what fit takes, with more examples"),
+                ],
+            ),
+            SHOW_HINT,
+        ]
+    else:
+        parts.append(f"Run `lighter {name} COMMAND --help` for a command's options and examples.")
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def versions_text() -> str:
+    """`lighter --version`: read from the installed packages' metadata, so nothing heavy is imported."""
+    from importlib import metadata
+
+    lines = []
+    for package in VERSIONED:
+        try:
+            lines.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            if package == "lighter":
+                lines.append("lighter (not installed; running from source)")
+    return "\n".join(lines) + f"\npython {sys.version.split()[0]}\n"
+
+
+# --- dispatch -------------------------------------------------------------------------------------------------------
 
 
 def _fail(message: str, code: int = 2, *, quiet: bool = False) -> None:
@@ -94,31 +316,113 @@ def _fail(message: str, code: int = 2, *, quiet: bool = False) -> None:
     raise SystemExit(code)
 
 
+def _find_command(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The longest command name at the front of argv (`sweep run` before `sweep`), and the arguments after it."""
+    for n in range(min(len(argv), 3), 0, -1):
+        name = " ".join(argv[:n])
+        if name in COMMANDS:
+            return name, argv[n:]
+    return None, argv
+
+
+def _is_group(word: str) -> bool:
+    return any(name.startswith(f"{word} ") for name in COMMANDS)
+
+
+def _fire_argv(command: Command, args: list[str]) -> list[str]:
+    """The arguments as fire must see them: options by keyword, everything else as the exact string typed."""
+    options = {**{o.name: o for o in command.options}, **{o.short: o for o in command.options if o.short}}
+    if command.takes_config:
+        options.setdefault(CONFIG_OPTION.name, CONFIG_OPTION)
+    out = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        name, has_value, value = arg.partition("=")
+        option = options.get(name) if arg.startswith("-") else None
+        if option is not None and option.metavar is None:
+            if has_value:
+                _fail(f"{option.name} is a flag and takes no value; write `{option.name}` alone.")
+            out.append(f"--{option.keyword}=True")
+        elif option is not None:
+            if not has_value:
+                if i >= len(args):
+                    _fail(f"{option.name} needs a value: {option.name} {option.metavar}.")
+                value, i = args[i], i + 1
+            out.append(f"--{option.keyword}={value!r}")
+        elif arg.startswith("--") and has_value:
+            out.append(f"{name}={value!r}")
+        elif arg.startswith("--"):
+            out.append(arg)  # `--key::path VALUE`: fire takes the next argument as its value
+        elif arg.startswith("-") and len(arg) > 1 and not os.path.exists(arg) and not _is_number(arg):
+            known = ", ".join(o.usage() for o in command.options) or "none besides --help, --debug, --verbose"
+            _fail(f"unknown option '{arg}' for `lighter {command.name}`. Its options: {known}.")
+        else:
+            out.append(repr(arg))
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _fire_tree() -> dict:
+    """Commands as fire wants them: nested dicts for sub-commands."""
+    tree: dict = {}
+    for command in COMMAND_LIST:
+        *groups, leaf = command.name.split(" ")
+        node = tree
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[leaf] = command.run
+    return tree
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `lighter` console script and `python -m lighter`."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = DEBUG_FLAG in argv or os.environ.get("LIGHTER_DEBUG", "") not in ("", "0")
-    argv = [a for a in argv if a != DEBUG_FLAG]
+    debug = DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if VERBOSE_FLAG in argv:
+        os.environ[VERBOSE_ENV] = "1"  # processes Lightning starts for more devices inherit it
+    argv = [a for a in argv if a not in (DEBUG_FLAG, VERBOSE_FLAG)]
 
-    import fire
-
-    if not argv or argv[0] in HELP_FLAGS:
-        with contextlib.redirect_stderr(sys.stdout):  # fire writes help to stderr; `lighter --help | less` wants stdout
-            fire.Fire(COMMANDS, command=["--", "--help"], name="lighter")
+    if not argv:
+        print(render_help(), end="")
+        raise SystemExit(2)  # a bare `lighter` ran nothing: a script that calls it by mistake must notice
+    if argv[0] in HELP_FLAGS:
+        print(render_help(), end="")
         return
-    if argv[0] not in COMMANDS:
+    if argv[0] in VERSION_FLAGS:
+        print(versions_text(), end="")
+        return
+    name, args = _find_command(argv)
+    if name is None:
+        if _is_group(argv[0]):
+            print(render_help(argv[0]), end="")
+            raise SystemExit(0 if any(a in HELP_FLAGS for a in argv[1:]) else 2)
         from lighter.config.errors import did_you_mean
 
-        hint = did_you_mean(argv[0], COMMANDS, fallback="Commands: " + ", ".join(COMMANDS) + ".")
-        _fail(f"unknown command '{argv[0]}'. {hint}")
+        words = sorted({n.split(" ")[0] for n in COMMANDS})
+        hint = did_you_mean(argv[0], words, fallback="Commands: " + ", ".join(words) + ".")
+        _fail(f"unknown command '{argv[0]}'. {hint} `lighter --help` lists them.")
+    if any(a in HELP_FLAGS for a in args):
+        print(render_help(name), end="")
+        return
+    command = COMMANDS[name]
+    fire_args = _fire_argv(command, args)
+
+    import fire
 
     from lighter.adapters import BatchAccessError
     from lighter.config.errors import ConfigError
 
     try:
-        wants_help = any(a in HELP_FLAGS for a in argv)
-        with contextlib.redirect_stderr(sys.stdout) if wants_help else contextlib.nullcontext():
-            fire.Fire(COMMANDS, command=_fire_argv(argv), name="lighter")
+        fire.Fire(_fire_tree(), command=[*name.split(" "), *fire_args], name="lighter")
     except (ConfigError, BatchAccessError) as err:
         if debug:
             raise

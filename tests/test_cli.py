@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import classifier_config, logged, read_metrics, run_cli, write_yaml
 
-from lighter.cli import main
+from lighter.cli import COMMANDS, main
 
 HEAVY = ("torch", "pytorch_lightning", "lightning", "monai", "torchmetrics")
 
@@ -23,16 +23,17 @@ def _imported(importtime_stderr: str) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("argv", "expected"),
+    ("argv", "code", "expected"),
     [
-        pytest.param(["--help"], ["fit", "validate", "test", "predict"], id="help"),
-        pytest.param(["-h"], ["fit", "validate", "test", "predict"], id="short-help"),
-        pytest.param([], ["fit", "validate", "test", "predict"], id="no-arguments"),
-        pytest.param(["fit", "--help"], ["lighter fit", "CONFIGS", "Train the system"], id="fit-help"),
-        pytest.param(["predict", "-h"], ["lighter predict", "CONFIGS", "predict"], id="predict-help"),
+        pytest.param(["--help"], 0, ["usage: lighter COMMAND", "fit", "validate", "test", "predict"], id="help"),
+        pytest.param(["-h"], 0, ["usage: lighter COMMAND", "fit", "predict"], id="short-help"),
+        pytest.param([], 2, ["usage: lighter COMMAND", "fit", "predict"], id="bare-lighter-exits-2"),
+        pytest.param(["fit", "--help"], 0, ["usage: lighter fit CONFIG", "Train the system"], id="fit-help"),
+        pytest.param(["predict", "-h"], 0, ["usage: lighter predict CONFIG", "predict"], id="predict-help"),
+        pytest.param(["--version"], 0, ["lighter ", "torch ", "pytorch-lightning "], id="version"),
     ],
 )
-def test_help_prints_usage_without_importing_torch(tmp_path, argv, expected):
+def test_help_prints_usage_without_importing_torch(tmp_path, argv, code, expected):
     import subprocess
 
     done = subprocess.run(
@@ -43,18 +44,94 @@ def test_help_prints_usage_without_importing_torch(tmp_path, argv, expected):
         timeout=60,
         check=False,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == code, done.stderr[-2000:]
     for word in expected:
-        assert word in done.stdout + done.stderr  # fire writes help to stderr
+        assert word in done.stdout  # help goes to stdout, so `lighter --help | less` works
     imported = _imported(done.stderr)
     assert "lighter" in imported  # the measurement works
-    assert not imported & set(HEAVY), imported & set(HEAVY)
+    assert not imported & {*HEAVY, "fire"}, imported & {*HEAVY, "fire"}
 
 
 def test_console_script_help(tmp_path):
     done = run_cli(["fit", "--help"], tmp_path, console_script=True)
     assert done.returncode == 0, done.stderr
-    assert "lighter fit" in done.stdout and "CONFIGS" in done.stdout  # help goes to stdout, so `| less` works
+    assert done.stdout.startswith("usage: lighter fit CONFIG")
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_help_teaches(capsys, name):
+    main([*name.split(" "), "--help"])
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: lighter {name} ")
+    assert "Flags are accepted" not in text and "Type: 'str'" not in text  # fire's help is never shown
+    examples = text.split("examples:\n", 1)[1].split("\n\n", 1)[0]
+    lines = [line.strip() for line in examples.splitlines() if line.startswith(f"  lighter {name}")]
+    assert len(lines) >= 3, examples
+    if COMMANDS[name].takes_config:
+        assert any("::" in line and "=" in line for line in lines), "an override example"
+        assert any(line.count(".yaml") >= 2 for line in lines), "a second config file example"
+        assert any("=[" in line for line in lines), "a list value example"
+        assert "lighter show CONFIG" in text and "trainer::" in text and "system::" in text
+    for option in COMMANDS[name].options:  # every advertised option is one the parser knows
+        assert option.usage() in text
+
+
+def test_version_names_the_installed_versions(capsys):
+    from importlib import metadata
+
+    main(["--version"])
+    lines = capsys.readouterr().out.splitlines()
+    for package in ("lighter", "torch", "pytorch-lightning"):
+        assert f"{package} {metadata.version(package)}" in lines
+
+
+def test_test_and_predict_help_show_a_run_directory_example(capsys):
+    for stage in ("test", "predict"):
+        main([stage, "--help"])
+        assert f"lighter {stage} runs/" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["show", "{a}", "-x"], "unknown option '-x' for `lighter show`. Its options: -t, --trust", id="x"),
+        pytest.param(["show", "{a}", "--trust=yes"], "--trust is a flag and takes no value", id="flag-value"),
+        pytest.param(["check", "{a}", "--stage"], "--stage needs a value: --stage STAGE", id="missing-value"),
+        pytest.param(["sweeep", "{a}"], "unknown command 'sweeep'", id="unknown-command"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, argv, message):
+    a = write_yaml(tmp_path / "a.yaml", {"trainer": {"max_epochs": 3}})
+    with pytest.raises(SystemExit) as exit_info:
+        main([arg.format(a=a) for arg in argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["show", "{a}", "--trust", "trainer::max_epochs=2"], id="trust-then-override"),
+        pytest.param(["show", "{a}", "-t", "trainer::max_epochs=2"], id="short-trust-then-override"),
+        pytest.param(["show", "trainer::max_epochs=2", "-t", "{a}"], id="trust-between"),
+    ],
+)
+def test_trust_is_a_flag_that_takes_no_value(tmp_path, capsys, argv):
+    # Issue 11: fire used to read the override after `--trust` as its value, and drop it.
+    a = write_yaml(tmp_path / "a.yaml", {"trainer": {"max_epochs": 3}})
+    main([arg.format(a=a) for arg in argv])
+    out = capsys.readouterr().out
+    assert "# Modules imported through _target_" in out  # the trust summary is there, as YAML comments
+    assert yaml.safe_load(out)["trainer"]["max_epochs"] == 2
+
+
+def test_config_path_with_equals_sign_is_a_path(tmp_path, capsys):
+    folder = tmp_path / "lr=0.1"
+    folder.mkdir()
+    a = write_yaml(folder / "config.yaml", {"trainer": {"max_epochs": 3}})
+    main(["show", str(a), "trainer::devices=1"])
+    trainer = yaml.safe_load(capsys.readouterr().out)["trainer"]
+    assert (trainer["max_epochs"], trainer["devices"]) == (3, 1)
 
 
 @pytest.mark.parametrize(

@@ -109,15 +109,27 @@ def merge(dst: dict[str, Any], src: dict[str, Any]) -> dict[str, Any]:
 
 
 def split_config_args(args: list[str]) -> tuple[list[str], list[str]]:
-    """Separate config paths (`a.yaml`, `a.yaml,b.yaml`) from positional overrides (`key=value`, `~key`)."""
+    """Separate config paths (`a.yaml`, `a.yaml,b.yaml`) from positional overrides (`key=value`, `~key`).
+
+    An argument is an override when it has `=` or starts with `~`, unless it names existing files.
+    """
     files: list[str] = []
     overrides: list[str] = []
     for arg in args:
-        if "=" in arg or arg.startswith(DELETE):
+        # A sweep folder may be named `lr=0.1/`: a path that exists is a config file, whatever its name.
+        is_path = all(_is_file(part) for part in arg.split(",") if part)
+        if ("=" in arg or arg.startswith(DELETE)) and not is_path:
             overrides.append(arg)
         else:
             files.extend(part for part in arg.split(",") if part)
     return files, overrides
+
+
+def _is_file(name: str) -> bool:
+    try:
+        return Path(name).expanduser().is_file()
+    except (RuntimeError, OSError):  # `~trainer::devices` names no user's home; a name too long for the OS
+        return False
 
 
 def _missing_file(path: Path) -> ConfigError:

@@ -22,6 +22,7 @@ from common import REPO, BenchmarkError, table
 
 HERE = Path(__file__).resolve().parent
 SUITES = {"step": "step_overhead.py", "startup": "startup.py", "scale": "config_scale.py", "profile": "profile_step.py"}
+SUITES["batchlog"] = "batch_log.py"
 
 
 def targets(results: dict) -> list[list[object]]:

@@ -129,3 +129,13 @@ def test_cases_match_their_configs():
         assert callable(getattr(models, case.model)) and callable(getattr(data, case.data))
         overridden = {o.split("=")[0].removeprefix("vars::") for o in lighter_overrides(case, 1, Path(), Path())}
         assert overridden - {"seed"} <= set(config["vars"]), name  # every override lands on a var the config uses
+
+
+def test_batch_log_benchmark_times_each_hook_of_a_fit_that_writes_the_log(tmp_path):
+    from batch_log import EPOCHS, HOOKS, fit
+
+    seconds, steps, callback = fit("with BatchLog", tmp_path, timed=True)
+
+    assert len(seconds) == EPOCHS and steps == 57
+    assert set(callback.seconds) == set(HOOKS) and all(s > 0 for s in callback.seconds.values())
+    assert sum(1 for _ in (tmp_path / "batch_log.csv").open()) == 1 + EPOCHS * steps

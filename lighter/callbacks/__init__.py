@@ -1,8 +1,9 @@
-"""Callbacks for `trainer::callbacks`: freeze parameters, write predictions to files or a table."""
+"""Callbacks for `trainer::callbacks`: freeze parameters, write predictions to files or a table, log every batch."""
 
+from lighter.callbacks.batch_log import BatchLog
 from lighter.callbacks.file_writer import FileWriter
 from lighter.callbacks.freezer import Freezer
 from lighter.callbacks.table_writer import TableWriter
 from lighter.callbacks.writer import SampleWriter
 
-__all__ = ["FileWriter", "Freezer", "SampleWriter", "TableWriter"]
+__all__ = ["BatchLog", "FileWriter", "Freezer", "SampleWriter", "TableWriter"]

@@ -17,6 +17,8 @@ from typing import Any
 
 from lighter.config.errors import ConfigError, did_you_mean
 from lighter.config.loader import LoadedConfig, key_exists, lookup
+from lighter.config.targets import locate_target
+from lighter.config.tree import is_lighter_system, walk
 from lighter.keys import (
     LOSS_MODES,
     MACRO,
@@ -53,8 +55,6 @@ def _check_macros(data: dict[str, Any], loaded: LoadedConfig) -> None:
     """
     from monai.bundle import ConfigParser
 
-    from lighter.config.validate import walk
-
     for key, value in walk(data):
         if not (isinstance(value, str) and value.startswith(MACRO)):
             continue
@@ -80,11 +80,6 @@ def expand_macros(data: dict[str, Any], loaded: LoadedConfig) -> dict[str, Any]:
     parser = ConfigParser(copy.deepcopy(data))
     parser.resolve_macro_and_relative_ids()
     return parser.get()
-
-
-def is_lighter_system(data: dict[str, Any]) -> bool:
-    system = data.get("system")
-    return isinstance(system, dict) and system.get(TARGET) in SYSTEM_TARGETS
 
 
 def prune(data: dict[str, Any], stage: Stage) -> dict[str, Any]:
@@ -119,8 +114,6 @@ def transforms_as_functions(data: dict[str, Any]) -> dict[str, Any]:
     Lighter's docs write them so; MONAI would call `torch.argmax(dim=1)` at build time. A transform whose
     target is a function (not a class) and that sets no `_mode_` gets `_mode_: callable`.
     """
-    from lighter.config.validate import locate_target
-
     adapters = lookup(data, f"system{SEP}adapters", None)
     if not isinstance(adapters, dict):
         return data
@@ -217,8 +210,6 @@ def instantiation_error(
             suggestion="Fix the expression; ids inside it are written @id.",
         )
     target = config.get(TARGET) if isinstance(config, dict) else None
-    from lighter.config.validate import locate_target
-
     obj = locate_target(target)[0] if isinstance(target, str) else None
     wrong = _unexpected_keyword(cause)
     if wrong is not None and key_exists(data, f"{key}{SEP}{wrong}"):

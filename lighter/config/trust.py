@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lighter.config.loader import LoadedConfig
-from lighter.config.validate import walk
+from lighter.config.tree import walk
 from lighter.keys import EXPR, SEP, TARGET
 
 

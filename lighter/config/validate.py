@@ -6,14 +6,13 @@ mistake costs one glance instead of a traceback through MONAI.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Iterator
 from typing import Any
 
-from lighter.config.build import is_lighter_system
 from lighter.config.errors import ConfigError, did_you_mean
 from lighter.config.loader import LoadedConfig, key_exists
+from lighter.config.targets import locate_target
+from lighter.config.tree import is_lighter_system, walk
 from lighter.keys import (
     ADAPTER_KINDS,
     COMPONENT_KEYS,
@@ -31,15 +30,6 @@ from lighter.keys import (
 
 _MODES = tuple(m.value for m in Mode)
 _STAGES = tuple(s.value for s in Stage)
-
-
-def walk(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Every (id, value) below `value`, depth first, ids joined with `::`."""
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, child in items:
-        child_id = f"{prefix}{SEP}{key}" if prefix else str(key)
-        yield child_id, child
-        yield from walk(child, child_id)
 
 
 def _unknown_key(key: str, allowed: tuple[str, ...], parent: str, loaded: LoadedConfig) -> ConfigError:
@@ -75,36 +65,6 @@ def check_structure(config: dict[str, Any], loaded: LoadedConfig, lighter_system
     if isinstance(adapters, dict):
         for mode, kinds in adapters.items():
             _check_keys(kinds, ADAPTER_KINDS, f"system::adapters::{mode}", loaded)
-
-
-def locate_target(target: str) -> tuple[Any, str | None]:
-    """Import a dotted path; return (object, None) or (None, why it failed with the closest names)."""
-    parts = target.split(".")
-    module = None
-    index = 0
-    for index in range(len(parts), 0, -1):
-        try:
-            module = importlib.import_module(".".join(parts[:index]))
-            break
-        except ModuleNotFoundError as err:
-            missing = err.name or ""
-            if missing and not ".".join(parts[:index]).startswith(missing):
-                return None, f"importing it failed: {err}"  # a dependency of the module is missing
-        except ImportError as err:
-            return None, f"importing '{'.'.join(parts[:index])}' failed: {err}"
-    if module is None:
-        names = [m.name for m in pkgutil.iter_modules()]
-        hint = did_you_mean(parts[0], names) or "Is the package installed, or is `project:` set?"
-        return None, f"no module named '{parts[0]}'. {hint}"
-    obj: Any = module
-    for depth in range(index, len(parts)):
-        if not hasattr(obj, parts[depth]):
-            done = ".".join(parts[:depth])
-            names = [n for n in dir(obj) if not n.startswith("_")]
-            hint = did_you_mean(parts[depth], names) or ""
-            return None, f"'{done}' has no attribute '{parts[depth]}'. {hint}".rstrip()
-        obj = getattr(obj, parts[depth])
-    return obj, None
 
 
 def check_targets(config: dict[str, Any], loaded: LoadedConfig) -> None:

@@ -27,15 +27,17 @@ class Classifier(pl.LightningModule):
         x, y = batch
         pred = self.model(x)
         loss = self.criterion(pred, y)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, sync_dist=True, prog_bar=True, batch_size=len(x))
+        self.log("train/loss/step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(x))
+        self.log("train/loss/epoch", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(x))
         self.accuracy(pred, y)
-        self.log("train/metrics/accuracy", self.accuracy, on_step=True, on_epoch=True, batch_size=len(x))
+        self.log("train/metrics/accuracy/step", self.accuracy, on_step=True, on_epoch=False, batch_size=len(x))
+        self.log("train/metrics/accuracy/epoch", self.accuracy, on_step=False, on_epoch=True, batch_size=len(x))
         return loss
 
     def on_train_epoch_start(self):
         group = self.trainer.optimizers[0].param_groups[0]
-        self.log("train/lr", float(group["lr"]), on_step=False, on_epoch=True)
-        self.log("train/beta1", float(group["betas"][0]), on_step=False, on_epoch=True)
+        self.log("train/optimizer/Adam/lr", float(group["lr"]), on_step=False, on_epoch=True)
+        self.log("train/optimizer/Adam/momentum", float(group["betas"][0]), on_step=False, on_epoch=True)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.model.parameters(), lr=self.lr)

@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> None:
         timeline.epoch_start()
         model.train()
         group = optimizer.param_groups[0]
-        hyper = {"train/lr": float(group["lr"]), "train/beta1": float(group["betas"][0])}
+        hyper = {
+            "train/optimizer/Adam/lr": float(group["lr"]),
+            "train/optimizer/Adam/momentum": float(group["betas"][0]),
+        }
         loss_sum = torch.zeros(())
         seen = 0
         for x, y in loader:
@@ -55,11 +58,11 @@ def main(argv: list[str] | None = None) -> None:
             seen += len(x)
             step += 1
             if step % case.log_every_n_steps == 0:
-                values = {"train/loss_step": loss.item(), "train/metrics/accuracy_step": batch_accuracy.item()}
+                values = {"train/loss/step": loss.item(), "train/metrics/accuracy/step": batch_accuracy.item()}
                 logger.log_metrics({**values, "epoch": epoch}, step=step - 1)
                 logger.save()
         epoch_loss = float(loss_sum / seen)
-        values = {"train/loss_epoch": epoch_loss, "train/metrics/accuracy_epoch": float(accuracy.compute())}
+        values = {"train/loss/epoch": epoch_loss, "train/metrics/accuracy/epoch": float(accuracy.compute())}
         accuracy.reset()
         logger.log_metrics({**hyper, **values, "epoch": epoch}, step=step - 1)
         logger.save()

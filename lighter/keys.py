@@ -17,6 +17,7 @@ SEP = "::"
 ALT_SEP = "#"  # accepted everywhere, turned into SEP on reading
 DELETE = "~"  # `~key` in a later file (or override) removes the key
 REPLACE = "="  # `=key` in a later file replaces the subtree instead of merging into it
+APPEND = "+"  # `+key` in a later file (or override) appends to the list there (merges into a dict)
 
 SYSTEM_TARGETS = ("lighter.System", "lighter.system.System")
 TRAINER_TARGET = "pytorch_lightning.Trainer"
@@ -50,6 +51,31 @@ STAGE_MODES: dict[Stage, tuple[Mode, ...]] = {
 LOSS_MODES = (Mode.TRAIN, Mode.VAL)  # modes that compute the criterion
 METRIC_MODES = (Mode.TRAIN, Mode.VAL, Mode.TEST)
 ADAPTER_KINDS = ("batch", "criterion", "metrics", "logging")
+
+# Logged names, as upstream Lighter 0.0.4 logs them, so `monitor:` keys in its users' configs keep working:
+# `{mode}/loss/{step|epoch}`, `{mode}/loss/{sub-loss}/{step|epoch}`, `{mode}/metrics/{name}/{step|epoch}`,
+# and once per epoch `train/optimizer/{OptimizerClass}/lr` (and `/momentum`).
+LOSS = "loss"
+METRICS = "metrics"
+OPTIMIZER = "optimizer"
+STEP = "step"
+EPOCH = "epoch"
+
+
+def loss_name(mode: str, sub: str | None = None) -> str:
+    """`val/loss`, or `val/loss/ce` for the criterion's sub-loss `ce`; append `/step` or `/epoch`."""
+    return f"{mode}/{LOSS}/{sub}" if sub is not None else f"{mode}/{LOSS}"
+
+
+def metric_name(mode: str, name: str) -> str:
+    """`val/metrics/accuracy`; append `/step` or `/epoch`."""
+    return f"{mode}/{METRICS}/{name}"
+
+
+def per(base: str, when: str) -> str:
+    """The logged name of `base` per step or per epoch."""
+    return f"{base}/{when}"
+
 
 TOP_LEVEL_KEYS = ("trainer", "system", "project", "vars", "args", "seed", META, REQUIRES)
 SYSTEM_KEYS = ("model", "dataloaders", "optimizer", "scheduler", "criterion", "metrics", "adapters", "inferer")

@@ -15,7 +15,18 @@ from torchmetrics import Metric, MetricCollection
 
 from lighter.adapters import BatchAccessError, BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
 from lighter.config.errors import did_you_mean
-from lighter.keys import ADAPTER_KINDS, LOSS_MODES, METRIC_MODES, Mode
+from lighter.keys import (
+    ADAPTER_KINDS,
+    EPOCH,
+    LOSS_MODES,
+    METRIC_MODES,
+    OPTIMIZER,
+    STEP,
+    Mode,
+    loss_name,
+    metric_name,
+    per,
+)
 
 MetricsArg = Metric | Sequence[Metric] | Mapping[str, Metric] | None
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
@@ -34,9 +45,9 @@ class _Route:
     """What one mode's step does, decided in `__init__` so that a step only looks it up."""
 
     adapters: _Adapters
-    loss_name: str | None  # where the loss is logged; None in modes that compute no loss
-    on_step: bool  # log per step as well as per epoch
-    metrics: tuple[tuple[str, Metric], ...]  # (logged name, metric)
+    mode: str
+    loss_names: tuple[str, str] | None  # (per step, per epoch); None in modes that compute no loss
+    metrics: tuple[tuple[str, str, Metric], ...]  # (name per step, name per epoch, metric)
     collection: MetricCollection | None
     # With positional arguments only, the collection's forward just hands them to each metric (no compute
     # groups: see _collect_metrics); calling each directly skips its per-call bookkeeping and result dict.
@@ -115,7 +126,7 @@ class System(pl.LightningModule):
 
         metrics = dict(metrics or {})
         _check_keys(metrics, [m.value for m in METRIC_MODES], "system::metrics")
-        self._metrics: dict[Mode, list[tuple[str, Metric]]] = {}
+        self._metrics: dict[Mode, list[tuple[str, str, Metric]]] = {}
         self._metric_collections: dict[Mode, MetricCollection] = {}
         for mode in METRIC_MODES:
             collection = self._collect_metrics(metrics.get(mode.value), mode)
@@ -123,7 +134,10 @@ class System(pl.LightningModule):
                 # Registered as submodules so they move with the model; names are built once, here.
                 setattr(self, f"{mode.value}_metrics", collection)
                 self._metric_collections[mode] = collection
-                self._metrics[mode] = [(f"{mode.value}/metrics/{name}", m) for name, m in collection.items()]
+                self._metrics[mode] = [
+                    (per(metric_name(mode.value, name), STEP), per(metric_name(mode.value, name), EPOCH), m)
+                    for name, m in collection.items()
+                ]
 
         adapters = dict(adapters or {})
         _check_keys(adapters, modes, "system::adapters")
@@ -141,10 +155,11 @@ class System(pl.LightningModule):
     def _route(self, mode: Mode) -> _Route:
         adapters = self._adapters[mode]
         metrics_adapter = adapters.metrics
+        loss = loss_name(mode.value)
         return _Route(
             adapters=adapters,
-            loss_name=f"{mode.value}/loss" if mode in LOSS_MODES else None,
-            on_step=mode is Mode.TRAIN,
+            mode=mode.value,
+            loss_names=(per(loss, STEP), per(loss, EPOCH)) if mode in LOSS_MODES else None,
             metrics=tuple(self._metrics.get(mode, ())),
             collection=self._metric_collections.get(mode),
             direct_metrics=type(metrics_adapter) is MetricsAdapter and not metrics_adapter.takes_keywords,
@@ -206,19 +221,21 @@ class System(pl.LightningModule):
         batch_size = _batch_size(input)
 
         criterion = self.criterion
-        if route.loss_name is not None and criterion is not None:
+        if route.loss_names is not None and criterion is not None:
             loss = adapters.criterion(criterion, input, target, pred)
             output["loss"] = self._log_loss(loss, route, batch_size)
 
         if route.metrics:
             if route.direct_metrics:
                 args = adapters.metrics.arguments(input, target, pred)[0]
-                for _, metric in route.metrics:
+                for _, _, metric in route.metrics:
                     metric(*args)
             else:
                 adapters.metrics(route.collection, input, target, pred)
-            for name, metric in route.metrics:
-                self.log(name, metric, on_step=route.on_step, on_epoch=True, batch_size=batch_size)
+            # Upstream Lighter's names: one key per step and one per epoch, not Lightning's `_step`/`_epoch`.
+            for step_name, epoch_name, metric in route.metrics:
+                self.log(step_name, metric, on_step=True, on_epoch=False, batch_size=batch_size)
+                self.log(epoch_name, metric, on_step=False, on_epoch=True, batch_size=batch_size)
 
         input, target, pred = adapters.logging(input, target, pred)
         if mode is Mode.PREDICT:
@@ -227,21 +244,28 @@ class System(pl.LightningModule):
         return output
 
     def _log_loss(self, loss: Any, route: _Route, batch_size: int | None) -> torch.Tensor:
-        on_step = route.on_step
         if not isinstance(loss, torch.Tensor) and isinstance(loss, Mapping):
             if "total" not in loss:
                 raise ValueError(
                     f"The criterion returned a dict with keys {sorted(loss)}; it needs a 'total' key, "
                     "the loss to optimize. The other keys are logged as sub-losses."
                 )
+            # Every entry, `total` included, under `{mode}/loss/{name}/...` as upstream Lighter logs them.
             for name, value in loss.items():
-                if name != "total":
-                    self.log(f"{route.loss_name}/{name}", value, on_step=on_step, on_epoch=True,
-                             sync_dist=True, batch_size=batch_size)  # fmt: skip
+                sub = loss_name(route.mode, name)
+                self._log_pair(per(sub, STEP), per(sub, EPOCH), value, batch_size, prog_bar=False)
             loss = loss["total"]
-        self.log(route.loss_name, loss, on_step=on_step, on_epoch=True, sync_dist=True,
-                 prog_bar=True, batch_size=batch_size)  # fmt: skip
+        step_name, epoch_name = route.loss_names  # type: ignore[misc]
+        self._log_pair(step_name, epoch_name, loss, batch_size, prog_bar=True)
         return loss
+
+    def _log_pair(self, step_name: str, epoch_name: str, value: Any, batch_size: int | None, prog_bar: bool) -> None:
+        # The progress bar shows the training loss per step and the validation loss per epoch.
+        training = self.training
+        self.log(step_name, value, on_step=True, on_epoch=False, prog_bar=prog_bar and training,
+                 batch_size=batch_size)  # fmt: skip
+        self.log(epoch_name, value, on_step=False, on_epoch=True, sync_dist=True, prog_bar=prog_bar and not training,
+                 batch_size=batch_size)  # fmt: skip
 
     # ---- optimization ---------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
@@ -251,7 +275,8 @@ class System(pl.LightningModule):
             return self.optimizer
         scheduler = dict(self.scheduler) if isinstance(self.scheduler, Mapping) else {"scheduler": self.scheduler}
         if isinstance(scheduler["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.setdefault("monitor", "val/loss" if Mode.VAL.value in self.dataloaders else "train/loss")
+            mode = Mode.VAL if Mode.VAL.value in self.dataloaders else Mode.TRAIN
+            scheduler.setdefault("monitor", per(loss_name(mode.value), EPOCH))
         return {"optimizer": self.optimizer, "lr_scheduler": scheduler}
 
     def setup(self, stage: str) -> None:
@@ -262,18 +287,20 @@ class System(pl.LightningModule):
                 raise ValueError(f"system::{name} is not set; `lighter fit` needs one to train.")
 
     def on_train_epoch_start(self) -> None:
-        # Learning rate and momentum, once per epoch, per optimizer and param group.
+        # Learning rate and momentum (Adam's beta1), once per epoch, per optimizer and param group, named as
+        # upstream Lighter names them: `train/optimizer/SGD/lr`, `train/optimizer/SGD/lr/group1`, ...
         optimizers = self.trainer.optimizers
         for i, optimizer in enumerate(optimizers):
-            for j, group in enumerate(optimizer.param_groups):
-                suffix = (f"/{i}" if len(optimizers) > 1 else "") + (
-                    f"/group{j}" if len(optimizer.param_groups) > 1 else ""
-                )
-                self.log(f"train/lr{suffix}", float(group["lr"]), on_step=False, on_epoch=True)
-                if "momentum" in group:
-                    self.log(f"train/momentum{suffix}", float(group["momentum"]), on_step=False, on_epoch=True)
-                elif "betas" in group:
-                    self.log(f"train/beta1{suffix}", float(group["betas"][0]), on_step=False, on_epoch=True)
+            base = f"{Mode.TRAIN.value}/{OPTIMIZER}/{type(optimizer).__name__}" + (
+                f"/{i}" if len(optimizers) > 1 else ""
+            )
+            groups = optimizer.param_groups
+            for j, group in enumerate(groups):
+                suffix = f"/group{j + 1}" if len(groups) > 1 else ""
+                self.log(f"{base}/lr{suffix}", float(group["lr"]), on_step=False, on_epoch=True)
+                momentum = group["momentum"] if "momentum" in group else group["betas"][0] if "betas" in group else None
+                if momentum is not None:
+                    self.log(f"{base}/momentum{suffix}", float(momentum), on_step=False, on_epoch=True)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A checkpoint from fit may hold a criterion's buffers that a test or predict run does not build.

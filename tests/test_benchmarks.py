@@ -43,7 +43,7 @@ def test_three_ways_start_alike_log_alike_and_end_alike(tmp_path):
     assert all(math.isclose(loss, losses[0], rel_tol=1e-5) for loss in losses), marks  # same data order and steps
     columns = {way: _csv_columns(tmp_path / way) for way in marks}
     assert columns["lighter"] == columns["handwritten"] == columns["plain"], columns
-    assert "train/metrics/accuracy_step" in columns["lighter"] and "train/lr" in columns["lighter"]
+    assert "train/metrics/accuracy/step" in columns["lighter"] and "train/optimizer/Adam/lr" in columns["lighter"]
 
 
 def test_lighter_fit_is_timed_from_outside(tmp_path):

@@ -182,16 +182,16 @@ def test_fit_then_test_end_to_end(tmp_path):
     assert fit.returncode == 0, fit.stderr[-3000:]
     assert (tmp_path / "ckpt" / "last.ckpt").is_file()
     rows = read_metrics(tmp_path)
-    assert [row["epoch"] for row in rows if "val/loss" in row] == [0, 1]
-    assert logged(rows, "train/lr") == pytest.approx([1e-3, 1e-3])
-    assert len(logged(rows, "train/metrics/acc_epoch")) == 2
+    assert [row["epoch"] for row in rows if "val/loss/epoch" in row] == [0, 1]
+    assert logged(rows, "train/optimizer/SGD/lr") == pytest.approx([1e-3, 1e-3])
+    assert len(logged(rows, "train/metrics/acc/epoch")) == 2
 
     # `python -m lighter`; files as separate arguments; the checkpoint through an override.
     test = run_cli(
         ["test", str(base), str(extra), f"args::test::ckpt_path={tmp_path / 'ckpt' / 'last.ckpt'}"], tmp_path
     )
     assert test.returncode == 0, test.stderr[-3000:]
-    assert "test/metrics/acc" in test.stdout + test.stderr  # Lightning's results table
+    assert "test/metrics/acc/epoch" in test.stdout + test.stderr  # Lightning's results table
 
 
 def test_failing_run_exits_non_zero(tmp_path):

@@ -20,7 +20,7 @@ def test_digits_example_fits_tests_and_predicts(tmp_path: Path):
 
     test = run_cli(["test", DIGITS, "trainer::enable_progress_bar=false"], tmp_path)
     assert test.returncode == 0, test.stderr[-3000:]
-    assert "test/metrics/accuracy" in test.stdout
+    assert "test/metrics/accuracy/epoch" in test.stdout
 
     for _ in range(2):  # the example's writer replaces its table on a second predict
         predict = run_cli(["predict", DIGITS, "trainer::enable_progress_bar=false"], tmp_path)

@@ -205,24 +205,24 @@ def test_lighter_config_runs_every_stage(lighter_config):
     assert runner.run("fit", [path]) is None
     rows = read_metrics(workdir / "logs", name="lighter")
     name = "MulticlassAccuracy"
-    assert [row["epoch"] for row in rows if "val/loss" in row] == [0, 1, 2]  # validated every epoch
-    assert len(logged(rows, f"val/metrics/{name}")) == 3
-    assert len(logged(rows, f"train/metrics/{name}_epoch")) == 3
-    assert len(logged(rows, f"train/metrics/{name}_step")) == 3 * 4  # 48 samples in batches of 12
-    assert logged(rows, "train/lr") == pytest.approx([0.02, 0.01, 0.005])  # StepLR halves it each epoch
-    val_loss = logged(rows, "val/loss")
+    assert [row["epoch"] for row in rows if "val/loss/epoch" in row] == [0, 1, 2]  # validated every epoch
+    assert len(logged(rows, f"val/metrics/{name}/epoch")) == 3
+    assert len(logged(rows, f"train/metrics/{name}/epoch")) == 3
+    assert len(logged(rows, f"train/metrics/{name}/step")) == 3 * 4  # 48 samples in batches of 12
+    assert logged(rows, "train/optimizer/Adam/lr") == pytest.approx([0.02, 0.01, 0.005])  # StepLR halves it each epoch
+    val_loss = logged(rows, "val/loss/epoch")
     assert val_loss[-1] < val_loss[0], val_loss  # it learns
     checkpoint = workdir / "checkpoints" / "last.ckpt"
     assert checkpoint.is_file()
     weights = torch.load(checkpoint, weights_only=False)["state_dict"]
 
     validated = runner.run("validate", [path])
-    assert set(validated[0]) == {"val/loss", f"val/metrics/{name}"}
-    assert validated[0]["val/loss"] == pytest.approx(val_loss[-1], rel=1e-4)  # the same weights, the same data
+    assert set(validated[0]) == {"val/loss/epoch", f"val/metrics/{name}/epoch"}
+    assert validated[0]["val/loss/epoch"] == pytest.approx(val_loss[-1], rel=1e-4)  # the same weights, the same data
 
     tested = runner.run("test", [path])
-    assert set(tested[0]) == {f"test/metrics/{name}"}
-    assert 0.0 <= tested[0][f"test/metrics/{name}"] <= 1.0
+    assert set(tested[0]) == {f"test/metrics/{name}/epoch"}
+    assert 0.0 <= tested[0][f"test/metrics/{name}/epoch"] <= 1.0
     _, system = captured_from("test")
     assert torch.equal(system.model.head.weight, weights["model.head.weight"])
 
@@ -232,7 +232,7 @@ def test_lighter_config_runs_every_stage(lighter_config):
     preds = torch.cat([batch["pred"] for batch in predictions])
     assert preds.dtype == torch.long and preds.shape == (24,)
     labels = torch.arange(24) % 3
-    assert (preds == labels).float().mean().item() == pytest.approx(tested[0][f"test/metrics/{name}"])
+    assert (preds == labels).float().mean().item() == pytest.approx(tested[0][f"test/metrics/{name}/epoch"])
 
 
 def test_lighter_config_with_overrides_in_lighter_style(lighter_config):

@@ -122,11 +122,11 @@ def test_short_fit_then_test_and_predict_write_nifti_with_the_affine(tmp_path, d
     assert fit.returncode == 0, fit.stderr[-3000:]
     assert (tmp_path / "runs/segmentation/checkpoints/best.ckpt").is_file()
     with (tmp_path / "runs/segmentation/version_0/metrics.csv").open() as f:
-        dice = [float(row["val/metrics/dice"]) for row in csv.DictReader(f) if row.get("val/metrics/dice")]
+        dice = [float(row["val/metrics/dice/epoch"]) for row in csv.DictReader(f) if row.get("val/metrics/dice/epoch")]
     assert len(dice) == 1 and 0.0 <= dice[0] <= 1.0
 
     tested = runner.run("test", [str(CONFIG)], SHORT)
-    assert 0.0 <= tested[0]["test/metrics/dice"] <= 1.0
+    assert 0.0 <= tested[0]["test/metrics/dice/epoch"] <= 1.0
 
     runner.run("predict", [str(CONFIG)], SHORT)
     import nibabel as nib

@@ -22,8 +22,10 @@ def test_stage_table_names_trainer_methods():
     ("stage", "overrides", "check"),
     [
         pytest.param("fit", [], lambda out: out is None, id="fit"),
-        pytest.param("validate", [], lambda out: set(out[0]) == {"val/loss", "val/metrics/acc"}, id="validate"),
-        pytest.param("test", [], lambda out: set(out[0]) == {"test/metrics/acc"}, id="test"),
+        pytest.param(
+            "validate", [], lambda out: set(out[0]) == {"val/loss/epoch", "val/metrics/acc/epoch"}, id="validate"
+        ),
+        pytest.param("test", [], lambda out: set(out[0]) == {"test/metrics/acc/epoch"}, id="test"),
         pytest.param("predict", [], lambda out: out is None, id="predict-keeps-nothing-by-default"),
         pytest.param(
             "predict",
@@ -52,11 +54,11 @@ def test_fit_validates_every_epoch_for_several_epochs(tmp_path, config):
     runner.run("fit", [str(write_yaml(tmp_path / "config.yaml", config))])
 
     rows = read_metrics(tmp_path)
-    val_epochs = [row["epoch"] for row in rows if "val/loss" in row]
+    val_epochs = [row["epoch"] for row in rows if "val/loss/epoch" in row]
     assert val_epochs == [0, 1, 2, 3]
-    assert [row["epoch"] for row in rows if "val/metrics/MulticlassAccuracy" in row] == [0, 1, 2, 3]
-    assert len(logged(rows, "train/loss_epoch")) == 4
-    assert len(logged(rows, "train/loss_step")) == 4 * 2  # 16 samples, batches of 8
+    assert [row["epoch"] for row in rows if "val/metrics/MulticlassAccuracy/epoch" in row] == [0, 1, 2, 3]
+    assert len(logged(rows, "train/loss/epoch")) == 4
+    assert len(logged(rows, "train/loss/step")) == 4 * 2  # 16 samples, batches of 8
     trainer, _ = captured("fit")
     assert trainer.current_epoch == 4
 
@@ -67,8 +69,8 @@ def test_fit_without_val_dataloader_skips_validation(tmp_path, config):
     runner.run("fit", [str(write_yaml(tmp_path / "config.yaml", config))])
 
     rows = read_metrics(tmp_path)
-    assert len(logged(rows, "train/loss_epoch")) == 2
-    assert logged(rows, "val/loss") == []
+    assert len(logged(rows, "train/loss/epoch")) == 2
+    assert logged(rows, "val/loss/epoch") == []
 
 
 def test_startup_objects_are_frozen_while_the_loop_runs(tmp_path, config):
@@ -238,7 +240,7 @@ def test_checkpoint_from_fit_loads_in_test_with_criterion_buffers(tmp_path, conf
 
     results = runner.run("test", [path])
 
-    assert 0.0 <= results[0]["test/metrics/MulticlassAccuracy"] <= 1.0
+    assert 0.0 <= results[0]["test/metrics/MulticlassAccuracy/epoch"] <= 1.0
     _, system = captured("test")
     assert torch.equal(system.model.weight, checkpoint["state_dict"]["model.weight"])
     assert system.criterion is None
@@ -269,5 +271,5 @@ def test_fit_resumes_from_a_checkpoint(tmp_path, config):
     trainer, _ = captured("fit")
     assert trainer.current_epoch == 3
     rows = read_metrics(tmp_path)
-    assert [row["epoch"] for row in rows if "train/loss_epoch" in row] == [2]  # only the missing epoch ran
-    assert logged(rows, "train/lr") == pytest.approx([0.025])  # the scheduler continued where it stopped
+    assert [row["epoch"] for row in rows if "train/loss/epoch" in row] == [2]  # only the missing epoch ran
+    assert logged(rows, "train/optimizer/SGD/lr") == pytest.approx([0.025])  # the scheduler continued where it stopped

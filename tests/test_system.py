@@ -37,13 +37,14 @@ def test_metrics_forms_and_logged_names(tmp_path, config, metrics, names):
     _run(tmp_path, config, "fit")
     rows = read_metrics(tmp_path)
     for name in names:
-        assert len(logged(rows, f"train/metrics/{name}_step")) == 4, name
-        assert len(logged(rows, f"train/metrics/{name}_epoch")) == 2, name
-        assert len(logged(rows, f"val/metrics/{name}")) == 2, name
+        assert len(logged(rows, f"train/metrics/{name}/step")) == 4, name
+        assert len(logged(rows, f"train/metrics/{name}/epoch")) == 2, name
+        assert len(logged(rows, f"val/metrics/{name}/epoch")) == 2, name
+        assert len(logged(rows, f"val/metrics/{name}/step")) == 2 * 2, name  # two val batches per epoch
     assert not [key for row in rows for key in row if key.startswith("test/")]
 
     table = _run(tmp_path, config, "test")
-    assert sorted(table[0]) == sorted(f"test/metrics/{name}" for name in names)
+    assert sorted(table[0]) == sorted(f"test/metrics/{name}/epoch" for name in names)
     assert all(0.0 <= value <= 1.0 for value in table[0].values())
 
 
@@ -59,10 +60,13 @@ def test_criterion_returning_a_tensor_logs_the_loss(tmp_path, config):
     config["trainer"]["max_epochs"] = 2
     _run(tmp_path, config, "fit")
     rows = read_metrics(tmp_path)
-    assert len(logged(rows, "train/loss_step")) == 4
-    assert len(logged(rows, "train/loss_epoch")) == 2
-    assert len(logged(rows, "val/loss")) == 2
-    assert not [key for row in rows for key in row if key.startswith("train/loss/")]
+    assert len(logged(rows, "train/loss/step")) == 4
+    assert len(logged(rows, "train/loss/epoch")) == 2
+    assert len(logged(rows, "val/loss/epoch")) == 2
+    assert len(logged(rows, "val/loss/step")) == 2 * 2
+    assert {key for row in rows for key in row if "/loss/" in key} == {
+        f"{mode}/loss/{when}" for mode in ("train", "val") for when in ("step", "epoch")
+    }
     assert all("loss" in out for out in probe().OUTPUTS["train"])
 
 
@@ -71,15 +75,16 @@ def test_criterion_returning_a_dict_logs_total_and_sub_losses(tmp_path, config):
     config["system"]["criterion"] = {"_target_": "project.probe.SplitLoss"}
     _run(tmp_path, config, "fit")
     rows = read_metrics(tmp_path)
-    for name in ("ce", "l2"):
-        assert len(logged(rows, f"train/loss/{name}_step")) == 4
-        assert len(logged(rows, f"train/loss/{name}_epoch")) == 2
-        assert len(logged(rows, f"val/loss/{name}")) == 2
-    assert len(logged(rows, "train/loss_step")) == 4
+    for name in ("ce", "l2", "total"):  # upstream Lighter logs `total` under its own name too
+        assert len(logged(rows, f"train/loss/{name}/step")) == 4
+        assert len(logged(rows, f"train/loss/{name}/epoch")) == 2
+        assert len(logged(rows, f"val/loss/{name}/epoch")) == 2
+    assert len(logged(rows, "train/loss/step")) == 4
 
     table = _run(tmp_path, config, "validate")[0]
-    assert set(table) == {"val/loss", "val/loss/ce", "val/loss/l2"}
-    assert table["val/loss"] == pytest.approx(table["val/loss/ce"] + table["val/loss/l2"], rel=1e-5)
+    assert set(table) == {f"val/loss{sub}/epoch" for sub in ("", "/ce", "/l2", "/total")}
+    assert table["val/loss/epoch"] == pytest.approx(table["val/loss/ce/epoch"] + table["val/loss/l2/epoch"], rel=1e-5)
+    assert table["val/loss/epoch"] == table["val/loss/total/epoch"]
 
 
 def test_criterion_dict_without_total_is_refused(tmp_path, config):
@@ -115,7 +120,7 @@ _PLATEAU = {
         pytest.param(_step_lr(), False, [0.1, 0.05, 0.025], id="object-steps-per-epoch"),
         pytest.param({"scheduler": _step_lr(), "interval": "epoch"}, False, [0.1, 0.05, 0.025], id="dict-epoch"),
         pytest.param({"scheduler": _step_lr(), "interval": "step"}, False, [0.1, 0.025, 0.00625], id="dict-step"),
-        pytest.param({"scheduler": _PLATEAU, "monitor": "val/loss"}, False, [0.1, 0.1, 0.05], id="plateau-dict"),
+        pytest.param({"scheduler": _PLATEAU, "monitor": "val/loss/epoch"}, False, [0.1, 0.1, 0.05], id="plateau-dict"),
         pytest.param(_PLATEAU, False, [0.1, 0.1, 0.05], id="plateau-object-monitors-val-loss"),
         pytest.param({"scheduler": _PLATEAU}, False, [0.1, 0.1, 0.05], id="plateau-dict-without-monitor"),
         pytest.param(_PLATEAU, True, [0.1, 0.1, 0.05], id="plateau-object-without-val-monitors-train-loss"),
@@ -127,7 +132,7 @@ def test_scheduler_forms(tmp_path, config, scheduler, drop_val, lrs):
     if drop_val:
         del config["system"]["dataloaders"]["val"]
     _run(tmp_path, config, "fit")
-    assert logged(read_metrics(tmp_path), "train/lr") == pytest.approx(lrs)
+    assert logged(read_metrics(tmp_path), "train/optimizer/SGD/lr") == pytest.approx(lrs)
 
 
 @pytest.mark.parametrize(
@@ -135,15 +140,15 @@ def test_scheduler_forms(tmp_path, config, scheduler, drop_val, lrs):
     [
         pytest.param(
             {"_target_": "torch.optim.SGD", "lr": 0.1, "momentum": 0.9},
-            {"train/lr": 0.1, "train/momentum": 0.9},
-            "train/beta1",
+            {"train/optimizer/SGD/lr": 0.1, "train/optimizer/SGD/momentum": 0.9},
+            "train/optimizer/SGD/beta1",
             id="sgd-momentum",
         ),
         pytest.param(
             {"_target_": "torch.optim.Adam", "lr": 0.01, "betas": [0.8, 0.99]},
-            {"train/lr": 0.01, "train/beta1": 0.8},
-            "train/momentum",
-            id="adam-beta1",
+            {"train/optimizer/Adam/lr": 0.01, "train/optimizer/Adam/momentum": 0.8},  # beta1, upstream's name
+            "train/optimizer/Adam/beta1",
+            id="adam-beta1-as-momentum",
         ),
         pytest.param(
             {
@@ -151,8 +156,8 @@ def test_scheduler_forms(tmp_path, config, scheduler, drop_val, lrs):
                 "lr": 0.1,
                 "params": "$[{'params': [@system::model.weight]}, {'params': [@system::model.bias], 'lr': 0.01}]",
             },
-            {"train/lr/group0": 0.1, "train/lr/group1": 0.01},
-            "train/lr",
+            {"train/optimizer/SGD/lr/group1": 0.1, "train/optimizer/SGD/lr/group2": 0.01},
+            "train/optimizer/SGD/lr",
             id="param-groups",
         ),
     ],
@@ -324,8 +329,8 @@ def test_criterion_and_metrics_adapters_in_a_run(tmp_path, config):
     x, y = sys.modules["project.data"].pairs(seed=1).tensors
     with torch.no_grad():
         logits = system.model(x)
-    assert table["val/loss"] == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-5)
-    assert table["val/metrics/acc"] == pytest.approx(float((logits.argmax(dim=1) == y).float().mean()))
+    assert table["val/loss/epoch"] == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-5)
+    assert table["val/metrics/acc/epoch"] == pytest.approx(float((logits.argmax(dim=1) == y).float().mean()))
 
 
 def test_batch_accessor_that_does_not_fit_shows_the_batch(tmp_path, config):

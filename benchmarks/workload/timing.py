@@ -71,7 +71,7 @@ class TimingCallback(pl.Callback):
     ```
     """
 
-    def __init__(self, path: str, loss_key: str = "train/loss_epoch"):
+    def __init__(self, path: str, loss_key: str = "train/loss/epoch"):
         self.timeline = Timeline(path)
         self.loss_key = loss_key
 

@@ -135,6 +135,20 @@ def check(*configs: str, stage: str = "fit", **overrides: str) -> None:
     print(f"lighter check: OK: `lighter {experiment.stage.value}` builds and runs one batch.")
 
 
+def dashboard(out: str, port: str = "8050", host: str = "127.0.0.1") -> None:
+    """Serve interactive plots of every run under OUT until Ctrl+C."""
+    from lighter.dashboard.serve import ServeError, serve
+
+    try:
+        number = int(port)
+    except ValueError:
+        _fail(f"--port {port}: expected a whole number, e.g. --port 8050")
+    try:
+        serve(out, port=number, host=str(host))
+    except ServeError as err:
+        _fail(str(err))
+
+
 STAGE_EXAMPLES: dict[Stage, tuple[tuple[str, str], ...]] = {
     Stage.FIT: (
         ("lighter fit config.yaml trainer::max_epochs=20 system::optimizer::lr=0.01", "override two keys"),
@@ -219,6 +233,29 @@ COMMAND_LIST: list[Command] = [
         ),
     ),
 ]
+COMMAND_LIST.append(
+    Command(
+        "dashboard",
+        dashboard,
+        "Serve interactive plots of every run under a folder: sweeps grouped by axis, seeds as bands.",
+        usage="OUT [--port PORT] [--host HOST]",
+        about=(
+            "Serve a page of training curves for every run under OUT: sweep trials, lighter runs with a batch log, "
+            "and any Lightning CSVLogger metrics.csv. Per-epoch logs are made from batch logs on first view and "
+            "cached as epoch_log.csv beside them. JSON for scripts: GET /api/runs and /api/epochs?run=ID."
+        ),
+        options=(
+            Option("--port", "PORT", "the port to listen on (default: 8050; 0 picks a free one)", "-p"),
+            Option("--host", "HOST", "the address to listen on (default: 127.0.0.1, this machine only)"),
+        ),
+        examples=(
+            ("lighter dashboard runs/sweep", "serve on http://127.0.0.1:8050/"),
+            ("lighter dashboard runs --port 8060", "another port"),
+            ("ssh -L 8050:localhost:8050 cluster", "on your laptop: reach a dashboard running on the cluster"),
+        ),
+        takes_config=False,
+    )
+)
 COMMANDS: dict[str, Command] = {command.name: command for command in COMMAND_LIST}
 
 

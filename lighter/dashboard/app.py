@@ -1,0 +1,78 @@
+"""HTTP routes over a `RunStore`: the JSON API, the page, and plotly.js from the installed plotly package.
+
+Handlers are plain functions, so Starlette runs them in its thread pool: reading and reducing logs never blocks
+the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from lighter.dashboard.store import RefusedPath, RunStore, UnknownRun
+
+STATIC = resources.files("lighter.dashboard") / "static"
+NO_STORE = {"Cache-Control": "no-store"}  # runs change while the page is open
+
+
+def plotly_js() -> Path:
+    """plotly.min.js from the installed plotly wheel: the page works offline and never asks a CDN."""
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=NO_STORE)
+
+
+def create_app(root: str | Path) -> Starlette:
+    """The dashboard's web app over the runs under `root`."""
+    store = RunStore(root)
+    page = (STATIC / "index.html").read_text()
+    script = (STATIC / "dashboard.js").read_text()
+
+    def index(request: Request) -> Response:
+        return Response(page, media_type="text/html", headers=NO_STORE)
+
+    def dashboard_js(request: Request) -> Response:
+        return Response(script, media_type="text/javascript", headers=NO_STORE)
+
+    def plotly(request: Request) -> Response:
+        return FileResponse(plotly_js(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+    def runs(request: Request) -> Response:
+        body = {"root": str(store.root), "runs": [run.as_dict() for run in store.runs()]}
+        return Response(json.dumps(body, default=str), media_type="application/json", headers=NO_STORE)
+
+    def epochs(request: Request) -> Response:
+        run_id = request.query_params.get("run")
+        if run_id is None:
+            return _error(400, "missing ?run=<id>; GET /api/runs lists the ids")
+        try:
+            body = store.epochs_json(run_id)
+        except RefusedPath as err:
+            return _error(403, str(err))
+        except UnknownRun as err:
+            return _error(404, str(err))
+        except ValueError as err:  # a log pandas cannot read or reduce: say which run and why
+            return _error(422, f"run {run_id!r}: {type(err).__name__}: {err}")
+        return Response(body, media_type="application/json", headers=NO_STORE)
+
+    routes = [
+        Route("/", index),
+        Route("/static/dashboard.js", dashboard_js),
+        Route("/static/plotly.min.js", plotly),
+        Route("/api/runs", runs),
+        Route("/api/epochs", epochs),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
+    ]
+    app = Starlette(routes=routes)
+    app.state.store = store
+    return app

@@ -1,0 +1,282 @@
+"""Runs on disk: find them under a folder, read their status and sweep axes, keep their `epoch_log.csv` fresh.
+
+A run is a directory holding `epoch_log.csv`, `batch_log.csv` (lighter's `BatchLog` callback) or a Lightning
+CSVLogger `metrics.csv`; nothing else about it needs to come from lighter. A batch-logged run gets an
+`epoch_log.csv` beside its batch log the first time it is read, stamped with the batch log's modification time, and
+regenerated whenever the batch log is newer. It is written to a temporary file in the same directory and renamed
+into place, so a reader sees the old file or the new one, never half of one. Where the run's folder is read-only
+the reduction is served from memory instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import stat
+import tempfile
+import threading
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from lighter.dashboard.reduce import (
+    DROPPED,
+    KEYS,
+    N_BATCHES,
+    X_COLUMNS,
+    epoch_table,
+    lightning_column,
+    lightning_epoch_table,
+)
+
+EPOCH_LOG = "epoch_log.csv"
+BATCH_LOG = "batch_log.csv"
+LIGHTNING_LOG = "metrics.csv"
+LOGS = (EPOCH_LOG, BATCH_LOG, LIGHTNING_LOG)
+SOURCES = (BATCH_LOG, EPOCH_LOG, LIGHTNING_LOG)  # where a run's epochs come from, first found wins
+TRIAL_FILE = "trial.yaml"  # a sweep trial's record: status, axes, leaf
+RUN_FILE = "run.yaml"  # any lighter run's record: status
+RECORDS = (TRIAL_FILE, RUN_FILE)
+SKIPPED_DIRS = ("checkpoints", "__pycache__")  # never hold a run, and checkpoints can be many
+NOT_METRICS = frozenset((*KEYS, *DROPPED, *X_COLUMNS, N_BATCHES))
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class UnknownRun(LookupError):
+    """No run at that id."""
+
+
+class RefusedPath(ValueError):
+    """A run id that would leave the served folder."""
+
+
+@dataclass
+class Run:
+    """What `/api/runs` lists for one run."""
+
+    id: str
+    source: str  # the file its epochs come from: batch_log.csv (via epoch_log.csv), epoch_log.csv or metrics.csv
+    metrics: list[str]
+    version: str  # changes whenever a file the run is read from changes
+    status: str | None = None
+    axes: dict[str, Any] = field(default_factory=dict)
+    leaf: str | None = None
+    trial: str | None = None
+    in_sweep: bool | None = None
+    problem: str | None = None  # a record that could not be read
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if value is not None}
+
+
+def read_batch_log(path: Path) -> pd.DataFrame:
+    """A batch log as a table, up to its last complete line: the run may be appending to it right now."""
+    data = path.read_bytes()
+    data = data[: data.rfind(b"\n") + 1]
+    if not data.strip():
+        return pd.DataFrame(columns=list(KEYS))
+    return pd.read_csv(io.BytesIO(data), low_memory=False)
+
+
+def write_atomic(table: pd.DataFrame, path: Path, mtime_ns: int | None = None) -> None:
+    """Write a CSV to a temporary file beside `path`, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            table.to_csv(f, index=False)
+        if mtime_ns is not None:
+            os.utime(tmp, ns=(mtime_ns, mtime_ns))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def refresh_epoch_log(run_dir: Path) -> pd.DataFrame:
+    """The run's epoch table, regenerating `epoch_log.csv` when it is missing or older than `batch_log.csv`."""
+    batch, epoch = run_dir / BATCH_LOG, run_dir / EPOCH_LOG
+    source_mtime = batch.stat().st_mtime_ns  # taken before reading: lines appended meanwhile make it newer again
+    with contextlib.suppress(FileNotFoundError):
+        cached = epoch.stat()
+        if stat.S_ISREG(cached.st_mode) and cached.st_mtime_ns >= source_mtime:
+            return pd.read_csv(epoch)
+    table = epoch_table(read_batch_log(batch))
+    with contextlib.suppress(OSError):  # a read-only results folder: serve the reduction, uncached on disk
+        write_atomic(table, epoch, mtime_ns=source_mtime)
+    return table
+
+
+class RunStore:
+    """The runs under one folder. Thread-safe; every answer reflects the files as they are now."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+        self._runs: dict[str, tuple[tuple, Run]] = {}
+        self._epochs: dict[str, tuple[tuple, bytes]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    # Discovery -------------------------------------------------------------------------------------------------
+    def runs(self) -> list[Run]:
+        """Every run under the root, by id; only runs whose files changed since the last call are read again."""
+        found = []
+        for run_dir, files in self._walk():
+            run_id = self._id(run_dir)
+            stamp = self._stamp(run_dir, files)
+            cached = self._runs.get(run_id)
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, self._read_run(run_id, run_dir, files, stamp))
+                self._runs[run_id] = cached
+            found.append(cached[1])
+        return sorted(found, key=lambda run: run.id)
+
+    def _walk(self):
+        """(run directory, {log or record name: stat}) for every run; a run's subfolders are not searched."""
+        stack = [self.root]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue  # unreadable or vanished meanwhile
+            files = {e.name: e for e in entries if e.name in LOGS or e.name in RECORDS}
+            logs = [name for name in LOGS if name in files and self._inside(files[name])]
+            if logs:
+                if BATCH_LOG in logs and EPOCH_LOG in logs:
+                    logs.remove(EPOCH_LOG)  # derived from the batch log: rewriting it is no change of the run
+                yield Path(folder), {name: files[name] for name in files if name in logs or name in RECORDS}
+                continue
+            stack.extend(
+                e.path
+                for e in entries
+                if e.is_dir(follow_symlinks=False) and not e.name.startswith(".") and e.name not in SKIPPED_DIRS
+            )
+
+    def _inside(self, entry: os.DirEntry) -> bool:
+        """A file is served only if it is inside the root, also after following links."""
+        if not entry.is_symlink():
+            return entry.is_file()
+        real = Path(entry.path).resolve()
+        return real.is_file() and real.is_relative_to(self.root)
+
+    def _id(self, run_dir: Path) -> str:
+        return run_dir.relative_to(self.root).as_posix()
+
+    @staticmethod
+    def _stamp(run_dir: Path, files: dict[str, os.DirEntry]) -> tuple:
+        stamp = []
+        for name, entry in sorted(files.items()):
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            stamp.append((name, st.st_mtime_ns, st.st_size))
+        return tuple(stamp)
+
+    def _read_run(self, run_id: str, run_dir: Path, files: dict, stamp: tuple) -> Run:
+        source = next(name for name in SOURCES if name in files)
+        run = Run(
+            id=run_id,
+            source=source,
+            metrics=_metric_columns(run_dir / source),
+            version=format(zlib.crc32(repr(stamp).encode()), "08x"),
+        )
+        record_dir = run_dir
+        while not any((record_dir / name).is_file() for name in RECORDS) and record_dir != self.root:
+            record_dir = record_dir.parent  # a Lightning version_N folder inside a lighter run dir
+        for name in RECORDS:
+            path = record_dir / name
+            if not path.is_file():
+                continue
+            try:
+                record = yaml.load(path.read_text(), Loader=_Loader) or {}
+                if not isinstance(record, dict):
+                    raise ValueError(f"expected a mapping, got {type(record).__name__}")
+            except (OSError, ValueError, yaml.YAMLError) as err:
+                run.problem = f"{path.relative_to(self.root)}: {type(err).__name__}: {err}".splitlines()[0]
+                continue
+            if run.status is None and isinstance(record.get("status"), str):
+                run.status = record["status"]
+            if name == TRIAL_FILE:
+                axes = record.get("axes")
+                run.axes = {str(k): v for k, v in axes.items()} if isinstance(axes, dict) else {}
+                run.leaf, run.trial = record.get("leaf"), record.get("trial")
+                run.in_sweep = record.get("in_sweep")
+        return run
+
+    # Epochs ----------------------------------------------------------------------------------------------------
+    def resolve(self, run_id: str) -> Path:
+        """The directory of a run id; refuses ids that leave the root, unknown ids raise UnknownRun."""
+        text = str(run_id)
+        if "\x00" in text or PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute():
+            raise RefusedPath(f"run id {text!r} is an absolute path; ids are paths relative to the served folder")
+        if ".." in PurePosixPath(text.replace("\\", "/")).parts:
+            raise RefusedPath(f"run id {text!r} contains '..'; ids are paths inside the served folder")
+        path = (self.root / text).resolve()
+        if not path.is_relative_to(self.root):
+            raise RefusedPath(f"run id {text!r} is a link to a folder outside the served folder")
+        if path.is_dir() and any(self._log(path, name) for name in LOGS):
+            return path
+        if path.is_dir() and any((path / name).is_file() for name in LOGS):
+            raise RefusedPath(f"run id {text!r}: its logs are links to files outside the served folder")
+        raise UnknownRun(f"no run {text!r} under {self.root}; GET /api/runs lists them")
+
+    def _log(self, run_dir: Path, name: str) -> Path | None:
+        path = run_dir / name
+        if not path.is_file():
+            return None
+        return path if path.resolve().is_relative_to(self.root) else None
+
+    def epochs(self, run_id: str) -> pd.DataFrame:
+        """The run's rows, one per (epoch, mode)."""
+        return pd.read_json(io.BytesIO(self.epochs_json(run_id)), orient="records")
+
+    def epochs_json(self, run_id: str) -> bytes:
+        """The run's rows as a JSON list of records (missing values are null), cached until its files change."""
+        run_dir = self.resolve(run_id)
+        key = self._id(run_dir)
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # two requests for a changed run: one regenerates, the other reuses its result
+            stamp = self._files_stamp(run_dir)
+            cached = self._epochs.get(key)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            body = self._epoch_table(run_dir).to_json(orient="records").encode()
+            self._epochs[key] = (self._files_stamp(run_dir), body)
+            return body
+
+    def _files_stamp(self, run_dir: Path) -> tuple:
+        stamp = []
+        for name in LOGS:
+            with contextlib.suppress(OSError):
+                st = (run_dir / name).stat()
+                stamp.append((name, st.st_mtime_ns, st.st_size))
+        return tuple(stamp)
+
+    def _epoch_table(self, run_dir: Path) -> pd.DataFrame:
+        if self._log(run_dir, BATCH_LOG):
+            return refresh_epoch_log(run_dir)
+        if path := self._log(run_dir, EPOCH_LOG):
+            return pd.read_csv(path)
+        return lightning_epoch_table(read_batch_log(run_dir / LIGHTNING_LOG))
+
+
+def _metric_columns(path: Path) -> list[str]:
+    """The metrics a log offers, from its header line alone."""
+    try:
+        with path.open() as f:
+            header = f.readline().strip()
+    except OSError:
+        return []
+    columns = [c for c in header.split(",") if c]
+    if path.name == LIGHTNING_LOG:
+        names = [lightning_column(c)[1] for c in columns if c not in ("epoch", "step")]
+        return list(dict.fromkeys(names))
+    return [c for c in columns if c not in NOT_METRICS]

@@ -250,10 +250,11 @@ COMMAND_LIST.append(
         ),
         examples=(
             ("lighter dashboard runs/sweep", "serve on http://127.0.0.1:8050/"),
-            ("lighter dashboard runs --port 8060", "another port"),
-            ("ssh -L 8050:localhost:8050 cluster", "on your laptop: reach a dashboard running on the cluster"),
+            ("lighter dashboard runs --port 0", "any free port; the URL is printed"),
+            ("lighter dashboard runs --host 0.0.0.0", "reachable from other machines (it warns)"),
         ),
         takes_config=False,
+        extra={"on a cluster": "ssh -L 8050:localhost:8050 NODE  (on your laptop), then open http://127.0.0.1:8050/"},
     )
 )
 COMMANDS: dict[str, Command] = {command.name: command for command in COMMAND_LIST}

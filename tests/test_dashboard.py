@@ -114,11 +114,12 @@ def test_a_header_only_log_reduces_to_no_rows():
     assert epoch_table(_table("epoch,mode,batch,loss\n")).empty
 
 
-# Lightning's CSVLogger: the Lighter 0.0.4 names, and the older ones (`val/loss`, `train/loss_step`), with a
-# LearningRateMonitor's `lr-Adam`. Step values are averaged only where no epoch value was logged.
+# Lightning's CSVLogger: the Lighter 0.0.4 names (with lighter's `train/optimizer/Adam/lr`), and older ones
+# (`val/loss`, `train/loss_step`) with a LearningRateMonitor's `lr-Adam`. Step values are averaged only where no
+# epoch value was logged.
 LIGHTNING = {
     "lighter-names": """\
-epoch,step,train/loss/step,train/loss/epoch,val/loss/epoch,val/metrics/acc/epoch,lr-Adam
+epoch,step,train/loss/step,train/loss/epoch,val/loss/epoch,val/metrics/acc/epoch,train/optimizer/Adam/lr
 0,0,3.0,,,,0.1
 0,1,1.0,,,,
 0,1,,2.5,,,

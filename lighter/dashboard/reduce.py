@@ -84,8 +84,8 @@ def lightning_column(name: str) -> tuple[str, str, str]:
         mode, rest = Mode.TRAIN.value, base  # lr-Adam, a user's own `self.log("foo")`: shown with train
     if rest.startswith("metrics/"):
         rest = rest[len("metrics/") :]
-    if rest.startswith("lr-") or rest == "lr":
-        rest = "lr"
+    if rest.startswith("lr-") or rest.rsplit("/", 1)[-1] == "lr":
+        rest = "lr"  # LearningRateMonitor's `lr-Adam`, lighter's `train/optimizer/Adam/lr`
     return mode, rest, when
 
 

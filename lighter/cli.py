@@ -79,6 +79,9 @@ GLOBAL_OPTIONS = (
     Option("--help", None, "show this help and exit", short="-h"),
 )
 CONFIG_OPTION = Option("--config", "FILE", "a config file, as Lighter's CLI takes it (the same as a positional CONFIG)")
+RUN_DIR_OPTION = Option(
+    "--run-dir", "DIR", "the run's directory (refused if it already holds a run); by default lighter picks a new one"
+)
 
 CONFIG_HELP = (
     "CONFIG is a YAML file; several merge in order (a.yaml b.yaml, or a.yaml,b.yaml): mappings merge key by key,\n"
@@ -105,10 +108,10 @@ def _configs(configs: tuple[str, ...], overrides: dict[str, str]) -> list[str]:
 
 
 def _stage_command(stage: Stage) -> Callable[..., None]:
-    def command(*configs: str, **overrides: str) -> None:
+    def command(*configs: str, run_dir: str | None = None, **overrides: str) -> None:
         from lighter.runner import run
 
-        run(stage, _configs(configs, overrides), overrides)
+        run(stage, _configs(configs, overrides), overrides, run_dir=run_dir)
 
     command.__name__ = command.__qualname__ = stage.value
     command.__doc__ = STAGE_HELP[stage]
@@ -185,7 +188,7 @@ COMMAND_LIST: list[Command] = [
             _stage_command(stage),
             STAGE_HELP[stage],
             about=STAGE_HELP[stage],
-            options=(CONFIG_OPTION,),
+            options=(CONFIG_OPTION, RUN_DIR_OPTION),
             examples=STAGE_EXAMPLES[stage],
         )
         for stage in Stage

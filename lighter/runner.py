@@ -77,7 +77,7 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
     """Seed, then build the trainer, the system and the arguments of the stage's Trainer method."""
     import pytorch_lightning as pl
 
-    from lighter.rundir import RunRecorder
+    from lighter.run.recorder import RunRecorder
 
     stage, pruned = experiment.stage, experiment.pruned
     seed = pruned.get("seed")
@@ -138,11 +138,21 @@ def _startup_objects_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-def run(stage: Stage | str, configs: list[str] | str, overrides: Overrides = None) -> Any:
-    """`lighter <stage> CONFIG... [overrides]` as a function: returns what the Trainer method returns."""
-    experiment = instantiate(prepare(stage, configs, overrides))
+def run(
+    stage: Stage | str, configs: list[str] | str, overrides: Overrides = None, *, run_dir: str | Path | None = None
+) -> Any:
+    """`lighter <stage> CONFIG... [overrides] [--run-dir DIR]` as a function: returns what the Trainer method returns.
+
+    The run's directory is `run_dir` when given, else lighter's choice (see `lighter.run.directory`).
+    """
+    from lighter.run.lifecycle import recorded
+
+    prepared = prepare(stage, configs, overrides)
+    if run_dir is not None:
+        prepared.command += " " + shlex.join(["--run-dir", str(run_dir)])
+    experiment = instantiate(prepared)
     method = getattr(experiment.trainer, experiment.stage.value)
-    with _batch_errors_name_their_key(experiment), _startup_objects_frozen():
+    with recorded(experiment, run_dir), _batch_errors_name_their_key(experiment), _startup_objects_frozen():
         result = method(experiment.system, **experiment.args)
     _close_process_group()
     return result

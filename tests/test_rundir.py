@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from lighter.config.errors import ConfigError
-from lighter.rundir import CHECKPOINT_CONFIG_FILE, CHECKPOINT_KEY, CONFIG_FILE, RUN_FILE
+from lighter.run.record import CHECKPOINT_CONFIG_FILE, CHECKPOINT_KEY, CONFIG_FILE, RUN_FILE
 from lighter.runner import run
 
 PROJECT = textwrap.dedent(
@@ -109,7 +109,7 @@ def test_a_recorded_run_directory_is_never_overwritten(experiment):
     run("fit", [str(experiment)], fixed)
     config = experiment.parent / "logs" / "toy" / "version_0" / CONFIG_FILE
     before = config.read_text()
-    with pytest.raises(ConfigError, match="already holds a recorded run, and lighter never overwrites one"):
+    with pytest.raises(ConfigError, match="already holds a recorded run"):
         run("fit", [str(experiment)], [*fixed, "trainer::max_epochs=2"])
     assert config.read_text() == before
 

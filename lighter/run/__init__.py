@@ -1,0 +1,10 @@
+"""Runs: one run, one directory, a recorded status, interruption and resume.
+
+Public names, by module (import them from there; this package imports nothing heavy):
+- `record`: `CONFIG_FILE`, `RUN_FILE`, `CHECKPOINTS_DIR`, `read_record(run_dir)`, `update_record(run_dir, **changes)`,
+  `write_atomic(path, text)`.
+- `directory`: `claim_run_dir(trainer, stage, named=None)`, `is_free(run_dir)`.
+- `recorder`: `RunRecorder`, the callback that syncs the directory across ranks and puts the config into checkpoints.
+- `lifecycle`: `recorded(experiment, run_dir=None)`, the context that claims the directory and records how the run
+  ended (finished | failed | interrupted), plus `EXIT_CODES`.
+"""

@@ -1,0 +1,92 @@
+"""Reading checkpoints safely, and writing them so that a kill never leaves half a file.
+
+lighter's own reads use `torch.load(weights_only=True)`: tensors and plain data only, no code runs. The config that
+trained a checkpoint is stored in it as plain data, so that suffices. A file that needs arbitrary unpickling is
+refused; `LIGHTER_TRUST_CHECKPOINTS=1` loads it anyway, for files you trust as you would a script.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from lighter.config.errors import ConfigError
+
+TRUST_ENV = "LIGHTER_TRUST_CHECKPOINTS"
+_LIGHTNING_KEYS = ("state_dict", "pytorch-lightning_version")
+
+
+def trusted() -> bool:
+    return os.environ.get(TRUST_ENV, "") not in ("", "0")
+
+
+def read_checkpoint(path: str | os.PathLike, *, key: str | None = None) -> dict[str, Any]:
+    """A Lightning checkpoint as a dict, read without running code from it; ConfigError naming the file otherwise.
+
+    `key` is the config key that named the file, for the message.
+    """
+    import torch
+
+    path = Path(path)
+
+    def refuse(what: str, fix: str, cause: BaseException | None = None) -> ConfigError:
+        err = ConfigError(f"checkpoint {path} {what}", key=key, suggestion=fix)
+        err.__cause__ = cause
+        return err
+
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise refuse("does not exist", "Point it at an existing .ckpt file.") from None
+    if path.is_dir():
+        raise refuse("is a directory, not a checkpoint file", "Name the .ckpt file inside it.")
+    if size == 0:
+        raise refuse("is empty (0 bytes)", "It was never written whole: use another checkpoint of the run.")
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head[:2] != b"PK" and not head.startswith(b"\x80"):
+        raise refuse(
+            "is not a PyTorch checkpoint (it starts with neither a zip nor a pickle header)",
+            "Name a .ckpt file that Lightning saved.",
+        )
+    if head[:2] == b"PK" and not zipfile.is_zipfile(path):
+        raise refuse(
+            f"is truncated or corrupt ({size} bytes; its zip directory is missing)",
+            "It was cut off while being written: use another checkpoint of the run.",
+        )
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=not trusted(), mmap=head[:2] == b"PK")
+    except pickle.UnpicklingError as err:
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            raise refuse(
+                "holds Python objects that only arbitrary unpickling can load, which can run any code",
+                f"Load only files you trust: set {TRUST_ENV}=1 to allow it for this command.",
+                err,
+            ) from err
+        raise refuse(f"is corrupt ({type(err).__name__}: {err})", "Use another checkpoint of the run.", err) from err
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise refuse(f"is truncated or corrupt ({first})", "Use another checkpoint of the run.", err) from err
+    if not isinstance(data, dict):
+        raise refuse(
+            f"holds a bare {type(data).__name__}, not a Lightning checkpoint",
+            "Load plain weights into the model with `lighter.utils.weights.load_weights` instead, or name a .ckpt file that "
+            "Lightning saved.",
+        )
+    if "state_dict" not in data:
+        kind = "a plain state dict (tensors by parameter name)" if _all_tensors(data) else "a dict without `state_dict`"
+        raise refuse(
+            f"is {kind}, not a Lightning checkpoint",
+            "Load plain weights into the model with `lighter.utils.weights.load_weights` instead, or name a .ckpt file that "
+            "Lightning saved.",
+        )
+    return data
+
+
+def _all_tensors(data: dict) -> bool:
+    import torch
+
+    return bool(data) and all(isinstance(v, torch.Tensor) for v in data.values())

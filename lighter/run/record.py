@@ -1,0 +1,124 @@
+"""The files of a run directory and the `run.yaml` record: written atomically, read back as plain data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_FILE = "config.yaml"  # the runnable config
+RUN_FILE = "run.yaml"  # the record: how the run was started and how it ended
+CHECKPOINTS_DIR = "checkpoints"
+CHECKPOINT_CONFIG_FILE = "checkpoint_config.yaml"  # the config that trained the checkpoint a run loads
+CHECKPOINT_KEY = "config"  # under a checkpoint's `hyper_parameters`: the config that trained it, as plain data
+METRICS_FILE = "metrics.csv"  # the CSV logger's
+_VERSIONED = ("torch", "pytorch-lightning", "torchmetrics", "monai", "lighter")
+
+
+def now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def dump(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def _temp_beside(path: Path, text: str) -> Path:
+    """`text` in a new file in `path`'s folder, flushed to disk: ready to be renamed or linked into place."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    return Path(temp)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that a reader sees the old file or the new one, never a part."""
+    temp = _temp_beside(path, text)
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def create_exclusive(path: Path, text: str) -> bool:
+    """Write `path` whole, only if it does not exist yet; False if another process got there first.
+
+    A hard link fails when the name exists, atomically, even across processes: this is how a run claims its directory.
+    """
+    temp = _temp_beside(path, text)
+    try:
+        os.link(temp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    """The run's record, or None if the directory holds no `run.yaml`."""
+    path = Path(run_dir) / RUN_FILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    data = yaml.safe_load(text)
+    return data if isinstance(data, dict) else {}
+
+
+def update_record(run_dir: Path, **changes: Any) -> dict[str, Any]:
+    """Merge `changes` into `run.yaml` (top-level keys replaced) and write it back atomically."""
+    record = read_record(run_dir) or {}
+    record.update(changes)
+    write_atomic(Path(run_dir) / RUN_FILE, dump(record))
+    return record
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def git_state(folder: Path) -> dict[str, Any] | None:
+    """Commit and dirty flag of the checkout containing `folder`, or None outside git."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return None
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return {"commit": commit, "dirty": dirty, "folder": str(folder)}
+
+
+def slurm_job() -> dict[str, str] | None:
+    """The SLURM job this process runs in: id, array task and restart count, when there is one."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if job is None:
+        return None
+    found = {"job_id": job}
+    for key, name in (("SLURM_ARRAY_JOB_ID", "array_job_id"), ("SLURM_ARRAY_TASK_ID", "array_task_id")):
+        if key in os.environ:
+            found[name] = os.environ[key]
+    found["restart_count"] = os.environ.get("SLURM_RESTART_COUNT", "0")
+    return found

@@ -16,7 +16,7 @@ from typing import Any
 from lighter.config.errors import ConfigError
 
 TRUST_ENV = "LIGHTER_TRUST_CHECKPOINTS"
-_LIGHTNING_KEYS = ("state_dict", "pytorch-lightning_version")
+_PLAIN_WEIGHTS = "Load plain weights with `lighter.utils.weights.load_weights`, or name a .ckpt file Lightning saved."
 
 
 def trusted() -> bool:
@@ -73,15 +73,13 @@ def read_checkpoint(path: str | os.PathLike, *, key: str | None = None) -> dict[
     if not isinstance(data, dict):
         raise refuse(
             f"holds a bare {type(data).__name__}, not a Lightning checkpoint",
-            "Load plain weights into the model with `lighter.utils.weights.load_weights` instead, or name a .ckpt file that "
-            "Lightning saved.",
+            _PLAIN_WEIGHTS,
         )
     if "state_dict" not in data:
         kind = "a plain state dict (tensors by parameter name)" if _all_tensors(data) else "a dict without `state_dict`"
         raise refuse(
             f"is {kind}, not a Lightning checkpoint",
-            "Load plain weights into the model with `lighter.utils.weights.load_weights` instead, or name a .ckpt file that "
-            "Lightning saved.",
+            _PLAIN_WEIGHTS,
         )
     return data
 

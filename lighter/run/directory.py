@@ -90,8 +90,7 @@ def _claim(run_dir: Path, record: dict[str, Any], key: str | None) -> None:
         f"the run directory {run_dir} {reason}",
         key=key,
         suggestion=(
-            "Name another directory, continue that run with `lighter resume "
-            f"{run_dir}`, or move it away."
+            f"Name another directory, continue that run with `lighter resume {run_dir}`, or move it away."
             if key is None
             else "Let the logger pick a new version (leave `version` unset), or name another version."
         ),

@@ -260,6 +260,59 @@ COMMAND_LIST.append(
         extra={"on a cluster": "ssh -L 8050:localhost:8050 NODE  (on your laptop), then open http://127.0.0.1:8050/"},
     )
 )
+SWEEP_OUT_OPTION = Option("--out", "OUT", "where trials go (default: runs/sweeps below the current directory)", "-o")
+SWEEP_FILTER_OPTIONS = (
+    Option("--modes", "M,...", "only leaves of these modes: sweep, experiment"),
+    Option("--datasets", "D,...", "only leaves of these datasets (the folder below the mode folder)"),
+    Option("--select", "GLOB", "only leaves whose path below ROOT matches GLOB, e.g. 'sweep/digits/*'"),
+    Option("--mode", "MODE", "the mode of a root without mode folders, e.g. one config file (default: sweep)"),
+)
+SWEEP_LAYOUT_HELP = (
+    "ROOT/<mode>/<dataset>/<model>/<trainer>/cfg.yaml: each leaf merges every cfg.yaml from ROOT down to it.\n"
+    "`sweep:` maps key paths to lists of values (one axis each); `seed: [0, 1, 2]` is the seed axis.\n"
+    "Trials go to OUT/<leaf>/trial_###/ (config.yaml, trial.yaml), their run's files beside them."
+)
+
+
+def _sweep_command(name: str) -> Callable[..., None]:
+    def command(*args: str, **kwargs: str) -> None:
+        from lighter.sweep import commands
+
+        getattr(commands, name)(*args, **kwargs)
+
+    command.__name__ = command.__qualname__ = name
+    return command
+
+
+COMMAND_LIST += [
+    Command(
+        "sweep expand",
+        _sweep_command("expand"),
+        "Write the trials of a config cascade (or one config file) and list them; runs nothing.",
+        usage="ROOT [--out OUT] [--modes M,...] [--datasets D,...] [--select GLOB] [--mode MODE]",
+        about="Expand the cascade at ROOT into trial folders and print each trial's axis values and status. "
+        "Idempotent: configs are regenerated, numbers kept, removed trials kept and marked.",
+        options=(SWEEP_OUT_OPTION, *SWEEP_FILTER_OPTIONS),
+        examples=(
+            ("lighter sweep expand configs/cascade", "every leaf, trials under runs/sweeps/"),
+            ("lighter sweep expand configs/cascade --modes experiment", "only the experiment leaves"),
+            ("lighter sweep expand my.yaml --mode experiment -o runs/seeds", "one file as the root, over seeds"),
+        ),
+        takes_config=False,
+        extra={"layout": SWEEP_LAYOUT_HELP},
+    ),
+    Command(
+        "sweep status",
+        _sweep_command("status"),
+        "List every trial under OUT with its axis values and status.",
+        usage="[OUT] [--format table|json]",
+        about="Every trial under OUT (default runs/sweeps): pending, running, done, failed or stale "
+        "(done, but its config changed since).",
+        options=(Option("--format", "FORMAT", "table (default) or json", "-f"),),
+        examples=(("lighter sweep status runs/sweeps --format json", "the trial records as JSON"),),
+        takes_config=False,
+    ),
+]
 COMMANDS: dict[str, Command] = {command.name: command for command in COMMAND_LIST}
 
 

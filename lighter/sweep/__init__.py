@@ -1,0 +1,15 @@
+"""Sweeps and experiments: a config cascade expanded into trial directories that are plain files.
+
+API for the runner and other tools (import from the modules; this package imports nothing heavy):
+- `expand.expand(root, out=None, *, modes=None, datasets=None, select=None, mode=None) -> list[Trial]`: read
+  and check every selected leaf, then write `<out>/<leaf>/trial_###/{config.yaml,trial.yaml}`; returns the trials
+  in the sweep. Idempotent. `expand.load_trials(out)` lists every trial on disk; `expand.DEFAULT_OUT`.
+- `trial.Trial(dir)`: `dir` (also its run directory), `config_path`, `name`, `leaf`, `axes`, `in_sweep`,
+  `record()`, `status() -> Status` (pending | running | done | failed | stale), `complete()` (run.yaml says
+  `finished` and `batch_log.csv` exists), `mark_running()`, `mark_done()`, `mark_failed(exit_code, error)`,
+  `mark_pending()`, `update(**changes)`; every write is atomic under a short lock on `.trial.lock`.
+- `cascade.find_leaves(root, mode=None)`, `cascade.select_leaves(...)`, `cascade.SweepMode`.
+- `axes.leaf_axes(loaded, leaf)`: the mode rules; `results.collect(out)`: the results table.
+
+A trial runs as `lighter fit <dir>/config.yaml --run-dir <dir>`.
+"""

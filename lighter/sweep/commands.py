@@ -1,0 +1,86 @@
+"""What `lighter sweep expand|status|results` do; their help and options are entries of lighter/cli.py's table.
+
+Imports nothing heavy at module level: `lighter --help` loads this file.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def _axes_text(axes: dict) -> str:
+    return " ".join(f"{key}={json.dumps(value)}" for key, value in axes.items()) or "(no axes)"
+
+
+def _trial_rows(trials: list, out) -> list[list[str]]:
+    from pathlib import Path
+
+    from lighter.sweep.trial import status_of
+
+    rows = []
+    for trial in trials:
+        record = trial.record()
+        name = str(Path(trial.dir).relative_to(Path(out).resolve()))
+        note = "" if record.get("in_sweep", True) else "no longer in the sweep"
+        rows.append([name, _axes_text(record.get("axes") or {}), status_of(record).value, note])
+    return rows
+
+
+def expand(
+    root: str,
+    out: str | None = None,
+    modes: str | None = None,
+    datasets: str | None = None,
+    select: str | None = None,
+    mode: str | None = None,
+) -> None:
+    """Write the trials of the cascade at ROOT (a folder of cfg.yaml files, or one config file); run nothing.
+
+    --out OUT       where trials go (default: runs/sweeps below the current directory)
+    --modes M,...   only leaves of these modes (sweep, experiment)
+    --datasets D,.. only leaves of these datasets (the folder below the mode folder)
+    --select GLOB   only leaves whose path below ROOT matches GLOB, e.g. 'sweep/digits/*'
+    --mode MODE     the mode of a root without mode folders, e.g. a single file (default: sweep)
+    """
+    from pathlib import Path
+
+    from lighter.sweep.expand import DEFAULT_OUT
+    from lighter.sweep.expand import expand as run_expand
+    from lighter.sweep.table import render
+
+    out_dir = Path(out).expanduser().resolve() if out is not None else Path.cwd() / DEFAULT_OUT
+    trials = run_expand(root, out_dir, modes=modes, datasets=datasets, select=select, mode=mode)
+    print(render(["trial", "axes", "status", ""], _trial_rows(trials, out_dir)))
+    print(f"\n{len(trials)} trials in {out_dir}")
+
+
+def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002 - the flag is --format
+    """Every trial under OUT (default runs/sweeps) with its axes and status; --format table|json."""
+    from pathlib import Path
+
+    from lighter.config.errors import ConfigError, did_you_mean
+    from lighter.sweep.expand import DEFAULT_OUT, load_trials
+    from lighter.sweep.table import render
+    from lighter.sweep.trial import status_of
+
+    formats = ("table", "json")
+    if format not in formats:
+        raise ConfigError(f"--format: unknown format {format!r}", suggestion=did_you_mean(format, formats))
+    out_dir = Path(out).expanduser().resolve() if out is not None else Path.cwd() / DEFAULT_OUT
+    if not out_dir.is_dir():
+        raise ConfigError(
+            f"'{out_dir}' does not exist", suggestion="Name the --out folder of `lighter sweep expand` or `run`."
+        )
+    trials = load_trials(out_dir)
+    if format == "json":
+        records = []
+        for trial in trials:
+            record = trial.record()
+            records.append({**record, "status": status_of(record).value, "dir": str(trial.dir)})
+        print(json.dumps(records, indent=2, default=str))
+        return
+    print(render(["trial", "axes", "status", ""], _trial_rows(trials, out_dir)))
+    counts: dict[str, int] = {}
+    for row in _trial_rows(trials, out_dir):
+        counts[row[2]] = counts.get(row[2], 0) + 1
+    print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items()) if counts else f"no trials under {out_dir}")

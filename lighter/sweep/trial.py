@@ -1,0 +1,146 @@
+"""A trial: its directory, its `trial.yaml` record and the status transitions the runner writes.
+
+`trial.yaml` keys: `trial` ("trial_000"), `leaf`, `mode`, `axes` ({key path: value}, seed included when it is an
+axis), `status`, `in_sweep`, `config_hash` (of the `config.yaml` expansion wrote last), `run_hash` (of the config
+the latest run started with), `exit_code` and `error_tail` after a failure, `started`/`ended`.
+Every change is a read-modify-write under a short lock on `.trial.lock`, written atomically and fsynced, so an
+expansion and a runner can update the same trial at once without losing either's change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from lighter.sweep.files import dump, load, locked, write_atomic
+
+TRIAL_FILE = "trial.yaml"
+CONFIG_FILE = "config.yaml"
+RUN_FILE = "run.yaml"  # written by `lighter fit --run-dir`
+BATCH_LOG_FILE = "batch_log.csv"
+LOCK_FILE = ".trial.lock"  # guards trial.yaml updates only; a runner's lock for a whole run is another file
+FINISHED = "finished"  # run.yaml's status of a run that ended normally
+ERROR_TAIL_LINES = 20
+
+
+class Status(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    STALE = "stale"  # done, but the config changed since the run started: rerun only when asked
+
+
+def config_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def trial_name(number: int) -> str:
+    return f"trial_{number:03d}"
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial: `dir` is also its run directory (`lighter fit <config_path> --run-dir <dir>`)."""
+
+    dir: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / CONFIG_FILE
+
+    @property
+    def record_path(self) -> Path:
+        return self.dir / TRIAL_FILE
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    def record(self) -> dict[str, Any]:
+        """The trial's `trial.yaml` as a dict (empty if it has none yet)."""
+        data = load(self.record_path)
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def axes(self) -> dict[str, Any]:
+        return dict(self.record().get("axes") or {})
+
+    @property
+    def leaf(self) -> str:
+        return str(self.record().get("leaf", ""))
+
+    @property
+    def in_sweep(self) -> bool:
+        return bool(self.record().get("in_sweep", True))
+
+    def status(self) -> Status:
+        """The recorded status; a done trial whose config changed since its run started reads as stale."""
+        return status_of(self.record())
+
+    def run_record(self) -> dict[str, Any] | None:
+        data = load(self.dir / RUN_FILE)
+        return data if isinstance(data, dict) else None
+
+    def complete(self) -> bool:
+        """Its run finished (run.yaml status `finished`) and its batch log exists; what a killed run left is not."""
+        run = self.run_record()
+        return bool(run) and run.get("status") == FINISHED and (self.dir / BATCH_LOG_FILE).is_file()
+
+    def update(self, **changes: Any) -> dict[str, Any]:
+        """Merge `changes` into trial.yaml under the trial's lock; a value None removes the key."""
+        with locked(self.dir / LOCK_FILE):
+            record = self.record()
+            for key, value in changes.items():
+                if value is None:
+                    record.pop(key, None)
+                else:
+                    record[key] = value
+            if record.get("status") in (Status.DONE.value, Status.STALE.value):
+                record["status"] = status_of(record).value  # a record, kept in step with the hashes
+            write_atomic(self.record_path, dump(record), durable=True)
+        return record
+
+    def mark_running(self) -> dict[str, Any]:
+        """The runner starts the trial now, with the config expansion wrote last."""
+        return self.update(
+            status=Status.RUNNING.value,
+            run_hash=self.record().get("config_hash"),
+            started=_now(),
+            ended=None,
+            pid=os.getpid(),
+            host=os.uname().nodename,
+            exit_code=None,
+            error_tail=None,
+        )
+
+    def mark_done(self) -> dict[str, Any]:
+        return self.update(status=Status.DONE.value, ended=_now(), pid=None, exit_code=None, error_tail=None)
+
+    def mark_failed(self, exit_code: int, error: str | list[str] = "") -> dict[str, Any]:
+        """Record a failure: the exit code and the last lines of the error (a text or its lines)."""
+        lines = error.splitlines() if isinstance(error, str) else list(error)
+        tail = "\n".join(lines[-ERROR_TAIL_LINES:])
+        return self.update(
+            status=Status.FAILED.value, ended=_now(), pid=None, exit_code=int(exit_code), error_tail=tail
+        )
+
+    def mark_pending(self) -> dict[str, Any]:
+        """Back to pending, e.g. after its runner was killed: the next run resumes or restarts it."""
+        return self.update(status=Status.PENDING.value, pid=None, ended=None)
+
+
+def status_of(record: dict[str, Any]) -> Status:
+    stored = Status(record.get("status", Status.PENDING.value))
+    if stored in (Status.DONE, Status.STALE):
+        return Status.DONE if record.get("run_hash") == record.get("config_hash") else Status.STALE
+    return stored

@@ -1,0 +1,330 @@
+"""Sweep expansion: the cascade, the axes and their mode rules, and idempotent trial directories."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lighter.config.errors import ConfigError
+from lighter.sweep.expand import expand, load_trials
+from lighter.sweep.trial import Status, Trial
+
+ROOT_CFG = """\
+project: {project}
+seed: 0
+trainer:
+  max_epochs: 1
+system:
+  model: {{_target_: torch.nn.Linear, in_features: 4, out_features: 3}}
+  optimizer: {{_target_: torch.optim.SGD, lr: 0.1}}
+"""
+
+
+def cascade(tmp_path: Path, leaves: dict[str, str], root: str | None = None) -> Path:
+    """A cascade under tmp_path/cascade: the root cfg.yaml plus a cfg.yaml per folder named in `leaves`."""
+    project = tmp_path / "project"
+    project.mkdir(exist_ok=True)
+    base = tmp_path / "cascade"
+    (base).mkdir(exist_ok=True)
+    (base / "cfg.yaml").write_text(root if root is not None else ROOT_CFG.format(project=project))
+    for folder, text in leaves.items():
+        (base / folder).mkdir(parents=True, exist_ok=True)
+        (base / folder / "cfg.yaml").write_text(text)
+    return base
+
+
+def config_of(trial: Trial) -> dict:
+    return yaml.safe_load(trial.config_path.read_text())
+
+
+LR_AXIS = "sweep:\n  system::optimizer::lr: [0.1, 0.01]\n"
+
+
+@pytest.mark.parametrize(
+    "leaves, key, file, line, message",
+    [
+        pytest.param(
+            {"sweep/data/m": "seed: [0, 1]\n"},
+            "seed",
+            "sweep/data/m/cfg.yaml",
+            1,
+            "in sweep mode the seed is a scalar",
+            id="sweep-mode-seed-list",
+        ),
+        pytest.param(
+            {"experiment/data/m": "seed: [0, 1]\n" + LR_AXIS},
+            "sweep::system::optimizer::lr",
+            "experiment/data/m/cfg.yaml",
+            3,
+            "in experiment mode only the seed varies",
+            id="experiment-mode-axis",
+        ),
+        pytest.param(
+            {"sweep/data/m": "sweep:\n  system::optimizer::lrr: [0.1]\n"},
+            "sweep::system::optimizer::lrr",
+            "sweep/data/m/cfg.yaml",
+            2,
+            "Did you mean 'system::optimizer::lr'",
+            id="axis-key-missing",
+        ),
+        pytest.param(
+            {"sweep/data/m": "sweep:\n  system::optimizer::lr: 0.1\n"},
+            "sweep::system::optimizer::lr",
+            "sweep/data/m/cfg.yaml",
+            2,
+            "an axis is a list of values",
+            id="axis-not-a-list",
+        ),
+        pytest.param(
+            {"sweep/data/m": "sweep:\n  system::optimizer::lr: [0.1, 0.1]\n"},
+            "sweep::system::optimizer::lr",
+            "sweep/data/m/cfg.yaml",
+            2,
+            "appears twice",
+            id="axis-value-twice",
+        ),
+        pytest.param(
+            {"sweep/data/m": "sweep:\n  system::optimizer::lr: []\n"},
+            "sweep::system::optimizer::lr",
+            "sweep/data/m/cfg.yaml",
+            2,
+            "at least one value",
+            id="axis-empty",
+        ),
+        pytest.param(
+            {"sweep/data/m": "sweep:\n  seed: [0, 1]\n"},
+            "sweep::seed",
+            "sweep/data/m/cfg.yaml",
+            2,
+            "`seed` cannot be a `sweep:` axis",
+            id="seed-in-sweep-block",
+        ),
+        pytest.param(
+            {"sweep/data/m": "sweep: [0.1, 0.2]\n"},
+            "sweep",
+            "sweep/data/m/cfg.yaml",
+            1,
+            "maps key paths to lists",
+            id="sweep-block-not-a-mapping",
+        ),
+        pytest.param(
+            {"experiment/data/m": "seed: [0, zero]\n"},
+            "seed",
+            "experiment/data/m/cfg.yaml",
+            1,
+            "a seed is an integer",
+            id="seed-not-an-integer",
+        ),
+    ],
+)
+def test_mode_rule_violation_names_key_file_and_line(tmp_path, leaves, key, file, line, message):
+    root = cascade(tmp_path, leaves)
+    with pytest.raises(ConfigError, match=message) as info:
+        expand(root, tmp_path / "out")
+    err = info.value
+    assert err.key == key
+    assert err.location.file == str(root / file)
+    assert err.location.line == line
+    assert not (tmp_path / "out").exists(), "a broken leaf must stop expansion before anything is written"
+
+
+def test_missing_seed_is_an_error(tmp_path):
+    no_seed = ROOT_CFG.format(project=tmp_path).replace("seed: 0\n", "")
+    root = cascade(tmp_path, {"sweep/data/m": LR_AXIS}, root=no_seed)
+    with pytest.raises(ConfigError, match="needs a seed") as info:
+        expand(root, tmp_path / "out")
+    assert info.value.key == "seed"
+    assert "seed: 0" in info.value.suggestion
+
+
+def test_leaf_outside_mode_folder_is_an_error(tmp_path):
+    root = cascade(tmp_path, {"sweep/data/m": LR_AXIS, "experiments/data/m": "seed: [0, 1]\n"})
+    with pytest.raises(ConfigError, match="not inside a mode folder") as info:
+        expand(root, tmp_path / "out")
+    assert "Did you mean 'experiment'" in info.value.suggestion
+
+
+def test_axis_with_plus_creates_a_key(tmp_path):
+    root = cascade(tmp_path, {"sweep/data/m": "sweep:\n  +system::optimizer::momentum: [0.0, 0.9]\n"})
+    trials = expand(root, tmp_path / "out")
+    assert [config_of(t)["system"]["optimizer"]["momentum"] for t in trials] == [0.0, 0.9]
+    assert trials[0].axes == {"system::optimizer::momentum": 0.0}
+
+
+def test_cascade_merges_leaf_over_parents_and_writes_the_product(tmp_path):
+    root = cascade(
+        tmp_path,
+        {
+            "sweep/data": "trainer: {max_epochs: 2}\nsweep:\n  system::optimizer::lr: [0.1, 0.01]\n",
+            "sweep/data/m": "sweep:\n  system::model::out_features: [3, 5]\n",
+            "experiment/data/m": "seed: [0, 1, 2]\n",
+        },
+    )
+    trials = expand(root, tmp_path / "out")
+    names = [str(t.dir.relative_to(tmp_path / "out")) for t in trials]
+    assert names == [f"experiment/data/m/trial_00{i}" for i in range(3)] + [
+        f"sweep/data/m/trial_00{i}" for i in range(4)
+    ]
+    swept = [config_of(t) for t in trials[3:]]
+    assert [(c["system"]["optimizer"]["lr"], c["system"]["model"]["out_features"]) for c in swept] == [
+        (0.1, 3),
+        (0.1, 5),
+        (0.01, 3),
+        (0.01, 5),
+    ]
+    assert all(c["trainer"]["max_epochs"] == 2 and "sweep" not in c for c in swept)
+    assert [config_of(t)["seed"] for t in trials[:3]] == [0, 1, 2]
+    record = trials[4].record()
+    assert record["trial"] == "trial_001" and record["leaf"] == "sweep/data/m" and record["mode"] == "sweep"
+    assert record["axes"] == {"system::optimizer::lr": 0.1, "system::model::out_features": 5}
+    assert record["status"] == "pending" and record["in_sweep"] is True
+
+
+def test_filters_pick_leaves(tmp_path):
+    root = cascade(tmp_path, {"sweep/a/m": LR_AXIS, "sweep/b/m": LR_AXIS, "experiment/a/m": "seed: [0, 1]\n"})
+    assert {t.leaf for t in expand(root, tmp_path / "o1", modes="experiment")} == {"experiment/a/m"}
+    assert {t.leaf for t in expand(root, tmp_path / "o2", datasets=["b"])} == {"sweep/b/m"}
+    assert {t.leaf for t in expand(root, tmp_path / "o3", select="sweep/*")} == {"sweep/a/m", "sweep/b/m"}
+    with pytest.raises(ConfigError, match="no leaf has the dataset 'c'"):
+        expand(root, tmp_path / "o4", datasets="c")
+    with pytest.raises(ConfigError, match="unknown mode 'sweeps'") as info:
+        expand(root, tmp_path / "o5", modes="sweeps")
+    assert "Did you mean 'sweep'" in info.value.suggestion
+
+
+def test_single_file_root_in_experiment_mode(tmp_path):
+    file = tmp_path / "seeds.yaml"
+    file.write_text(ROOT_CFG.format(project=tmp_path).replace("seed: 0", "seed: [3, 4]"))
+    trials = expand(file, tmp_path / "out", mode="experiment")
+    assert [t.dir.relative_to(tmp_path / "out").as_posix() for t in trials] == ["seeds/trial_000", "seeds/trial_001"]
+    assert trials[1].record()["mode"] == "experiment"
+    with pytest.raises(ConfigError, match="in sweep mode the seed is a scalar"):
+        expand(file, tmp_path / "out2")
+
+
+def test_relative_project_becomes_absolute(tmp_path):
+    root = cascade(tmp_path, {"sweep/data/m": LR_AXIS}, root=ROOT_CFG.format(project="../project"))
+    trials = expand(root, tmp_path / "out")
+    assert config_of(trials[0])["project"] == str(tmp_path / "project")
+
+
+def test_parent_edit_propagates_and_numbers_stay(tmp_path):
+    root = cascade(tmp_path, {"sweep/data/m": LR_AXIS})
+    out = tmp_path / "out"
+    first = expand(root, out)
+    (root / "cfg.yaml").write_text((root / "cfg.yaml").read_text().replace("max_epochs: 1", "max_epochs: 7"))
+    second = expand(root, out)
+    assert [t.dir for t in second] == [t.dir for t in first]
+    assert all(config_of(t)["trainer"]["max_epochs"] == 7 for t in second)
+
+
+def test_added_value_appends_and_removed_value_is_kept_and_marked(tmp_path):
+    root = cascade(tmp_path, {"sweep/data/m": LR_AXIS})
+    out = tmp_path / "out"
+    t0, t1 = expand(root, out)
+    leaf = root / "sweep/data/m/cfg.yaml"
+    leaf.write_text("sweep:\n  system::optimizer::lr: [0.001, 0.1, 0.01]\n")
+    trials = expand(root, out)
+    assert [(t.name, t.axes["system::optimizer::lr"]) for t in trials] == [
+        ("trial_002", 0.001),
+        ("trial_000", 0.1),
+        ("trial_001", 0.01),
+    ]
+    before = {p: p.read_bytes() for p in t1.dir.iterdir() if p.name != "trial.yaml"}
+    leaf.write_text("sweep:\n  system::optimizer::lr: [0.001, 0.1]\n")
+    trials = expand(root, out)
+    assert [t.name for t in trials] == ["trial_002", "trial_000"]
+    assert t1.dir.is_dir() and t1.in_sweep is False
+    assert {p: p.read_bytes() for p in t1.dir.iterdir() if p.name != "trial.yaml"} == before
+    assert [t.name for t in load_trials(out)] == ["trial_000", "trial_001", "trial_002"]
+    leaf.write_text(LR_AXIS)
+    expand(root, out)
+    assert t1.in_sweep is True, "a value that comes back takes its old trial back"
+
+
+def test_unchanged_expansion_rewrites_nothing(tmp_path):
+    root = cascade(tmp_path, {"sweep/data/m": LR_AXIS})
+    out = tmp_path / "out"
+    trials = expand(root, out)
+    stamps = {p: p.stat().st_mtime_ns for t in trials for p in (t.config_path, t.record_path)}
+    expand(root, out)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_done_trial_turns_stale_when_its_config_changes_and_keeps_what_ran(tmp_path):
+    root = cascade(tmp_path, {"sweep/data/m": LR_AXIS})
+    out = tmp_path / "out"
+    trial = expand(root, out)[0]
+    trial.mark_running()
+    assert trial.status() is Status.RUNNING
+    (trial.dir / "run.yaml").write_text("status: finished\n")
+    trial.mark_done()
+    assert trial.status() is Status.DONE
+    ran = trial.config_path.read_text()
+    old_hash = trial.record()["config_hash"]
+    (root / "cfg.yaml").write_text((root / "cfg.yaml").read_text().replace("max_epochs: 1", "max_epochs: 3"))
+    expand(root, out)
+    assert trial.status() is Status.STALE
+    assert trial.record()["status"] == "stale"
+    assert (trial.dir / f"config.{old_hash}.yaml").read_text() == ran
+    assert config_of(trial)["trainer"]["max_epochs"] == 3
+    (root / "cfg.yaml").write_text((root / "cfg.yaml").read_text().replace("max_epochs: 3", "max_epochs: 1"))
+    expand(root, out)
+    assert trial.status() is Status.DONE
+
+
+def test_failed_trial_records_exit_code_and_error_tail(tmp_path):
+    trial = expand(cascade(tmp_path, {"sweep/data/m": LR_AXIS}), tmp_path / "out")[0]
+    trial.mark_running()
+    trial.mark_failed(1, "\n".join(f"line {i}" for i in range(50)))
+    record = trial.record()
+    assert trial.status() is Status.FAILED and record["exit_code"] == 1
+    assert record["error_tail"].splitlines() == [f"line {i}" for i in range(30, 50)]
+
+
+def test_complete_needs_a_finished_run_and_a_batch_log(tmp_path):
+    trial = expand(cascade(tmp_path, {"sweep/data/m": LR_AXIS}), tmp_path / "out")[0]
+    assert not trial.complete()
+    (trial.dir / "run.yaml").write_text("status: interrupted\n")
+    (trial.dir / "batch_log.csv").write_text("epoch,mode,batch,step,loss\n")
+    assert not trial.complete()
+    (trial.dir / "run.yaml").write_text("status: finished\n")
+    assert trial.complete()
+
+
+def lighter(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lighter", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cli_expand_and_status(tmp_path):
+    root = cascade(tmp_path, {"sweep/data/m": LR_AXIS, "experiment/data/m": "seed: [0, 1]\n"})
+    done = lighter("sweep", "expand", str(root), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"sweep/data/m/trial_001 +system::optimizer::lr=0.01 +pending", done.stdout)
+    assert (tmp_path / "runs/sweeps/experiment/data/m/trial_001/config.yaml").is_file()
+    status = lighter("sweep", "status", "--format", "json", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    records = json.loads(status.stdout)
+    assert [r["axes"] for r in records] == [
+        {"seed": 0},
+        {"seed": 1},
+        {"system::optimizer::lr": 0.1},
+        {"system::optimizer::lr": 0.01},
+    ]
+
+
+def test_cli_rule_violation_exits_2_with_key_and_line(tmp_path):
+    root = cascade(tmp_path, {"experiment/data/m": "seed: [0, 1]\n" + LR_AXIS})
+    done = lighter("sweep", "expand", str(root), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "sweep::system::optimizer::lr: in experiment mode only the seed varies" in done.stderr
+    assert f"{root}/experiment/data/m/cfg.yaml:3" in done.stderr
+    assert "Traceback" not in done.stderr

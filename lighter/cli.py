@@ -312,6 +312,18 @@ COMMAND_LIST += [
         examples=(("lighter sweep status runs/sweeps --format json", "the trial records as JSON"),),
         takes_config=False,
     ),
+    Command(
+        "sweep results",
+        _sweep_command("results"),
+        "Final and best validation metrics per trial; mean ± std over seeds per experiment leaf.",
+        usage="[OUT] [--csv FILE]",
+        about="Per trial under OUT (default runs/sweeps): the final and best value of each validation metric "
+        "(from its metrics.csv, else its batch_log.csv) and its test metrics. Per experiment leaf: mean ± sample "
+        "std over its done trials, with n.",
+        options=(Option("--csv", "FILE", "also write the per-trial table to FILE (and FILE_summary.csv)"),),
+        examples=(("lighter sweep results runs/sweeps --csv results.csv", "print and save the table"),),
+        takes_config=False,
+    ),
 ]
 COMMANDS: dict[str, Command] = {command.name: command for command in COMMAND_LIST}
 

@@ -188,22 +188,38 @@ def test_grouping_by_an_axis_draws_mean_and_std_bands_over_seeds(page, tmp_path)
     page.tab.screenshot(path=str(tmp_path / "grouped.png"))
 
 
+# Every line as painted: which run or band it is, its opacity (the group's times the stroke's, or the fill's where
+# it holds a band's fill), its stroke width.
+DRAWN = """Array.from(document.querySelectorAll('#plot .scatterlayer .trace'), g => {
+    const meta = document.getElementById('plot').data[g.__data__[0].trace.index].meta;
+    const line = getComputedStyle(g.querySelector('.js-line')), fill = g.querySelector('.js-fill');
+    const own = Number(fill ? getComputedStyle(fill).fillOpacity : line.strokeOpacity);
+    return {run: meta.run || null, kind: meta.kind, opacity: Number(getComputedStyle(g).opacity) * own,
+            width: line.strokeWidth};
+})"""
+
+
 def test_clicking_a_table_row_highlights_its_curve(page, tmp_path):
+    before = page.js(DRAWN)
     row = page.tab.locator("#runs-table tbody tr[data-run='sweep/trial_001']")
     row.click()
     assert row.get_attribute("class") == "selected"
-    lines = {t["meta"]["run"]: t for t in page.traces("run")}
-    assert lines["sweep/trial_001"]["line"]["width"] == 4 and lines["sweep/trial_001"]["opacity"] == 1
-    assert all(t["opacity"] == 0.15 for run, t in lines.items() if run != "sweep/trial_001")
-    widths = page.js(
-        "Array.from(document.querySelectorAll('#plot .scatterlayer .trace .js-line'), p => p.style.strokeWidth)"
-    )
-    assert sorted(widths).count("4px") == 1  # the SVG shows it too
+    drawn = {line["run"]: line for line in page.js(DRAWN)}  # what the SVG shows, after CSS
+    assert drawn["sweep/trial_001"]["width"] == "4px" and drawn["sweep/trial_001"]["opacity"] == 1
+    others = [line for run, line in drawn.items() if run != "sweep/trial_001"]
+    assert len(others) == len(TRIALS) - 1 and all(line["opacity"] < 0.2 and line["width"] != "4px" for line in others)
+    page.after_render(lambda: page.tab.select_option("#group", LR_AXIS))  # still highlighted after a redraw
+    drawn = page.js(DRAWN)
+    assert [line["run"] for line in drawn if line["width"] == "4px"] == ["sweep/trial_001"]
+    mine = [line for line in drawn if line["kind"] in ("band", "mean") and line["opacity"] == 1]
+    assert len(mine) == 2  # its seeds' band and mean stay bright; the other setting's fade
     shot = Path(os.environ.get("LIGHTER_DASHBOARD_SCREENSHOT", tmp_path / "dashboard.png"))
     page.tab.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
-    row.click()  # a second click lets go
-    assert all(t["opacity"] == 1 and t["line"]["width"] < 4 for t in page.traces("run"))
+    page.tab.locator("#runs-table tbody tr[data-run='sweep/trial_001']").click()  # a second click lets go
+    assert "4px" not in [line["width"] for line in page.js(DRAWN)]
+    page.after_render(lambda: page.tab.select_option("#group", ""))
+    assert page.js(DRAWN) == before
 
 
 def test_the_table_sorts_by_a_column(page):

@@ -44,7 +44,8 @@ def epoch_table(batches: pd.DataFrame) -> pd.DataFrame:
     missing = [key for key in KEYS if key not in batches.columns]
     if missing:
         raise LogError(f"no {' or '.join(repr(m) for m in missing)} column; a batch log has {', '.join(KEYS)}")
-    batches = batches.dropna(subset=list(KEYS))
+    if batches[list(KEYS)].isna().any(axis=None):
+        batches = batches.dropna(subset=list(KEYS))
     values = [
         col
         for col in batches.columns

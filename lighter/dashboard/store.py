@@ -76,11 +76,40 @@ class Run:
 
 def read_batch_log(path: Path) -> pd.DataFrame:
     """A batch log as a table, up to its last complete line: the run may be appending to it right now."""
-    data = path.read_bytes()
-    data = data[: data.rfind(b"\n") + 1]
-    if not data.strip():
-        return pd.DataFrame(columns=list(KEYS))
-    return pd.read_csv(io.BytesIO(data), low_memory=False)
+    with path.open("rb") as f:
+        complete = _complete_lines(f)
+        if complete == 0:
+            return pd.DataFrame(columns=list(KEYS))
+        return pd.read_csv(io.BufferedReader(_Prefix(f, complete), buffer_size=1 << 20), low_memory=False)
+
+
+def _complete_lines(f) -> int:
+    """How many bytes of the open file end with its last newline."""
+    end = os.fstat(f.fileno()).st_size
+    while end > 0:
+        start = max(0, end - (1 << 16))
+        f.seek(start)
+        newline = f.read(end - start).rfind(b"\n")
+        if newline >= 0:
+            f.seek(0)
+            return start + newline + 1
+        end = start
+    return 0
+
+
+class _Prefix(io.RawIOBase):
+    """The first `size` bytes of a file: pandas reads straight from disk, and stops where the last line ended."""
+
+    def __init__(self, f, size: int):
+        self._f, self._left = f, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._f.readinto(memoryview(buffer)[: min(len(buffer), self._left)]) if self._left > 0 else 0
+        self._left -= n
+        return n
 
 
 def write_atomic(table: pd.DataFrame, path: Path, mtime_ns: int | None = None) -> None:
@@ -192,8 +221,8 @@ class RunStore:
             record_dir = record_dir.parent  # a Lightning version_N folder inside a lighter run dir
         for name in RECORDS:
             path = record_dir / name
-            if not path.is_file():
-                continue
+            if (name == RUN_FILE and run.status is not None) or not path.is_file():
+                continue  # a trial's own status comes first; its run record is read only without one
             try:
                 record = yaml.load(path.read_text(), Loader=_Loader) or {}
                 if not isinstance(record, dict):

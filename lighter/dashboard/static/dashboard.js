@@ -10,6 +10,7 @@ const CATEGORY = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b"];
 const GREY = "#9aa0a6";
 const FETCH_PARALLEL = 8;
+const LEGEND_MAX = 20; // more lines than this, one per run: no legend
 
 const S = {
   runs: new Map(), // id -> run from /api/runs
@@ -100,15 +101,19 @@ function visibleRuns() {
   return [...S.runs.values()].filter((r) => !f || r.id.toLowerCase().includes(f)).sort((a, b) => a.id.localeCompare(b.id));
 }
 
-/** x, y of one run for the current mode and metric; null values dropped. */
+/** x, y of one run for the current mode and metric; null values dropped. Cached until the next render. */
+let seriesCache = new Map();
 function series(id) {
+  if (seriesCache.has(id)) return seriesCache.get(id);
   const xs = [], ys = [], epochs = [];
   for (const r of rowsOf(id, S.mode)) {
     const y = r[S.metric], x = r[S.x];
     if (y === null || y === undefined || x === null || x === undefined) continue;
     xs.push(x); ys.push(y); epochs.push(r.epoch);
   }
-  return {xs, ys, epochs};
+  const found = {xs, ys, epochs};
+  seriesCache.set(id, found);
+  return found;
 }
 
 // ---------------------------------------------------------------------------------------------- colours
@@ -235,19 +240,26 @@ function layout() {
   };
 }
 
-/** Thicken the highlighted run's line (and its band's mean) and fade the rest, without rebuilding traces. */
+/** Does this trace belong to the highlighted run (its own line, or the band and mean its seeds make)? */
+function isHighlighted(meta) {
+  return S.highlight !== null && (meta.run === S.highlight || (meta.runs || []).includes(S.highlight));
+}
+
+/**
+ * Emphasise the highlighted run with CSS classes on the SVG plotly drew (see index.html): a click must not make
+ * plotly redraw a hundred lines. Plotly redraws on zoom or refresh; `plotly_afterplot` calls this again.
+ */
 function applyHighlight() {
-  if (!plot.data) return;
-  const widths = [], opacities = [], indices = [];
-  plot.data.forEach((t, i) => {
-    const m = t.meta || {};
-    if (m.kind !== "run" && m.kind !== "mean") return;
-    const mine = S.highlight && (m.run === S.highlight || (m.runs || []).includes(S.highlight));
-    indices.push(i);
-    widths.push(mine ? (m.kind === "run" ? 4 : m.width + 1) : m.width);
-    opacities.push(!S.highlight || mine ? (m.kind === "run" && mine ? 1 : m.opacity) : 0.15);
-  });
-  if (indices.length) Plotly.restyle(plot, {"line.width": widths, opacity: opacities}, indices);
+  plot.classList.toggle("dimmed", S.highlight !== null);
+  for (const g of plot.querySelectorAll(".scatterlayer .trace")) {
+    const cd = g.__data__ && g.__data__[0];
+    const trace = cd && cd.trace && plot.data[cd.trace.index];
+    const meta = (trace && trace.meta) || {};
+    const mine = isHighlighted(meta);
+    g.classList.toggle("highlighted", mine);
+    g.classList.toggle("thick", mine && meta.kind === "run");
+    if (mine) g.parentNode.appendChild(g); // drawn last, so on top
+  }
   for (const tr of document.querySelectorAll("#runs-table tbody tr")) {
     tr.classList.toggle("selected", tr.dataset.run === S.highlight);
   }
@@ -261,7 +273,8 @@ function summary(id) {
   return {final: ys[ys.length - 1], best, epochs: ys.length};
 }
 
-function renderTable(runs, colourOf) {
+function renderTable(runs) {
+  const colourOf = S.colourOf || new Map();
   const axes = axisNames();
   const cols = [
     {key: "id", label: "run"}, {key: "status", label: "status"},
@@ -293,7 +306,9 @@ function renderTable(runs, colourOf) {
     if (c.key === key) { th.classList.add("sorted"); th.dataset.dir = dir; }
     th.addEventListener("click", () => {
       S.sort = {key: c.key, dir: S.sort.key === c.key ? -S.sort.dir : c.key === "best" && S.best === "max" ? -1 : 1};
-      render();
+      renderTable(visibleRuns());
+      S.renders++;
+      document.body.dataset.renders = S.renders;
     });
     head.appendChild(th);
   }
@@ -374,6 +389,7 @@ function loadHash() {
 function render() {
   pickDefaults();
   saveHash();
+  seriesCache = new Map();
   const runs = visibleRuns();
   const data = S.metric ? traces(runs) : [];
   const colourOf = new Map();
@@ -383,9 +399,10 @@ function render() {
   }
   const shown = data.some((t) => t.x.length);
   $("empty").style.display = shown ? "none" : "block";
-  Plotly.react(plot, data, layout(), {responsive: true, displaylogo: false});
-  renderTable(runs, colourOf);
-  applyHighlight();
+  const many = !S.group && data.length > LEGEND_MAX; // the table, with its colour swatches, is the legend then
+  Plotly.react(plot, data, {...layout(), showlegend: !many}, {responsive: true, displaylogo: false});
+  S.colourOf = colourOf;
+  renderTable(runs);
   S.renders++;
   document.body.dataset.renders = S.renders;
 }
@@ -398,6 +415,7 @@ function bind() {
   });
   on("mode", "mode"); on("metric", "metric"); on("x", "x"); on("group", "group"); on("best", "best"); on("logy", "logy");
   $("filter").addEventListener("input", (ev) => { S.filter = ev.target.value; render(); });
+  plot.on("plotly_afterplot", applyHighlight);
   plot.on("plotly_click", (ev) => {
     const m = ev.points[0] && ev.points[0].data.meta;
     if (!m || m.kind !== "run") return;

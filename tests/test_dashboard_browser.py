@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import accuracy, classifier_config, write_yaml
 
 from lighter.runner import run
@@ -30,8 +29,15 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LR_AXIS = "system::optimizer::lr"
-TRIALS = [(lr, seed) for lr in (0.5, 0.05) for seed in (0, 1)]  # two settings, two seeds each
 EPOCHS = 4
+# A real cascade: two experiment leaves that repeat a setting over two seeds, and a sweep leaf over the learning rate.
+CASCADE = {
+    "experiment/toy/fast/cfg.yaml": {"system": {"optimizer": {"lr": 0.5}}, "seed": [0, 1]},
+    "experiment/toy/slow/cfg.yaml": {"system": {"optimizer": {"lr": 0.05}}, "seed": [0, 1]},
+    "sweep/toy/lr/cfg.yaml": {"sweep": {LR_AXIS: [0.5, 0.05]}},
+}
+RUNS = 6
+HIGHLIGHTED = "experiment/toy/fast/trial_001"
 
 
 def chromium_or_skip() -> Path:
@@ -51,56 +57,62 @@ def chromium_or_skip() -> Path:
     return CHROMIUM
 
 
-def fit_trial(root: Path, index: int, lr: float, seed: int) -> Path:
-    """One sweep trial: a real fit into its directory, then its trial.yaml as the sweep records it."""
-    trial = root / f"trial_{index:03d}"
-    trial.mkdir(parents=True)
-    config = classifier_config(root.parent / "project_src", epochs=EPOCHS)
-    config["seed"] = seed
-    config["system"]["optimizer"]["lr"] = lr
+def base_config(tmp: Path) -> dict:
+    """The cascade's root config: a tiny classifier with accuracy, the BatchLog callback, no other logger."""
+    config = classifier_config(tmp, epochs=EPOCHS)
+    config["seed"] = 0
     config["system"]["metrics"] = {"train": {"accuracy": accuracy()}, "val": "%::train"}
-    config["trainer"]["logger"] = {
-        "_target_": "pytorch_lightning.loggers.CSVLogger",
-        "save_dir": str(trial),
-        "name": "",
-        "version": "",
-    }
+    config["trainer"]["logger"] = False
     config["trainer"]["callbacks"] = [{"_target_": "lighter.callbacks.BatchLog", "flush_seconds": 0}]
-    run("fit", [str(write_yaml(root.parent / f"trial_{index}.yaml", config))])  # what `lighter fit` calls
-    record = {"trial": trial.name, "leaf": ".", "mode": "sweep", "axes": {LR_AXIS: lr, "seed": seed}}
-    record.update(status="done", in_sweep=True, config_hash=f"{index:08x}")
-    (trial / "trial.yaml").write_text(yaml.safe_dump(record))
-    return trial
+    return config
 
 
 @pytest.fixture(scope="module")
 def sweep_out(tmp_path_factory) -> Path:
+    """A small real sweep's output: `expand` writes the trials, each runs as the sweep runner runs it."""
     chromium_or_skip()
-    out = tmp_path_factory.mktemp("dashboard") / "out"
-    for index, (lr, seed) in enumerate(TRIALS):
-        fit_trial(out / "sweep", index, lr, seed)
+    from lighter.sweep.expand import expand
+
+    tmp = tmp_path_factory.mktemp("dashboard")
+    root, out = tmp / "cascade", tmp / "out"
+    write_yaml(root / "cfg.yaml", base_config(tmp))
+    for name, cfg in CASCADE.items():
+        write_yaml(root / name, cfg)
+    trials = expand(root, out)
+    assert len(trials) == RUNS
+    for trial in trials:
+        trial.mark_running()
+        run("fit", [str(trial.config_path)], run_dir=trial.dir)  # `lighter fit <dir>/config.yaml --run-dir <dir>`
+        trial.mark_done()
     return out
 
 
-@pytest.fixture(scope="module")
-def server(sweep_out: Path):
-    """`lighter dashboard OUT --port 0`, as a user starts it; yields the URL it printed."""
+def start(out: Path) -> tuple[subprocess.Popen, str]:
+    """`lighter dashboard OUT --port 0`, as a user starts it; returns the process and the URL it printed."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "lighter", "dashboard", str(sweep_out), "--port", "0"],
+        [sys.executable, "-m", "lighter", "dashboard", str(out), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    url = None
     for line in process.stdout:
         if "open http" in line:
-            url = line.split("open ", 1)[1].split()[0]
-            break
-    assert url, process.stderr.read()
-    yield url
+            return process, line.split("open ", 1)[1].split()[0]
+    process.kill()
+    raise AssertionError(process.stderr.read())
+
+
+def stop(process: subprocess.Popen) -> None:
     process.terminate()
     process.communicate(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(sweep_out: Path):
+    process, url = start(sweep_out)
+    yield url
+    stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -167,25 +179,41 @@ def test_on_load_one_line_per_run_of_the_first_validation_metric(page, sweep_out
     assert page.js("document.getElementById('mode').value") == "val"
     assert page.js("document.getElementById('metric').value") == "accuracy"
     lines = page.traces("run")
-    assert sorted(t["meta"]["run"] for t in lines) == run_ids(sweep_out)
+    assert sorted(t["meta"]["run"] for t in lines) == run_ids(sweep_out) and len(lines) == RUNS
     assert all(t["n"] == EPOCHS for t in lines)
-    assert page.svg_traces() == len(TRIALS)  # drawn, not only handed to plotly
+    assert page.svg_traces() == RUNS  # drawn, not only handed to plotly
     assert page.js("document.querySelector('#plot .ytitle').textContent") == "val accuracy"
+    statuses = page.js("Array.from(document.querySelectorAll('#runs-table tbody .status'), e => e.textContent)")
+    assert statuses == ["done"] * RUNS
 
 
-def test_grouping_by_an_axis_draws_mean_and_std_bands_over_seeds(page, tmp_path):
-    page.after_render(lambda: page.tab.select_option("#group", LR_AXIS))
+def test_grouping_by_leaf_draws_mean_and_std_bands_over_seeds(page, tmp_path):
+    page.after_render(lambda: page.tab.select_option("#group", "leaf"))
     bands = page.traces("band")
-    assert len(bands) == 2 and all(t["fill"] == "tonexty" for t in bands)  # one per lr, over its two seeds
-    assert sorted(len(t["meta"]["runs"]) for t in bands) == [2, 2]
-    means = page.traces("mean")
-    assert sorted(t["name"] for t in means) == [f"{LR_AXIS} = 0.05", f"{LR_AXIS} = 0.5"]
-    assert len({t["line"]["color"] for t in means}) == 2  # coloured by the axis value
+    assert len(bands) == 2 and all(t["fill"] == "tonexty" for t in bands)  # one per experiment leaf
+    assert sorted(sorted(t["meta"]["runs"]) for t in bands) == [
+        [f"experiment/toy/{leaf}/trial_{i:03d}" for i in range(2)] for leaf in ("fast", "slow")
+    ]
+    means = sorted(t["name"] for t in page.traces("mean"))
+    assert means == ["leaf = experiment/toy/fast", "leaf = experiment/toy/slow"]
     fills = page.js("Array.from(document.querySelectorAll('#plot .scatterlayer .js-fill'), p => p.getAttribute('d'))")
     assert len([d for d in fills if d and len(d) > 10]) == 2  # the bands are painted
+    colours = {t["meta"]["run"]: t["line"]["color"] for t in page.traces("run")}
+    assert len(set(colours.values())) == 3  # coloured by leaf
     legend = page.js("Array.from(document.querySelectorAll('#plot .legendtext'), e => e.textContent)")
-    assert f"{LR_AXIS} = 0.5" in legend
+    assert "leaf = sweep/toy/lr" in legend
     page.tab.screenshot(path=str(tmp_path / "grouped.png"))
+
+
+def test_grouping_by_a_sweep_axis_colours_by_its_value(page):
+    page.after_render(lambda: page.tab.select_option("#group", LR_AXIS))
+    colours = {t["meta"]["run"]: t["line"]["color"] for t in page.traces("run")}
+    swept = [colours["sweep/toy/lr/trial_000"], colours["sweep/toy/lr/trial_001"]]
+    others = {colour for run, colour in colours.items() if not run.startswith("sweep/")}
+    assert len(set(swept)) == 2 and len(others) == 1 and others.isdisjoint(swept)  # runs without the axis: grey
+    assert page.traces("band") == []  # the sweep leaf has one seed: nothing to average
+    legend = page.js("Array.from(document.querySelectorAll('#plot .legendtext'), e => e.textContent)")
+    assert {f"{LR_AXIS} = 0.05", f"{LR_AXIS} = 0.5", f"no {LR_AXIS}"} <= set(legend)
 
 
 # Every line as painted: which run or band it is, its opacity (the group's times the stroke's, or the fill's where
@@ -201,22 +229,22 @@ DRAWN = """Array.from(document.querySelectorAll('#plot .scatterlayer .trace'), g
 
 def test_clicking_a_table_row_highlights_its_curve(page, tmp_path):
     before = page.js(DRAWN)
-    row = page.tab.locator("#runs-table tbody tr[data-run='sweep/trial_001']")
+    row = page.tab.locator(f"#runs-table tbody tr[data-run='{HIGHLIGHTED}']")
     row.click()
     assert row.get_attribute("class") == "selected"
     drawn = {line["run"]: line for line in page.js(DRAWN)}  # what the SVG shows, after CSS
-    assert drawn["sweep/trial_001"]["width"] == "4px" and drawn["sweep/trial_001"]["opacity"] == 1
-    others = [line for run, line in drawn.items() if run != "sweep/trial_001"]
-    assert len(others) == len(TRIALS) - 1 and all(line["opacity"] < 0.2 and line["width"] != "4px" for line in others)
-    page.after_render(lambda: page.tab.select_option("#group", LR_AXIS))  # still highlighted after a redraw
+    assert drawn[HIGHLIGHTED]["width"] == "4px" and drawn[HIGHLIGHTED]["opacity"] == 1
+    others = [line for run, line in drawn.items() if run != HIGHLIGHTED]
+    assert len(others) == RUNS - 1 and all(line["opacity"] < 0.2 and line["width"] != "4px" for line in others)
+    page.after_render(lambda: page.tab.select_option("#group", "leaf"))  # still highlighted after a redraw
     drawn = page.js(DRAWN)
-    assert [line["run"] for line in drawn if line["width"] == "4px"] == ["sweep/trial_001"]
+    assert [line["run"] for line in drawn if line["width"] == "4px"] == [HIGHLIGHTED]
     mine = [line for line in drawn if line["kind"] in ("band", "mean") and line["opacity"] == 1]
-    assert len(mine) == 2  # its seeds' band and mean stay bright; the other setting's fade
+    assert len(mine) == 2  # its leaf's band and mean stay bright; the other leaf's fade
     shot = Path(os.environ.get("LIGHTER_DASHBOARD_SCREENSHOT", tmp_path / "dashboard.png"))
     page.tab.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
-    page.tab.locator("#runs-table tbody tr[data-run='sweep/trial_001']").click()  # a second click lets go
+    page.tab.locator(f"#runs-table tbody tr[data-run='{HIGHLIGHTED}']").click()  # a second click lets go
     assert "4px" not in [line["width"] for line in page.js(DRAWN)]
     page.after_render(lambda: page.tab.select_option("#group", ""))
     assert page.js(DRAWN) == before
@@ -248,7 +276,8 @@ def test_mode_and_x_axis_pickers(page):
 
 
 def test_refresh_fetches_only_the_runs_that_changed(page, sweep_out):
-    log = sweep_out / "sweep" / "trial_002" / "batch_log.csv"
+    changed = "sweep/toy/lr/trial_001"
+    log = sweep_out / changed / "batch_log.csv"
     lines = log.read_text().splitlines()
     last_epoch = max(int(line.split(",", 1)[0]) for line in lines[1:])
     added = [f"{last_epoch + 1}," + line.split(",", 1)[1] for line in lines[1:] if line.startswith(f"{last_epoch},")]
@@ -260,10 +289,10 @@ def test_refresh_fetches_only_the_runs_that_changed(page, sweep_out):
         os.utime(log, ns=(newer, newer))
         page.requests.clear()
         page.js("window.lighterDashboard.refresh()")
-        page.tab.wait_for_function("document.querySelector(\"tr[data-run='sweep/trial_002']\").lastChild.textContent"
+        page.tab.wait_for_function(f"document.querySelector(\"tr[data-run='{changed}']\").lastChild.textContent"
                                    f" === '{EPOCHS + 1}'", timeout=20_000)  # fmt: skip
         fetched = [url.split("run=", 1)[1] for url in page.requests if "/api/epochs" in url]
-        assert fetched == ["sweep%2Ftrial_002"]
+        assert fetched == [changed.replace("/", "%2F")]
     finally:
         log.write_bytes(backup)
         os.utime(log, ns=(time.time_ns() + 2_000_000_000,) * 2)
@@ -273,3 +302,30 @@ def test_the_page_names_no_outside_address(page, server):
     html = page.js("document.documentElement.outerHTML")
     assert "cdn" not in html.lower()
     assert all(url.startswith(server) for url in page.requests) and any("plotly.min.js" in u for u in page.requests)
+
+
+@pytest.fixture(scope="module")
+def axis_and_seed_out(tmp_path_factory) -> Path:
+    """Trials whose axes hold a seed beside a setting (as a sweep with a seed axis records them), made by hand."""
+    from test_dashboard import trial_record, write_run
+
+    out = tmp_path_factory.mktemp("axis-and-seed")
+    for i, (lr, seed) in enumerate((lr, seed) for lr in (0.1, 0.01) for seed in (0, 1, 2)):
+        name = f"trial_{i:03d}"
+        write_run(out / name, epochs=5, scale=1 + lr * 10 + seed * 0.1, trial=trial_record(name, lr=lr, seed=seed))
+    return out
+
+
+def test_grouping_by_an_axis_beside_a_seed_axis_draws_bands(browser, axis_and_seed_out):
+    process, url = start(axis_and_seed_out)
+    try:
+        page = Page(browser.new_page(), url)
+        page.after_render(lambda: page.tab.select_option("#group", "lr"))
+        bands = page.traces("band")
+        assert sorted(len(t["meta"]["runs"]) for t in bands) == [3, 3]  # one band per lr over its three seeds
+        assert sorted(t["name"] for t in page.traces("mean")) == ["lr = 0.01", "lr = 0.1"]
+        page.after_render(lambda: page.tab.select_option("#group", "seed"))
+        assert page.traces("band") == [] and len(page.traces("run")) == 6  # coloured by seed: a line each
+        assert page.errors == []
+    finally:
+        stop(process)

@@ -33,6 +33,7 @@ from lighter.dashboard.reduce import (
     lightning_column,
     lightning_epoch_table,
 )
+from lighter.sweep.trial import status_of
 
 EPOCH_LOG = "epoch_log.csv"
 BATCH_LOG = "batch_log.csv"
@@ -60,7 +61,7 @@ class Run:
     """What `/api/runs` lists for one run."""
 
     id: str
-    source: str  # the file its epochs come from: batch_log.csv (via epoch_log.csv), epoch_log.csv or metrics.csv
+    source: str | None  # where its epochs come from: batch_log.csv (via epoch_log.csv), epoch_log.csv, metrics.csv
     metrics: list[str]
     version: str  # changes whenever a file the run is read from changes
     status: str | None = None
@@ -176,7 +177,7 @@ class RunStore:
                 continue  # unreadable or vanished meanwhile
             files = {e.name: e for e in entries if e.name in LOGS or e.name in RECORDS}
             logs = [name for name in LOGS if name in files and self._inside(files[name])]
-            if logs:
+            if logs or TRIAL_FILE in files:  # a pending trial has no log yet, but belongs in the table
                 if BATCH_LOG in logs and EPOCH_LOG in logs:
                     logs.remove(EPOCH_LOG)  # derived from the batch log: rewriting it is no change of the run
                 yield Path(folder), {name: files[name] for name in files if name in logs or name in RECORDS}
@@ -209,11 +210,11 @@ class RunStore:
         return tuple(stamp)
 
     def _read_run(self, run_id: str, run_dir: Path, files: dict, stamp: tuple) -> Run:
-        source = next(name for name in SOURCES if name in files)
+        source = next((name for name in SOURCES if name in files), None)
         run = Run(
             id=run_id,
             source=source,
-            metrics=_metric_columns(run_dir / source),
+            metrics=_metric_columns(run_dir / source) if source else [],
             version=format(zlib.crc32(repr(stamp).encode()), "08x"),
         )
         record_dir = run_dir
@@ -231,7 +232,7 @@ class RunStore:
                 run.problem = f"{path.relative_to(self.root)}: {type(err).__name__}: {err}".splitlines()[0]
                 continue
             if run.status is None and isinstance(record.get("status"), str):
-                run.status = record["status"]
+                run.status = _trial_status(record) if name == TRIAL_FILE else record["status"]
             if name == TRIAL_FILE:
                 axes = record.get("axes")
                 run.axes = {str(k): v for k, v in axes.items()} if isinstance(axes, dict) else {}
@@ -250,7 +251,7 @@ class RunStore:
         path = (self.root / text).resolve()
         if not path.is_relative_to(self.root):
             raise RefusedPath(f"run id {text!r} is a link to a folder outside the served folder")
-        if path.is_dir() and any(self._log(path, name) for name in LOGS):
+        if path.is_dir() and (any(self._log(path, name) for name in LOGS) or (path / TRIAL_FILE).is_file()):
             return path
         if path.is_dir() and any((path / name).is_file() for name in LOGS):
             raise RefusedPath(f"run id {text!r}: its logs are links to files outside the served folder")
@@ -294,7 +295,17 @@ class RunStore:
             return refresh_epoch_log(run_dir)
         if path := self._log(run_dir, EPOCH_LOG):
             return pd.read_csv(path)
-        return lightning_epoch_table(read_batch_log(run_dir / LIGHTNING_LOG))
+        if path := self._log(run_dir, LIGHTNING_LOG):
+            return lightning_epoch_table(read_batch_log(path))
+        return pd.DataFrame(columns=list(KEYS))  # a trial that has not started
+
+
+def _trial_status(record: dict) -> str:
+    """The status `lighter sweep status` shows: a done trial whose config changed since it ran is stale."""
+    try:
+        return status_of(record).value
+    except ValueError:
+        return str(record["status"])  # a status this lighter does not know: shown as written
 
 
 def _metric_columns(path: Path) -> list[str]:

@@ -11,6 +11,7 @@ const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89
 const GREY = "#9aa0a6";
 const FETCH_PARALLEL = 8;
 const LEGEND_MAX = 20; // more lines than this, one per run: no legend
+const LEAF = "leaf"; // group-by choice: the sweep leaf a trial belongs to
 
 const S = {
   runs: new Map(), // id -> run from /api/runs
@@ -86,15 +87,18 @@ function metricsOf(mode) {
   return found;
 }
 
+/** The sweep axes of all runs, and `leaf` first when runs come from several leaves (experiments over seeds). */
 function axisNames() {
   const names = new Set();
   for (const run of S.runs.values()) for (const k of Object.keys(run.axes || {})) names.add(k);
-  return [...names].sort();
+  const leaves = new Set([...S.runs.values()].map((r) => r.leaf).filter((l) => l !== undefined));
+  return [...(leaves.size > 1 ? [LEAF] : []), ...[...names].sort()];
 }
 
 const isSeed = (axis) => axis.split("::").pop() === "seed";
 const fmt = (v) => (v === null || v === undefined ? "—" : typeof v === "number" ? +v.toPrecision(4) + "" : String(v));
-const axisValue = (run, axis) => (run.axes && axis in run.axes ? run.axes[axis] : undefined);
+const axisValue = (run, axis) =>
+  axis === LEAF ? run.leaf ?? undefined : run.axes && axis in run.axes ? run.axes[axis] : undefined;
 
 function visibleRuns() {
   const f = S.filter.toLowerCase();
@@ -195,7 +199,8 @@ function traces(runs) {
   for (const run of runs) {
     const v = axisValue(run, axis);
     const rest = Object.entries(run.axes || {}).filter(([k]) => !isSeed(k)).sort();
-    const key = JSON.stringify([v === undefined ? null : run.leaf ?? null, v === undefined ? run.id : rest]);
+    const alone = v === undefined || isSeed(axis); // coloured by seed: every run is its own line
+    const key = JSON.stringify([alone ? null : run.leaf ?? null, alone ? run.id : rest]);
     if (!bands.has(key)) bands.set(key, {value: v, runs: []});
     bands.get(key).runs.push(run);
   }
@@ -329,7 +334,13 @@ function renderTable(runs) {
         sw.style.background = colourOf.get(run.id) || "transparent";
         td.append(sw, run.id);
       } else if (c.key === "status") {
-        if (v) { const s = document.createElement("span"); s.className = "status " + v; s.textContent = v; td.appendChild(s); }
+        const badges = [v, run.in_sweep === false ? "out of sweep" : ""].filter(Boolean);
+        for (const text of badges) {
+          const badge = document.createElement("span");
+          badge.className = "status " + text.replace(/ /g, "-");
+          badge.textContent = text;
+          td.append(badge, " ");
+        }
       } else {
         td.textContent = fmt(v);
         if (c.num) td.className = "num";

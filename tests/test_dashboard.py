@@ -180,7 +180,9 @@ def write_run(folder: Path, *, epochs: int = 3, scale: float = 1.0, trial: dict 
 
 
 def trial_record(name: str, status: str = "done", **axes) -> dict:
-    return dict(trial=name, leaf=".", mode="sweep", axes=axes, status=status, in_sweep=True, config_hash="0" * 8)
+    digest = "0" * 8
+    return dict(trial=name, leaf=".", mode="sweep", axes=axes, status=status, in_sweep=True, config_hash=digest,
+                run_hash=digest)  # fmt: skip
 
 
 def append_epoch(folder: Path, epoch: int) -> None:
@@ -297,7 +299,7 @@ def test_api_runs_lists_trials_lighter_runs_and_runs_not_made_by_lighter(client,
     assert body["root"] == str(out.resolve())
     runs = {run["id"]: run for run in body["runs"]}
     assert list(runs) == ["lightning_logs/version_0", "plain", "sweep/trial_000", "sweep/trial_001"]
-    assert runs["sweep/trial_001"]["status"] == "running"
+    assert runs["sweep/trial_001"]["status"] == "running" and runs["sweep/trial_000"]["status"] == "done"
     assert runs["sweep/trial_001"]["axes"] == {"lr": 0.01, "seed": 0}
     assert runs["sweep/trial_000"]["metrics"] == ["loss", "accuracy", "lr", "grad_norm"]
     assert runs["plain"]["status"] == "finished" and runs["plain"]["axes"] == {}
@@ -469,3 +471,16 @@ def test_help_does_not_import_the_web_stack(tmp_path, argv):
     imported = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
     assert "lighter" in imported
     assert not imported & {"starlette", "uvicorn", "pandas", "plotly", "torch"}
+
+
+def test_a_pending_trial_is_listed_without_data_and_a_changed_done_one_reads_stale(client, out):
+    pending = out / "sweep" / "trial_002"
+    pending.mkdir()
+    (pending / "trial.yaml").write_text(yaml.safe_dump(trial_record("trial_002", "pending", lr=0.001, seed=0)))
+    stale = {**trial_record("trial_000", lr=0.1, seed=0), "run_hash": "1" * 8}  # its config changed since it ran
+    (out / "sweep" / "trial_000" / "trial.yaml").write_text(yaml.safe_dump(stale))
+    runs = {run["id"]: run for run in client.get("/api/runs").json()["runs"]}
+    assert runs["sweep/trial_002"]["status"] == "pending" and runs["sweep/trial_002"]["metrics"] == []
+    assert "source" not in runs["sweep/trial_002"]
+    assert client.get("/api/epochs", params={"run": "sweep/trial_002"}).json() == []
+    assert runs["sweep/trial_000"]["status"] == "stale"

@@ -236,12 +236,12 @@ def test_added_value_appends_and_removed_value_is_kept_and_marked(tmp_path):
         ("trial_000", 0.1),
         ("trial_001", 0.01),
     ]
-    before = {p: p.read_bytes() for p in t1.dir.iterdir() if p.name != "trial.yaml"}
+    before = {p: p.read_bytes() for p in t1.dir.iterdir() if p.name not in ("trial.yaml", ".trial.lock")}
     leaf.write_text("sweep:\n  system::optimizer::lr: [0.001, 0.1]\n")
     trials = expand(root, out)
     assert [t.name for t in trials] == ["trial_002", "trial_000"]
     assert t1.dir.is_dir() and t1.in_sweep is False
-    assert {p: p.read_bytes() for p in t1.dir.iterdir() if p.name != "trial.yaml"} == before
+    assert {p: p.read_bytes() for p in t1.dir.iterdir() if p.name not in ("trial.yaml", ".trial.lock")} == before
     assert [t.name for t in load_trials(out)] == ["trial_000", "trial_001", "trial_002"]
     leaf.write_text(LR_AXIS)
     expand(root, out)
@@ -328,3 +328,51 @@ def test_cli_rule_violation_exits_2_with_key_and_line(tmp_path):
     assert "sweep::system::optimizer::lr: in experiment mode only the seed varies" in done.stderr
     assert f"{root}/experiment/data/m/cfg.yaml:3" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param({"system::optimizer::lr": 1e-5, "seed": 3}, id="numbers"),
+        pytest.param({"system::optimizer::lr": "@vars::lr", "seed": 0}, id="reference-string"),
+        pytest.param({"system::optimizer::lr": "a: b # c", "seed": 0}, id="string-needing-quotes"),
+        pytest.param({"system::optimizer::lr": None, "seed": True}, id="null-and-bool"),
+        pytest.param({"system::optimizer::lr": "x" * 100, "seed": 0}, id="long-string"),
+        pytest.param({"system::optimizer::lr": [1, {"a": 2}], "seed": 0}, id="list-value"),
+        pytest.param({"system::model::new::deep": 1, "seed": 0}, id="created-key"),
+    ],
+)
+def test_fast_config_text_equals_safe_dump(tmp_path, values):
+    from lighter.config.loader import load_config
+    from lighter.sweep.render import ConfigText, with_values
+
+    base = load_config([str(Path(__file__).parent.parent / "configs" / "digits.yaml")]).data
+    expected = yaml.safe_dump(with_values(base, values), sort_keys=False, default_flow_style=False, allow_unicode=True)
+    assert ConfigText(base, list(values)).render(values) == expected
+
+
+def test_status_written_by_any_runner_is_kept_and_turns_stale(tmp_path):
+    """A runner that writes `status` itself (no run_hash, no lock) still gets `stale`; running is never reset."""
+    root = cascade(tmp_path, {"sweep/data/m": LR_AXIS})
+    out = tmp_path / "out"
+    first, second = expand(root, out)
+    for trial, status in ((first, "done"), (second, "running")):
+        record = yaml.safe_load(trial.record_path.read_text())
+        trial.record_path.write_text(yaml.safe_dump({**record, "status": status}, sort_keys=False))
+    expand(root, out)
+    assert (first.status(), second.status()) == (Status.DONE, Status.RUNNING)
+    (root / "cfg.yaml").write_text((root / "cfg.yaml").read_text().replace("max_epochs: 1", "max_epochs: 4"))
+    expand(root, out)
+    assert (first.status(), second.status()) == (Status.STALE, Status.RUNNING)
+
+
+def test_two_expansions_at_once_make_each_trial_once(tmp_path):
+    root = cascade(tmp_path, {"sweep/data/m": "sweep:\n  system::optimizer::lr: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]\n"})
+    code = f"from lighter.sweep.expand import expand; expand({str(root)!r}, {str(tmp_path / 'out')!r})"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    trials = load_trials(tmp_path / "out")
+    assert [t.name for t in trials] == [f"trial_00{i}" for i in range(6)]
+    assert [t.axes["system::optimizer::lr"] for t in trials] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    assert not [p for p in (tmp_path / "out/sweep/data/m").iterdir() if not p.name.startswith("trial_")]

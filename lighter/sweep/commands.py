@@ -12,14 +12,14 @@ def _axes_text(axes: dict) -> str:
     return " ".join(f"{key}={json.dumps(value)}" for key, value in axes.items()) or "(no axes)"
 
 
-def _trial_rows(trials: list, out) -> list[list[str]]:
+def _trial_rows(found: list, out) -> list[list[str]]:
+    """Table rows for (trial, record) pairs."""
     from pathlib import Path
 
     from lighter.sweep.trial import status_of
 
     rows = []
-    for trial in trials:
-        record = trial.record()
+    for trial, record in found:
         name = str(Path(trial.dir).relative_to(Path(out).resolve()))
         note = "" if record.get("in_sweep", True) else "no longer in the sweep"
         rows.append([name, _axes_text(record.get("axes") or {}), status_of(record).value, note])
@@ -44,14 +44,13 @@ def expand(
     """
     from pathlib import Path
 
-    from lighter.sweep.expand import DEFAULT_OUT
-    from lighter.sweep.expand import expand as run_expand
+    from lighter.sweep.expand import DEFAULT_OUT, expand_records
     from lighter.sweep.table import render
 
     out_dir = Path(out).expanduser().resolve() if out is not None else Path.cwd() / DEFAULT_OUT
-    trials = run_expand(root, out_dir, modes=modes, datasets=datasets, select=select, mode=mode)
-    print(render(["trial", "axes", "status", ""], _trial_rows(trials, out_dir)))
-    print(f"\n{len(trials)} trials in {out_dir}")
+    found = expand_records(root, out_dir, modes=modes, datasets=datasets, select=select, mode=mode)
+    print(render(["trial", "axes", "status", ""], _trial_rows(found, out_dir)))
+    print(f"\n{len(found)} trials in {out_dir}")
 
 
 def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002 - the flag is --format
@@ -65,17 +64,15 @@ def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002
     if format not in formats:
         raise ConfigError(f"--format: unknown format {format!r}", suggestion=did_you_mean(format, formats))
     out_dir = _out_dir(out)
-    trials = load_trials(out_dir)
+    found = [(trial, trial.record()) for trial in load_trials(out_dir)]
     if format == "json":
-        records = []
-        for trial in trials:
-            record = trial.record()
-            records.append({**record, "status": status_of(record).value, "dir": str(trial.dir)})
+        records = [{**record, "status": status_of(record).value, "dir": str(trial.dir)} for trial, record in found]
         print(json.dumps(records, indent=2, default=str))
         return
-    print(render(["trial", "axes", "status", ""], _trial_rows(trials, out_dir)))
+    rows = _trial_rows(found, out_dir)
+    print(render(["trial", "axes", "status", ""], rows))
     counts: dict[str, int] = {}
-    for row in _trial_rows(trials, out_dir):
+    for row in rows:
         counts[row[2]] = counts.get(row[2], 0) + 1
     print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items()) if counts else f"no trials under {out_dir}")
 

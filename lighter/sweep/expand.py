@@ -8,18 +8,21 @@ new values get the next free numbers, and a trial whose values left the sweep st
 
 from __future__ import annotations
 
-import copy
 import json
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lighter.config.loader import LoadedConfig, load_config, set_key
+from lighter.config.loader import LoadedConfig, load_config
 from lighter.sweep.axes import SWEEP_KEY, Axis, leaf_axes, product
 from lighter.sweep.cascade import Leaf, SweepMode, find_leaves, select_leaves
 from lighter.sweep.files import dump, load, write_atomic
-from lighter.sweep.trial import RUN_FILE, TRIAL_FILE, Status, Trial, config_hash, trial_name
+from lighter.sweep.render import ConfigText
+from lighter.sweep.trial import CONFIG_FILE, RUN_FILE, TRIAL_FILE, Status, Trial, config_hash, trial_name
 
 DEFAULT_OUT = Path("runs") / "sweeps"  # below the current directory
 _TRIAL_DIR = re.compile(r"^trial_(\d{3,})$")
@@ -84,44 +87,75 @@ def _write_config(trial: Trial, text: str, digest: str, record: dict[str, Any]) 
     write_atomic(path, text)
 
 
-def expand_leaf(plan: LeafPlan, out: Path) -> list[Trial]:
-    """Write the leaf's trials under `out`; returns those in the sweep, in axis order."""
+def _create(trial: Trial, text: str, record: dict[str, Any]) -> bool:
+    """Make a new trial's directory whole, or not at all: built under a temporary name, then renamed into place.
+
+    False when another expansion created it first (the rename finds it there); ours is then discarded.
+    """
+    temp = Path(tempfile.mkdtemp(prefix=f".{trial.name}.", dir=trial.dir.parent))
+    (temp / CONFIG_FILE).write_text(text)
+    (temp / TRIAL_FILE).write_text(dump(record))
+    try:
+        os.rename(temp, trial.dir)
+        return True
+    except OSError:  # the directory exists (and is not empty): another expansion was first
+        shutil.rmtree(temp)
+        return False
+
+
+def _new_trial(leaf_dir: Path, number: int, text: str, fields: dict[str, Any]) -> tuple[Trial, dict[str, Any] | None]:
+    """The first free number from `number` on, created with `text` (record returned); or the trial with these axes
+    that a concurrent expansion created a moment ago (record None: read it)."""
+    while True:
+        trial = Trial(leaf_dir / trial_name(number))
+        if not trial.dir.exists():
+            record = {"trial": trial.name, **fields, "status": Status.PENDING.value}
+            if _create(trial, text, record):
+                return trial, record
+        record = load(trial.record_path)
+        if isinstance(record, dict) and _key(record.get("axes") or {}) == _key(fields["axes"]):
+            return trial, None
+        number += 1  # another trial, or a folder that is not a trial: leave it alone
+
+
+def expand_leaf(plan: LeafPlan, out: Path) -> list[tuple[Trial, dict[str, Any]]]:
+    """Write the leaf's trials under `out`; returns those in the sweep with their records, in axis order."""
     leaf_dir = out / plan.leaf.name if plan.leaf.name else out
+    leaf_dir.mkdir(parents=True, exist_ok=True)
     existing = _existing(leaf_dir)
     next_number = max((n for n, _, _ in existing.values()), default=-1) + 1
-    trials = []
+    renderer = ConfigText(plan.base, [axis.key for axis in plan.axes])
+    found = []
     wanted = set()
     for axes in product(plan.axes):
         key = _key(axes)
         wanted.add(key)
-        if key in existing:
-            _, trial, record = existing[key]
-        else:
-            trial, record = Trial(leaf_dir / trial_name(next_number)), {}
-            next_number += 1
-            trial.dir.mkdir(parents=True, exist_ok=True)
-        config = copy.deepcopy(plan.base)
-        for path, value in axes.items():
-            set_key(config, path, copy.deepcopy(value))
-        text = dump(config)
+        text = renderer.render(axes)
         digest = config_hash(text)
-        _write_config(trial, text, digest, record)
         fields = {
-            "trial": trial.name,
             "leaf": plan.leaf.name,
             "mode": plan.leaf.mode.value,
             "axes": axes,
-            "status": record.get("status", Status.PENDING.value),
             "in_sweep": True,
             "config_hash": digest,
         }
-        if any(record.get(k) != v for k, v in fields.items()):
-            trial.update(**fields)
-        trials.append(trial)
+        if key not in existing:
+            trial, record = _new_trial(leaf_dir, next_number, text, fields)
+            next_number = int(_TRIAL_DIR.match(trial.name)[1]) + 1
+            if record is not None:
+                found.append((trial, record))
+                continue
+            record = trial.record()
+        else:
+            _, trial, record = existing[key]
+        _write_config(trial, text, digest, record)
+        if "status" not in record or any(record.get(k) != v for k, v in fields.items()):
+            record = trial.update(defaults={"status": Status.PENDING.value}, durable=False, trial=trial.name, **fields)
+        found.append((trial, record))
     for key, (_, trial, record) in existing.items():
         if key not in wanted and record.get("in_sweep", True):
-            trial.update(in_sweep=False)
-    return trials
+            trial.update(durable=False, in_sweep=False)
+    return found
 
 
 def expand(
@@ -138,11 +172,25 @@ def expand(
     Returns the trials in the sweep now, leaf by leaf. Raises ConfigError, having written nothing, when any
     selected leaf breaks a rule.
     """
+    found = expand_records(root, out, modes=modes, datasets=datasets, select=select, mode=mode)
+    return [trial for trial, _ in found]
+
+
+def expand_records(
+    root: Path | str,
+    out: Path | str | None = None,
+    *,
+    modes: list[str] | str | None = None,
+    datasets: list[str] | str | None = None,
+    select: str | None = None,
+    mode: str | SweepMode | None = None,
+) -> list[tuple[Trial, dict[str, Any]]]:
+    """`expand`, returning each trial with its record as written (what `lighter sweep expand` prints)."""
     out = Path(out).expanduser() if out is not None else Path.cwd() / DEFAULT_OUT
     leaves = select_leaves(find_leaves(root, mode=mode), modes=modes, datasets=datasets, select=select)
     plans = [plan(leaf) for leaf in leaves]
     out.mkdir(parents=True, exist_ok=True)
-    return [trial for p in plans for trial in expand_leaf(p, out.resolve())]
+    return [found for p in plans for found in expand_leaf(p, out.resolve())]
 
 
 def load_trials(out: Path | str) -> list[Trial]:

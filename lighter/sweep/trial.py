@@ -2,9 +2,9 @@
 
 `trial.yaml` keys: `trial` ("trial_000"), `leaf`, `mode`, `axes` ({key path: value}, seed included when it is an
 axis), `status`, `in_sweep`, `config_hash` (of the `config.yaml` expansion wrote last), `run_hash` (of the config
-the latest run started with), `exit_code` and `error_tail` after a failure, `started`/`ended`.
-Every change is a read-modify-write under a short lock on `.trial.lock`, written atomically and fsynced, so an
-expansion and a runner can update the same trial at once without losing either's change.
+the latest run started with, or that a stale trial ran), `exit_code` and `error_tail` after a failure,
+`started`/`ended`. Every change is a read-modify-write under a short lock on `.trial.lock`, written atomically and
+fsynced, so an expansion and a runner can update the same trial at once without losing either's change.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class Trial:
         return bool(self.record().get("in_sweep", True))
 
     def status(self) -> Status:
-        """The recorded status; a done trial whose config changed since its run started reads as stale."""
+        """The recorded status (expansion records `stale` when a done trial's config changes)."""
         return status_of(self.record())
 
     def run_record(self) -> dict[str, Any] | None:
@@ -96,18 +96,22 @@ class Trial:
         run = self.run_record()
         return bool(run) and run.get("status") == FINISHED and (self.dir / BATCH_LOG_FILE).is_file()
 
-    def update(self, **changes: Any) -> dict[str, Any]:
-        """Merge `changes` into trial.yaml under the trial's lock; a value None removes the key."""
+    def update(self, defaults: dict[str, Any] | None = None, *, durable: bool = True, **changes: Any) -> dict[str, Any]:
+        """Merge `changes` into trial.yaml under the trial's lock (a value None removes the key); `defaults` only fill
+        keys the record lacks, so an expansion never overwrites a status that a runner wrote a moment before.
+        `durable=False` skips the fsync, for what an expansion can always write again."""
         with locked(self.dir / LOCK_FILE):
             record = self.record()
+            for key, value in (defaults or {}).items():
+                record.setdefault(key, value)
+            old_hash = record.get("config_hash")
             for key, value in changes.items():
                 if value is None:
                     record.pop(key, None)
                 else:
                     record[key] = value
-            if record.get("status") in (Status.DONE.value, Status.STALE.value):
-                record["status"] = status_of(record).value  # a record, kept in step with the hashes
-            write_atomic(self.record_path, dump(record), durable=True)
+            _track_staleness(record, old_hash)
+            write_atomic(self.record_path, dump(record), durable=durable)
         return record
 
     def mark_running(self) -> dict[str, Any]:
@@ -139,8 +143,17 @@ class Trial:
         return self.update(status=Status.PENDING.value, pid=None, ended=None)
 
 
+def _track_staleness(record: dict[str, Any], old_hash: str | None) -> None:
+    """A done trial whose config changes turns stale, remembering what it ran (`run_hash`); back to done if the
+    config returns to that. Only a change of `config_hash` moves it, so any runner that writes `status` fits."""
+    new_hash = record.get("config_hash")
+    if not old_hash or new_hash == old_hash:
+        return
+    if record.get("status") == Status.DONE.value:
+        record.update(status=Status.STALE.value, run_hash=old_hash)
+    elif record.get("status") == Status.STALE.value and record.get("run_hash") == new_hash:
+        record["status"] = Status.DONE.value
+
+
 def status_of(record: dict[str, Any]) -> Status:
-    stored = Status(record.get("status", Status.PENDING.value))
-    if stored in (Status.DONE, Status.STALE):
-        return Status.DONE if record.get("run_hash") == record.get("config_hash") else Status.STALE
-    return stored
+    return Status(record.get("status", Status.PENDING.value))

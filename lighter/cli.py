@@ -309,7 +309,11 @@ COMMAND_LIST += [
         about="Every trial under OUT (default runs/sweeps): pending, running, done, failed or stale "
         "(done, but its config changed since).",
         options=(Option("--format", "FORMAT", "table (default) or json", "-f"),),
-        examples=(("lighter sweep status runs/sweeps --format json", "the trial records as JSON"),),
+        examples=(
+            ("lighter sweep status", "the trials under runs/sweeps"),
+            ("lighter sweep status runs/lr-sweep", "the trials of another --out folder"),
+            ("lighter sweep status runs/sweeps --format json", "the trial records as JSON, for scripts"),
+        ),
         takes_config=False,
     ),
     Command(
@@ -321,7 +325,11 @@ COMMAND_LIST += [
         "(from its metrics.csv, else its batch_log.csv) and its test metrics. Per experiment leaf: mean ± sample "
         "std over its done trials, with n.",
         options=(Option("--csv", "FILE", "also write the per-trial table to FILE (and FILE_summary.csv)"),),
-        examples=(("lighter sweep results runs/sweeps --csv results.csv", "print and save the table"),),
+        examples=(
+            ("lighter sweep results", "the results of the trials under runs/sweeps"),
+            ("lighter sweep results runs/lr-sweep", "those of another --out folder"),
+            ("lighter sweep results runs/sweeps --csv results.csv", "also save them (and results_summary.csv)"),
+        ),
         takes_config=False,
     ),
 ]

@@ -2,7 +2,7 @@
 
 `trial.yaml` keys: `trial` ("trial_000"), `leaf`, `mode`, `axes` ({key path: value}, seed included when it is an
 axis), `status`, `in_sweep`, `config_hash` (of the `config.yaml` expansion wrote last), `run_hash` (of the config
-the latest run started with, or that a stale trial ran), `exit_code` and `error_tail` after a failure,
+the latest run started with, from `mark_running`), `ran_hash` (what a stale trial ran), `exit_code` and `error_tail`,
 `started`/`ended`. Every change is a read-modify-write under a short lock on `.trial.lock`, written atomically and
 fsynced, so an expansion and a runner can update the same trial at once without losing either's change.
 """
@@ -84,7 +84,7 @@ class Trial:
         return bool(self.record().get("in_sweep", True))
 
     def status(self) -> Status:
-        """The recorded status (expansion records `stale` when a done trial's config changes)."""
+        """The recorded status; expansion records `stale` when a done trial's config changes."""
         return status_of(self.record())
 
     def run_record(self) -> dict[str, Any] | None:
@@ -144,16 +144,24 @@ class Trial:
 
 
 def _track_staleness(record: dict[str, Any], old_hash: str | None) -> None:
-    """A done trial whose config changes turns stale, remembering what it ran (`run_hash`); back to done if the
-    config returns to that. Only a change of `config_hash` moves it, so any runner that writes `status` fits."""
+    """A done trial whose config changes turns stale, keeping the hash of what it ran as `ran_hash`; it is done
+    again if the config returns to that. Only a change of `config_hash` moves it, so a runner that writes `status`
+    itself (without `mark_running`'s `run_hash`) gets the same record."""
     new_hash = record.get("config_hash")
     if not old_hash or new_hash == old_hash:
         return
-    if record.get("status") == Status.DONE.value:
-        record.update(status=Status.STALE.value, run_hash=old_hash)
-    elif record.get("status") == Status.STALE.value and record.get("run_hash") == new_hash:
+    if status_of({**record, "config_hash": old_hash}) is Status.DONE:
+        ran = record.pop("run_hash", None) or old_hash
+        record.update(status=Status.STALE.value, ran_hash=ran)
+    elif record.get("status") == Status.STALE.value and record.get("ran_hash") == new_hash:
         record["status"] = Status.DONE.value
+        record["run_hash"] = record.pop("ran_hash")
 
 
 def status_of(record: dict[str, Any]) -> Status:
-    return Status(record.get("status", Status.PENDING.value))
+    """The trial's status from its record: as written, except that a done trial whose `run_hash` (what its run
+    started with) differs from `config_hash` is stale."""
+    stored = Status(record.get("status", Status.PENDING.value))
+    if stored is Status.DONE and record.get("run_hash") not in (None, record.get("config_hash")):
+        return Status.STALE
+    return stored

@@ -332,6 +332,47 @@ COMMAND_LIST += [
         ),
         takes_config=False,
     ),
+    Command(
+        "sweep run",
+        _sweep_command("run"),
+        "Expand, then run every trial that is not complete: here, N at a time, or on SLURM as a job array.",
+        usage="ROOT [--out OUT] [--jobs N] [--executor local|slurm] [--fail-fast] [filters]",
+        about="Expand the cascade at ROOT, then run each trial that is not complete (its run finished and wrote "
+        "batch_log.csv) as `lighter fit <trial>/config.yaml --run-dir <trial>` with lighter.callbacks.BatchLog "
+        "added. A trial a kill interrupted resumes from its last checkpoint (`lighter resume <trial>`), or starts "
+        "again with its earlier files moved to <trial>/attempts/. Each trial's output goes to <trial>/output.log. "
+        "One line per trial start and end; a failure is reported when it happens; a table closes the run. "
+        "Exit 0 when every trial is done, 1 when one failed, 130/143 when stopped by Ctrl-C/SIGTERM: run the same "
+        "command again to continue. Two runners on one OUT share the trials; each trial runs once.",
+        options=(
+            SWEEP_OUT_OPTION,
+            Option("--jobs", "N", "trials at once on this machine (default 1); with GPUs, each gets its own", "-j"),
+            Option("--executor", "NAME", "local (default) or slurm: one job array through submitit"),
+            Option("--fail-fast", None, "stop at the first failed trial (the running ones are stopped, resumable)"),
+            Option("--rerun-stale", None, "also rerun done trials whose config changed since they ran"),
+            Option("--gpus-per-trial", "N", "GPUs each local trial gets (default 1), via CUDA_VISIBLE_DEVICES"),
+            Option("--cold", None, "start each local trial in a fresh interpreter instead of a warm fork"),
+            *SWEEP_FILTER_OPTIONS,
+            Option("--partition", "NAME", "slurm: the partition (or launcher: {partition: ...} in ROOT's config)"),
+            Option("--time", "LIMIT", "slurm: time limit per trial, minutes or HH:MM:SS"),
+            Option("--gpus", "N", "slurm: GPUs per trial"),
+            Option("--cpus", "N", "slurm: CPUs per trial"),
+            Option("--mem-gb", "N", "slurm: memory per trial, in GB"),
+        ),
+        examples=(
+            ("lighter sweep run configs/cascade --jobs 2", "two trials at a time, trials under runs/sweeps/"),
+            ("lighter sweep run configs/cascade --modes experiment --fail-fast", "the seeds; stop at a failure"),
+            ("lighter sweep run configs/cascade --executor slurm --partition gpu --time 2:00:00 --gpus 1", "SLURM"),
+            ("lighter sweep run my.yaml --mode experiment -o runs/seeds", "one config file over its seeds"),
+        ),
+        takes_config=False,
+        extra={
+            "slurm": "A `launcher:` block in ROOT's cfg.yaml (or the config file) sets submitit's parameters:\n"
+            "  launcher: {partition: gpu, time: 120, gpus: 1, cpus: 8, mem_gb: 32, array_parallelism: 16}\n"
+            "Any other key goes to submitit as written (slurm_account, slurm_constraint, slurm_setup, ...).\n"
+            "Flags override the block. Job files go to OUT/.submitit/.",
+        },
+    ),
 ]
 COMMANDS: dict[str, Command] = {command.name: command for command in COMMAND_LIST}
 

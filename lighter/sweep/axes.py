@@ -22,6 +22,7 @@ from lighter.keys import SEP
 from lighter.sweep.cascade import Leaf, SweepMode
 
 SWEEP_KEY = "sweep"
+LAUNCHER_KEY = "launcher"  # SLURM settings of `lighter sweep run --executor slurm`; not part of a trial's config
 SEED_KEY = "seed"
 CREATE = "+"  # an axis key written `+key` may create the key
 

@@ -170,3 +170,10 @@ def results(out: str | None = None, csv: str | None = None) -> None:
             body.append(row)
         _write_csv(summary_path, header, body)
         print(f"wrote {summary_path}")
+
+
+def run(root: str, **options: str) -> None:
+    """Expand, then run every trial that is not complete (lighter/sweep/run.py)."""
+    from lighter.sweep.run import command
+
+    command(root, **options)

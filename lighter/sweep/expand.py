@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lighter.config.loader import LoadedConfig, load_config
-from lighter.sweep.axes import SWEEP_KEY, Axis, leaf_axes, product
+from lighter.sweep.axes import LAUNCHER_KEY, SWEEP_KEY, Axis, leaf_axes, product
 from lighter.sweep.cascade import Leaf, SweepMode, find_leaves, select_leaves
 from lighter.sweep.files import dump, load, write_atomic
 from lighter.sweep.render import ConfigText
@@ -39,14 +39,15 @@ class LeafPlan:
 
 
 def runnable_base(loaded: LoadedConfig) -> dict[str, Any]:
-    """The merged config as a trial runs it: no `sweep:` block, `project` absolute (file macros are inlined already).
+    """The merged config as a trial runs it: no `sweep:` or `launcher:` block, `project` absolute (file macros are
+    inlined already).
 
     Same-file `%` macros stay as written: they are relative to the file itself, so the config runs from anywhere,
     and resolving them here would cost MONAI's import (seconds) in every expansion.
     """
     from lighter.config.build import find_project
 
-    base = {k: v for k, v in loaded.data.items() if k != SWEEP_KEY}
+    base = {k: v for k, v in loaded.data.items() if k not in (SWEEP_KEY, LAUNCHER_KEY)}
     if base.get("project") is not None:
         base["project"] = str(find_project(loaded, base["project"]))
     return base

@@ -1,0 +1,271 @@
+"""`lighter sweep run`: expand, then run every trial that is not complete, locally or on SLURM.
+
+Idempotent: a second run after a crash, a kill or an edit runs only what is left (killed trials resume from their
+last checkpoint), and two runners on the same output share the work, each trial run by one of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from lighter.sweep.attempt import plan
+from lighter.sweep.axes import LAUNCHER_KEY
+from lighter.sweep.report import Ended, Reporter
+from lighter.sweep.trial import Trial
+
+EXECUTORS = ("local", "slurm")
+ROOT_CONFIG = "cfg.yaml"
+
+
+class SweepInterrupted(Exception):
+    """The runner was stopped by a signal; trials it had started were stopped and can be resumed."""
+
+    def __init__(self, signal_name: str):
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+@dataclass
+class SweepRun:
+    """What a `run_trials` call did: every trial it ended, in order, and how many were complete already."""
+
+    out: Path
+    ended: list[Ended] = field(default_factory=list)
+    complete_before: int = 0
+    interrupted: str | None = None  # the signal that stopped the runner
+
+    @property
+    def failed(self) -> list[Ended]:
+        return [e for e in self.ended if e.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing failed; 1 when a trial failed; 130 or 143 when a signal stopped the runner."""
+        if self.interrupted is not None:
+            return 130 if self.interrupted == "SIGINT" else 143
+        return 1 if self.failed else 0
+
+
+def launcher_block(root: Path) -> dict[str, Any]:
+    """The `launcher:` block of the cascade's root config (`ROOT/cfg.yaml`, or the single config file)."""
+    path = root / ROOT_CONFIG if root.is_dir() else root
+    try:
+        data = yaml.safe_load(path.read_text()) if path.is_file() else None
+    except yaml.YAMLError:
+        return {}  # the expansion reports a broken file, with its line
+    block = data.get(LAUNCHER_KEY) if isinstance(data, dict) else None
+    return dict(block) if isinstance(block, dict) else {}
+
+
+def to_run(trials: Sequence[Path], *, rerun_stale: bool = False) -> tuple[list[Path], int]:
+    """The trials that still need a run, and how many are complete."""
+    left = [t for t in trials if Trial(Path(t)).record().get("in_sweep", True) is not False]
+    todo = [t for t in left if plan(t, rerun_stale=rerun_stale) != "complete"]
+    return todo, len(left) - len(todo)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM stops the runner the way Ctrl-C does, so it can stop its trials and print where things stand."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SweepInterrupted("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_dirs(
+    trials: Sequence[Path],
+    out: Path,
+    *,
+    jobs: int = 1,
+    executor: str = "local",
+    fail_fast: bool = False,
+    rerun_stale: bool = False,
+    launcher: Mapping[str, Any] | None = None,
+    warm: bool = True,
+    gpus_per_trial: int = 1,
+    stream: TextIO | None = None,
+) -> SweepRun:
+    """Run the given (expanded) trial directories that are not complete; see `run_trials`."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"--executor must be one of {', '.join(EXECUTORS)}, got '{executor}'")
+    out = Path(out)
+    reporter = Reporter(out, stream)
+    todo, complete = to_run(trials, rerun_stale=rerun_stale)
+    result = SweepRun(out, reporter.ended, complete)
+    reporter.say(f"{len(trials)} trials in {out}: {complete} complete, {len(todo)} to run" + _where(executor, jobs))
+
+    def on_start(trial: Path, devices: str | None) -> None:
+        reporter.start(trial, devices)
+
+    def on_end(trial: Path, status: str, seconds: float, code: int) -> bool:
+        reporter.end(Ended(trial, status, seconds, code))
+        return not (fail_fast and status == "failed")
+
+    if executor == "local":
+        from lighter.sweep.local import LocalExecutor
+
+        def skip(trial: Path) -> str | None:
+            # Asked with the trial's lock held: another runner may have completed it since the list was made.
+            return "complete" if plan(trial, rerun_stale=rerun_stale) == "complete" else None
+
+        local = LocalExecutor(jobs, warm=warm, gpus_per_trial=gpus_per_trial, rerun_stale=rerun_stale)
+
+        def start() -> None:
+            if todo and warm:
+                seconds = local.warm_up()
+                reporter.say(f"imported torch, Lightning and MONAI once for every trial ({seconds:.1f} s)")
+            local.run(todo, on_start, on_end, skip)
+    else:
+        from lighter.sweep.slurm import SlurmExecutor
+
+        slurm = SlurmExecutor(out, dict(launcher or {}), rerun_stale=rerun_stale)
+
+        def start() -> None:
+            slurm.run(todo, on_start, on_end, lambda job_id, count: reporter.say(_submitted(job_id, count)))
+
+    try:
+        with _sigterm_raises():
+            start()
+    except KeyboardInterrupt:
+        result.interrupted = "SIGINT"
+    except SweepInterrupted as stop:
+        result.interrupted = stop.signal_name
+    if fail_fast and result.failed:
+        reporter.say("--fail-fast: stopped at the first failure.")
+    if result.interrupted and executor == "slurm":
+        reporter.say(f"stopped waiting ({result.interrupted}); the submitted jobs keep running.")
+    elif result.interrupted:
+        reporter.say(f"stopped by {result.interrupted}; run the same command again to continue.")
+    reporter.say(reporter.summary(complete))
+    return result
+
+
+def _where(executor: str, jobs: int) -> str:
+    return " (SLURM job array)" if executor == "slurm" else (f", {jobs} at a time" if jobs > 1 else "")
+
+
+def _submitted(job_id: str, count: int) -> str:
+    return (
+        f"submitted {count} trials as job array {job_id}; waiting for them (Ctrl-C stops waiting, not the jobs: "
+        f"`scancel {job_id}` does)"
+    )
+
+
+def run_trials(
+    root: str | Path,
+    out: str | Path | None = None,
+    modes: Sequence[str] | str | None = None,
+    datasets: Sequence[str] | str | None = None,
+    jobs: int = 1,
+    *,
+    select: str | None = None,
+    mode: str | None = None,
+    executor: str = "local",
+    fail_fast: bool = False,
+    rerun_stale: bool = False,
+    launcher: Mapping[str, Any] | None = None,
+    warm: bool = True,
+    gpus_per_trial: int = 1,
+    stream: TextIO | None = None,
+) -> SweepRun:
+    """`lighter sweep run ROOT`: expand the cascade at `root` into `out`, then run every trial not complete.
+
+    `out` defaults to `runs/sweeps` below the current directory. `jobs` trials run at once on this machine
+    (`executor="local"`), or all go to SLURM as one job array (`executor="slurm"`, with `launcher` settings over
+    those of the root config's `launcher:` block). Prints a line per trial start and end and a closing table; the
+    result's `exit_code` is what the CLI exits with.
+    """
+    from lighter.sweep.expand import DEFAULT_OUT, expand
+
+    root = Path(root)
+    out_dir = Path(out).expanduser().resolve() if out is not None else Path.cwd() / DEFAULT_OUT
+    trials = expand(root, out_dir, modes=modes, datasets=datasets, select=select, mode=mode)
+    merged = {**launcher_block(root), **{k: v for k, v in (launcher or {}).items() if v is not None}}
+    return run_dirs(
+        [t.dir for t in trials],
+        out_dir,
+        jobs=jobs,
+        executor=executor,
+        fail_fast=fail_fast,
+        rerun_stale=rerun_stale,
+        launcher=merged,
+        warm=warm,
+        gpus_per_trial=gpus_per_trial,
+        stream=stream,
+    )
+
+
+def _count(value: Any, option: str) -> int:
+    """A positive whole number given on the command line (fire hands options over as strings)."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = 0
+    if number < 1:
+        from lighter.config.errors import ConfigError
+
+        raise ConfigError(f"{option} takes a whole number of at least 1, got '{value}'", suggestion=f"e.g. {option} 2")
+    return number
+
+
+def command(
+    root: str,
+    out: str | None = None,
+    jobs: str = "1",
+    executor: str = "local",
+    fail_fast: bool = False,
+    rerun_stale: bool = False,
+    cold: bool = False,
+    gpus_per_trial: str = "1",
+    modes: str | None = None,
+    datasets: str | None = None,
+    select: str | None = None,
+    mode: str | None = None,
+    partition: str | None = None,
+    time: str | None = None,
+    gpus: str | None = None,
+    cpus: str | None = None,
+    mem_gb: str | None = None,
+) -> None:
+    """`lighter sweep run`: exits 1 when a trial failed, 130/143 when stopped by a signal."""
+    if executor not in EXECUTORS:
+        from lighter.config.errors import ConfigError, did_you_mean
+
+        raise ConfigError(f"--executor: unknown executor '{executor}'", suggestion=did_you_mean(executor, EXECUTORS))
+    flags = {"partition": partition, "time": time, "gpus": gpus, "cpus": cpus, "mem_gb": mem_gb}
+    launcher = {k: (_count(v, f"--{k.replace('_', '-')}") if k != "partition" and k != "time" else v)
+                for k, v in flags.items() if v is not None}  # fmt: skip
+    result = run_trials(
+        root,
+        out,
+        modes,
+        datasets,
+        _count(jobs, "--jobs"),
+        select=select,
+        mode=mode,
+        executor=executor,
+        fail_fast=bool(fail_fast),
+        rerun_stale=bool(rerun_stale),
+        launcher=launcher,
+        warm=not cold,
+        gpus_per_trial=_count(gpus_per_trial, "--gpus-per-trial"),
+    )
+    if result.exit_code:
+        raise SystemExit(result.exit_code)

@@ -1,0 +1,185 @@
+"""One trial's bookkeeping: its lock, what a rerun does with what an earlier attempt left, the SLURM settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lighter.config.errors import ConfigError
+from lighter.sweep.attempt import batch_log_override, move_aside, plan, record
+from lighter.sweep.lock import TrialLock, is_locked
+from lighter.sweep.slurm import minutes, parameters
+
+HOLD = """
+import sys, time
+from lighter.sweep.lock import TrialLock
+lock = TrialLock(sys.argv[1])
+assert lock.acquire()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_trial_lock_excludes_other_processes_until_its_holder_dies(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert is_locked(tmp_path)
+        with TrialLock(tmp_path) as held:
+            assert not held
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert not is_locked(tmp_path)  # the kernel released it: no stale lock after a kill
+    with TrialLock(tmp_path) as held:
+        assert held
+        assert "pid" in (tmp_path / ".lock").read_text()
+
+
+def write(trial: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = trial / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return trial
+
+
+SWEEP = {"config.yaml": "seed: 0\n", "trial.yaml": "trial: trial_000\nstatus: pending\n"}
+# The config changed since the run started (expansion wrote a new one): a finished run is stale.
+STALE = {"trial.yaml": "trial: trial_000\nstatus: done\nconfig_hash: new\nrun_hash: old\n"}
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        pytest.param({}, "fit", id="new"),
+        pytest.param({"run.yaml": "status: finished\n", "batch_log.csv": "epoch\n"}, "complete", id="complete"),
+        pytest.param({"run.yaml": "status: finished\n"}, "restart", id="finished-without-batch-log"),
+        pytest.param({"run.yaml": "status: running\n", "checkpoints/last.ckpt": "x"}, "resume", id="killed"),
+        pytest.param({"run.yaml": "status: interrupted\n", "checkpoints/last.ckpt": "x"}, "resume", id="interrupted"),
+        pytest.param({"run.yaml": "status: running\n"}, "restart", id="killed-before-a-checkpoint"),
+        pytest.param({"run.yaml": "status: failed\n", "checkpoints/last.ckpt": "x"}, "restart", id="failed"),
+        pytest.param({"metrics.csv": "step\n"}, "restart", id="unrecorded-leftovers"),
+        pytest.param({**STALE, "run.yaml": "status: finished\n", "batch_log.csv": "e\n"}, "complete", id="stale"),
+        pytest.param({**STALE, "run.yaml": "status: running\n", "checkpoints/last.ckpt": "x"}, "restart", id="edited"),
+    ],
+)
+def test_what_a_trial_needs_follows_its_run_record(tmp_path, files, expected):
+    trial = write(tmp_path / "trial_000", {**SWEEP, **files})
+    assert plan(trial) == expected
+
+
+def test_a_stale_trial_reruns_when_asked(tmp_path):
+    files = {**SWEEP, **STALE, "run.yaml": "status: finished\n", "batch_log.csv": "e\n"}
+    assert plan(write(tmp_path / "t", files), rerun_stale=True) == "restart"
+
+
+def test_a_restart_moves_the_earlier_attempt_aside_and_deletes_nothing(tmp_path):
+    earlier = {"run.yaml": "status: failed\n", "metrics.csv": "a\n", "checkpoints/last.ckpt": "x", "output.log": "e"}
+    trial = write(tmp_path / "trial_000", {**SWEEP, **earlier})
+
+    first = move_aside(trial)
+    write(trial, {"run.yaml": "status: failed\n"})
+    second = move_aside(trial)
+
+    assert (first.name, second.name) == ("001", "002")
+    assert sorted(p.name for p in trial.iterdir()) == ["attempts", "config.yaml", "trial.yaml"]
+    assert (first / "checkpoints" / "last.ckpt").read_text() == "x"
+    assert (first / "config.yaml").read_text() == SWEEP["config.yaml"]  # the config that attempt ran
+    assert (trial / "config.yaml").read_text() == SWEEP["config.yaml"]
+    assert (second / "run.yaml").is_file()
+
+
+BATCH_LOG = {"_target_": "lighter.callbacks.BatchLog"}
+CHECKPOINT = {"_target_": "pytorch_lightning.callbacks.ModelCheckpoint", "save_last": True}
+
+
+@pytest.mark.parametrize(
+    ("trainer", "callbacks"),
+    [
+        pytest.param({}, [BATCH_LOG], id="no-callbacks"),
+        pytest.param({"callbacks": None}, [BATCH_LOG], id="null"),
+        pytest.param({"callbacks": [CHECKPOINT]}, [CHECKPOINT, BATCH_LOG], id="appended"),
+        pytest.param({"callbacks": CHECKPOINT}, [CHECKPOINT, BATCH_LOG], id="a-single-callback"),
+        pytest.param({"callbacks": [CHECKPOINT, {**BATCH_LOG, "path": "x"}]}, None, id="has-one-already"),
+    ],
+)
+def test_the_batch_log_is_appended_to_the_trials_callbacks(trainer, callbacks):
+    override = batch_log_override({"trainer": trainer})
+    if callbacks is None:
+        assert override == []
+    else:
+        [spec] = override
+        key, _, value = spec.partition("=")
+        assert key == "trainer::callbacks" and yaml.safe_load(value) == callbacks == json.loads(value)
+
+
+def test_callbacks_given_as_an_expression_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match=r"trainer::callbacks is '\$@vars::cbs'.*add \{_target_: lighter.callbacks"):
+        batch_log_override({"trainer": {"callbacks": "$@vars::cbs"}})
+
+
+@pytest.mark.parametrize(
+    ("code", "run_status", "status", "fields"),
+    [
+        pytest.param(143, "interrupted", "interrupted", {"status": "pending", "interrupted": "SIGTERM"}, id="sigterm"),
+        pytest.param(-9, "running", "failed", {"status": "failed", "exit_code": -9}, id="sigkill"),
+        pytest.param(1, "failed", "failed", {"status": "failed", "exit_code": 1}, id="error"),
+        pytest.param(0, "finished", "failed", {"status": "failed", "exit_code": 1}, id="finished-without-batch-log"),
+    ],
+)
+def test_how_a_trial_process_ended_is_recorded(tmp_path, code, run_status, status, fields):
+    trial = write(tmp_path / "t", {**SWEEP, "run.yaml": f"status: {run_status}\ninterrupted: {{signal: SIGTERM}}\n"})
+
+    assert record(trial, code, "Traceback\nValueError: boom") == status
+
+    saved = yaml.safe_load((trial / "trial.yaml").read_text())
+    assert fields.items() <= saved.items()
+    if status == "failed":
+        assert saved["error_tail"].startswith("Traceback\nValueError: boom")
+    if code == -9:
+        assert saved["error_tail"].endswith("killed by SIGKILL")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(90, 90, id="int"),
+        pytest.param("90", 90, id="str"),
+        pytest.param("1:30:00", 90, id="h:m:s"),
+        pytest.param("30:30", 31, id="m:s"),
+        pytest.param("1-00:00:00", 1440, id="days"),
+        pytest.param("2-3", 2 * 1440 + 180, id="days-hours"),
+    ],
+)
+def test_time_limits_in_slurms_forms(value, expected):
+    assert minutes(value, "launcher::time") == expected
+
+
+@pytest.mark.parametrize("value", ["soon", "0", -5, "1:2:3:4", True])
+def test_a_bad_time_limit_names_its_key(value):
+    with pytest.raises(ConfigError, match=r"launcher::time.*is not a time limit"):
+        minutes(value, "launcher::time")
+
+
+def test_launcher_short_names_become_submitits():
+    params, own = parameters({"partition": "gpu", "time": "2:00:00", "gpus": 1, "cluster": "local", "mem_gb": 8})
+    assert params == {"slurm_partition": "gpu", "timeout_min": 120, "gpus_per_node": 1, "mem_gb": 8}
+    assert own == {"cluster": "local"}
+
+
+def test_a_parameter_submitit_does_not_know_is_a_config_error(tmp_path):
+    from lighter.sweep.slurm import make_executor
+
+    with pytest.raises(ConfigError, match="launcher: submitit refuses the launcher parameters") as err:
+        make_executor(tmp_path, {"cluster": "local", "partitions": "gpu"}, 2)
+    assert isinstance(err.value.__cause__, NameError)

@@ -1,0 +1,240 @@
+"""Running trials for real: runners killed midway and rerun, two runners at once, fail-fast, submitit's executor.
+
+Trials are hand-made here (a `config.yaml` and a `trial.yaml`, as the expansion writes them), so these tests
+exercise the runner alone; tests/test_sweep_cli.py runs whole cascades through `lighter sweep run`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, classifier_config, write_yaml
+
+from lighter.sweep.run import run_dirs
+
+SLOW = """
+    import time
+
+    import pytorch_lightning as pl
+
+
+    class Slow(pl.Callback):
+        \"\"\"Makes every training batch last `seconds`, so a test can stop a trial midway.\"\"\"
+
+        def __init__(self, seconds):
+            self.seconds = seconds
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            time.sleep(self.seconds)
+"""
+
+
+def make_trials(tmp_path: Path, count: int, *, epochs: int = 2, slow: float = 0.0, broken: tuple[int, ...] = ()):
+    """`count` trials of the tiny classifier under tmp_path/out/sweep, as the expansion would write them."""
+    out = tmp_path / "out"
+    trials = []
+    for i in range(count):
+        config = classifier_config(tmp_path, epochs=epochs)
+        (tmp_path / "project" / "slow.py").write_text(textwrap.dedent(SLOW))
+        trainer = config["trainer"]
+        del trainer["default_root_dir"]
+        trainer["enable_checkpointing"] = True
+        trainer["callbacks"] = [
+            {"_target_": "pytorch_lightning.callbacks.ModelCheckpoint", "save_last": True},  # every epoch
+            *([{"_target_": "project.slow.Slow", "seconds": slow}] if slow else []),
+        ]
+        lr = 0.05 * (i + 1)
+        config["system"]["optimizer"]["lr"] = lr
+        if i in broken:
+            config["system"]["model"]["in_features"] = 5  # the data have 4: fails in the first step
+        trial = out / "sweep" / f"trial_{i:03d}"
+        write_yaml(trial / "config.yaml", config)
+        axes = {"system::optimizer::lr": lr}
+        record = {"trial": trial.name, "leaf": "sweep", "mode": "sweep", "axes": axes, "status": "pending"}
+        write_yaml(trial / "trial.yaml", {**record, "in_sweep": True})
+        trials.append(trial)
+    return out, trials
+
+
+def status(trial: Path) -> dict:
+    return yaml.safe_load((trial / "trial.yaml").read_text())
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file below `folder` (the lock aside): its bytes and modification time."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+def batch_keys(trial: Path) -> list[tuple[str, str, str]]:
+    with (trial / "batch_log.csv").open() as f:
+        return [(row["mode"], row["epoch"], row["batch"]) for row in csv.DictReader(f)]
+
+
+def events(lines: list[str], word: str) -> list[str]:
+    """The runner's lines of one kind ("start", "done", "FAILED"), which begin with the time of day."""
+    return [line for line in lines if re.match(rf"\d\d:\d\d:\d\d  {word} ", line)]
+
+
+def assert_done_once(trial: Path, epochs: int) -> None:
+    """Done, with one batch-log row per batch of every epoch: no batch logged twice, none missing."""
+    assert status(trial)["status"] == "done", status(trial)
+    assert yaml.safe_load((trial / "run.yaml").read_text())["status"] == "finished"
+    keys = batch_keys(trial)
+    assert Counter(keys) == Counter(
+        {(m, str(e), str(b)): 1 for e in range(epochs) for m in ("train", "val") for b in (0, 1)}
+    )
+
+
+def test_every_trial_runs_and_a_second_run_touches_nothing(tmp_path):
+    out, trials = make_trials(tmp_path, 3)
+    printed = io.StringIO()
+
+    result = run_dirs(trials, out, jobs=2, stream=printed)
+
+    assert result.exit_code == 0, printed.getvalue()
+    for trial in trials:
+        assert_done_once(trial, 2)
+        assert status(trial)["attempts"] == 1
+    lines = printed.getvalue().splitlines()
+    assert lines[0] == f"3 trials in {out}: 0 complete, 3 to run, 2 at a time"
+    assert len(events(lines, "start")) == 3 and len(events(lines, "done")) == 3
+    assert lines[-1] == "3 done"
+    before = snapshot(out)
+
+    again = run_dirs(trials, out, jobs=2, stream=io.StringIO())
+
+    assert again.exit_code == 0 and again.ended == [] and again.complete_before == 3
+    assert snapshot(out) == before
+
+
+RUNNER = """
+import sys
+from pathlib import Path
+from lighter.sweep.run import run_dirs
+out = Path(sys.argv[1])
+result = run_dirs(sorted((out / "sweep").iterdir()), out, jobs=int(sys.argv[2]))
+sys.exit(result.exit_code)
+"""
+
+
+def start_runner(out: Path, jobs: int = 1) -> subprocess.Popen:
+    """The runner in a process group of its own, as a shell starts it, so the test can signal the whole group."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER, str(out), str(jobs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def wait_for(condition, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    "sig", [pytest.param(signal.SIGTERM, id="SIGTERM"), pytest.param(signal.SIGKILL, id="SIGKILL")]
+)
+def test_a_runner_killed_midway_then_rerun_ends_every_trial_done_once(tmp_path, sig):
+    epochs = 3
+    out, trials = make_trials(tmp_path, 3, epochs=epochs, slow=0.4)
+    runner = start_runner(out)
+    # Stop it when the first trial is complete and the second has saved a checkpoint and runs on.
+    wait_for(lambda: status(trials[0])["status"] == "done" and (trials[1] / "checkpoints" / "last.ckpt").exists())
+    finished_first = snapshot(trials[0])
+    os.killpg(runner.pid, sig)
+    output, _ = runner.communicate(timeout=120)
+    if sig == signal.SIGTERM:
+        assert runner.returncode == 143, output
+        assert "stopped by SIGTERM; run the same command again to continue." in output
+        assert status(trials[1])["status"] == "pending" and status(trials[1])["interrupted"] == "SIGTERM"
+    else:
+        assert runner.returncode == -signal.SIGKILL
+        assert status(trials[1])["status"] == "running"  # nobody lived to record it; the free lock tells
+
+    rerun = start_runner(out)
+    output, _ = rerun.communicate(timeout=300)
+
+    assert rerun.returncode == 0, output
+    assert "1 complete, 2 to run" in output
+    for trial in trials:
+        assert_done_once(trial, epochs)
+    assert snapshot(trials[0]) == finished_first
+    assert status(trials[1])["action"] == "resume" and status(trials[1])["attempts"] == 2
+    assert status(trials[2])["attempts"] == 1 or sig == signal.SIGTERM
+
+
+def test_two_runners_at_once_share_the_trials(tmp_path):
+    out, trials = make_trials(tmp_path, 4, slow=0.1)
+
+    runners = [start_runner(out), start_runner(out)]
+    outputs = [r.communicate(timeout=300)[0] for r in runners]
+
+    assert [r.returncode for r in runners] == [0, 0], outputs
+    starts = Counter(line.split()[2] for text in outputs for line in events(text.splitlines(), "start"))
+    assert starts == Counter({f"sweep/{t.name}": 1 for t in trials}), outputs  # each trial started by one runner
+    for trial in trials:
+        assert_done_once(trial, 2)
+        assert status(trial)["attempts"] == 1
+
+
+@pytest.mark.parametrize(
+    ("fail_fast", "ran"), [pytest.param(True, 1, id="fail-fast"), pytest.param(False, 3, id="go-on")]
+)
+def test_a_failure_is_reported_when_it_happens_and_the_exit_code_says_so(tmp_path, fail_fast, ran):
+    out, trials = make_trials(tmp_path, 3, broken=(0,))
+    printed = io.StringIO()
+
+    result = run_dirs(trials, out, fail_fast=fail_fast, stream=printed)
+
+    assert result.exit_code == 1
+    lines = printed.getvalue().splitlines()
+    failed = lines.index(events(lines, "FAILED")[0])
+    assert "sweep/trial_000  exit 1 after" in lines[failed] and "RuntimeError" in lines[failed]
+    assert lines[failed + 1].strip() == f"its output: {trials[0] / 'output.log'}"
+    assert len(events(lines, "start")) == ran
+    if fail_fast:
+        assert "--fail-fast: stopped at the first failure." in lines
+        assert status(trials[1])["status"] == "pending"
+    else:
+        assert failed < next(i for i, line in enumerate(lines) if "sweep/trial_001" in line)  # before the others
+        assert lines[-1] == "1 failed, 2 done"
+    record = status(trials[0])
+    assert record["status"] == "failed" and record["exit_code"] == 1
+    assert "mat1 and mat2 shapes cannot be multiplied" in record["error_tail"]
+
+
+def test_the_slurm_executor_through_submitits_local_cluster(tmp_path):
+    out, trials = make_trials(tmp_path, 2)
+    printed = io.StringIO()
+
+    launcher = {"cluster": "local", "time": "0:10:00", "cpus": 1}
+    result = run_dirs(trials, out, executor="slurm", launcher=launcher, stream=printed)
+
+    assert result.exit_code == 0, printed.getvalue()
+    for trial in trials:
+        assert_done_once(trial, 2)
+    assert "submitted 2 trials as job array" in printed.getvalue()
+    assert any((out / ".submitit").rglob("*_submitted.pkl"))

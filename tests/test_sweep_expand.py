@@ -376,3 +376,42 @@ def test_two_expansions_at_once_make_each_trial_once(tmp_path):
     assert [t.name for t in trials] == [f"trial_00{i}" for i in range(6)]
     assert [t.axes["system::optimizer::lr"] for t in trials] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
     assert not [p for p in (tmp_path / "out/sweep/data/m").iterdir() if not p.name.startswith("trial_")]
+
+
+def test_replace_and_delete_markers_merge_as_in_lighter_fit(tmp_path):
+    root = cascade(
+        tmp_path,
+        {
+            "sweep/data/m": "system:\n  =optimizer: {_target_: torch.optim.Adam, lr: 0.5}\n  ~model: null\n"
+            "sweep:\n  system::optimizer::lr: [0.5, 0.05]\n"
+        },
+    )
+    config = config_of(expand(root, tmp_path / "out")[1])
+    assert config["system"] == {"optimizer": {"_target_": "torch.optim.Adam", "lr": 0.05}}
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_digits_cascade_trial_runs_alone_from_any_directory(tmp_path):
+    """configs/cascade expands; one trial's config.yaml runs with `lighter fit --run-dir` from elsewhere."""
+    out = tmp_path / "out"
+    trials = expand(REPO / "configs" / "cascade", out)
+    assert [t.leaf for t in trials] == ["experiment/digits/cnn/short"] * 3 + ["sweep/digits/cnn/short"] * 6
+    assert trials[3].axes == {"system::optimizer::lr": 0.0003, "system::model::width": 8}
+    trial = trials[0]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    quick = ["trainer::max_epochs=1", "trainer::limit_train_batches=2", "trainer::limit_val_batches=1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "lighter", "fit", str(trial.config_path), "--run-dir", str(trial.dir), *quick],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert yaml.safe_load((trial.dir / "run.yaml").read_text())["status"] == "finished"
+    assert (trial.dir / "metrics.csv").is_file() and (trial.dir / "batch_log.csv").is_file()
+    assert trial.complete()
+    assert not list(elsewhere.iterdir()), "a trial writes only into its own folder"

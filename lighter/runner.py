@@ -15,6 +15,7 @@ from lighter.config.errors import ConfigError
 from lighter.config.loader import LoadedConfig, load_config
 from lighter.config.validate import validate
 from lighter.keys import Stage
+from lighter.monitors import check_monitors
 
 Overrides = list[str] | dict[str, Any] | None
 
@@ -86,6 +87,7 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
     parser = build.make_parser(build.transforms_as_functions(pruned), experiment.loaded)
     experiment.trainer = parser.get_parsed_content("trainer")
     experiment.system = parser.get_parsed_content("system")
+    check_monitors(experiment.pruned, experiment.system, stage, experiment.loaded)
     args_key = f"args::{stage.value}"
     args = parser.get_parsed_content(args_key) if build.key_exists(pruned, args_key) else {}
     experiment.args = dict(args or {})

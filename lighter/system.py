@@ -165,6 +165,27 @@ class System(pl.LightningModule):
             direct_metrics=type(metrics_adapter) is MetricsAdapter and not metrics_adapter.takes_keywords,
         )
 
+    def logged_names(self, modes: Sequence[Mode]) -> tuple[set[str], tuple[str, ...]]:
+        """The names the steps of `modes` will log, and the prefixes of sub-loss names (known only once a
+        criterion that returns a dict has run): what a `monitor:` can follow."""
+        names: set[str] = set()
+        prefixes: list[str] = []
+        for mode in modes:
+            route = self._routes[mode]
+            if route.loss_names is not None and self.criterion is not None:
+                names.update(route.loss_names)
+                prefixes.append(loss_name(mode.value) + "/")
+            names.update(name for step, epoch, _ in route.metrics for name in (step, epoch))
+        if Mode.TRAIN in modes and self.optimizer is not None:
+            base = f"{Mode.TRAIN.value}/{OPTIMIZER}/{type(self.optimizer).__name__}"
+            groups = self.optimizer.param_groups
+            for j, group in enumerate(groups):
+                suffix = f"/group{j + 1}" if len(groups) > 1 else ""
+                names.add(f"{base}/lr{suffix}")
+                if "momentum" in group or "betas" in group:
+                    names.add(f"{base}/momentum{suffix}")
+        return names, tuple(prefixes)
+
     @staticmethod
     def _collect_metrics(metrics: MetricsArg, mode: Mode) -> MetricCollection | None:
         if metrics is None or (isinstance(metrics, (list, tuple, dict)) and not metrics):

@@ -1,9 +1,9 @@
 """Read config files, remembering where each key was written, merge them in order, apply overrides.
 
-Merging: dicts merge key by key at every depth; a later list or scalar replaces the earlier one;
-a key written `~key` deletes it and `=key` replaces the whole subtree. Overrides (`key::path=value`)
-come last; their values are parsed as YAML, except references, expressions and macros, which stay
-strings. Both `::` and `#` separate ids; everything is normalised to `::` here, once.
+Merging (`merge.py`): dicts merge key by key at every depth; a later list or scalar replaces the earlier one;
+`~key`, `=key`, `+key` and `a::b` paths are operators. Overrides (`key::path=value`) come last; their values are
+parsed as YAML, except references, expressions and macros, which stay strings. Both `::` and `#` separate ids;
+everything is normalised to `::` here, once.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import yaml
 
 from lighter.config import reader
 from lighter.config.errors import ConfigError, Location, did_you_mean
-from lighter.keys import ALT_SEP, DELETE, EXPR, MACRO, REF, REPLACE, SEP
+from lighter.config.merge import apply, merge, split_key
+from lighter.keys import ALT_SEP, APPEND, DELETE, EXPR, MACRO, REF, REPLACE, SEP
 
 _TOKEN = re.compile(r"[@%][\w:#./\-]*")  # a reference or macro inside an expression
 _FILE_MACRO = re.compile(r"^%(?P<path>.*\.(?:ya?ml|json))(?P<id>(?:::|#).*)?$", re.IGNORECASE)
@@ -93,21 +94,6 @@ def dump_yaml(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
-def merge(dst: dict[str, Any], src: dict[str, Any]) -> dict[str, Any]:
-    """Merge `src` into `dst` in place, honouring `~key` and `=key`."""
-    for key, value in src.items():
-        key = str(key)
-        if key.startswith(DELETE):
-            dst.pop(key[1:], None)
-        elif key.startswith(REPLACE):
-            dst[key[1:]] = merge({}, value) if isinstance(value, dict) else value
-        elif isinstance(value, dict) and isinstance(dst.get(key), dict):
-            merge(dst[key], value)
-        else:
-            dst[key] = merge({}, value) if isinstance(value, dict) else value
-    return dst
-
-
 def split_config_args(args: list[str]) -> tuple[list[str], list[str]]:
     """Separate config paths (`a.yaml`, `a.yaml,b.yaml`) from positional overrides (`key=value`, `~key`).
 
@@ -154,23 +140,6 @@ def parse_value(key: str, raw: Any) -> Any:
             location=COMMAND_LINE,
             suggestion=f"Quote it as a string: {key}=\"'{raw}'\", or fix the YAML.",
         ) from err
-
-
-def _container_child(node: Any, part: str, key: str, create: bool) -> Any:
-    if isinstance(node, dict):
-        if part not in node:
-            if not create:
-                return None
-            node[part] = {}
-        return node[part]
-    if isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
-        return node[int(part)]
-    raise ConfigError(
-        f"cannot reach '{part}': the value above it is a {type(node).__name__}",
-        key=key,
-        location=COMMAND_LINE,
-        suggestion="Override the parent key as a whole, e.g. parent={...}.",
-    )
 
 
 _MISSING = object()
@@ -249,48 +218,29 @@ def expand_file_macros(value: Any, key: str, config: LoadedConfig, depth: int = 
     return expand_file_macros(copy.deepcopy(part), key, config, depth + 1)
 
 
-def delete_key(data: dict[str, Any], key: str) -> None:
-    """Remove `key` (a `::` path) if it is there."""
-    *parents, last = key.split(SEP)
-    node: Any = data
-    for part in parents:
-        node = _container_child(node, part, key, create=False)
-        if node is None:
-            return
-    if isinstance(node, dict):
-        node.pop(last, None)
-    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
-        node.pop(int(last))
-
-
-def set_key(data: dict[str, Any], key: str, value: Any) -> None:
-    """Set `key` (a `::` path) to `value`, creating the dicts on the way."""
-    *parents, last = key.split(SEP)
-    node: Any = data
-    for part in parents:
-        node = _container_child(node, part, key, create=True)
-    if isinstance(node, list):
-        _container_child(node, last, key, create=False)  # validates the index
-        node[int(last)] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        _container_child(node, last, key, create=True)  # raises: not a container
-
-
-def parse_override(spec: str) -> tuple[str, Any, bool]:
-    """`key::path=value` -> (key, value, False); `~key::path` -> (key, None, True)."""
+def parse_override(spec: str) -> tuple[str, str, Any]:
+    """`key::path=value` -> ('=', key, value); `~key::path[=items]` -> ('~', key, items or None);
+    `+key::path=value` or `key::path+=value` -> ('+', key, value)."""
     if spec.startswith(DELETE) and "=" not in spec:
-        return normalize_id(spec[1:]), None, True
+        return DELETE, normalize_id(spec[1:]), None
     raw_key, _, raw = spec.partition("=")
-    key = normalize_id(raw_key.strip().lstrip("-"))
+    op, key = _op_key(raw_key)
     if not key:
         raise ConfigError(
             f"the override {spec!r} has no key",
             location=COMMAND_LINE,
             suggestion="Write overrides as key::path=value, e.g. trainer::max_epochs=5.",
         )
-    return key, parse_value(key, raw), False
+    return op, key, parse_value(key, raw)
+
+
+def _op_key(raw: str) -> tuple[str, str]:
+    """An override's operator (a plain `key=value` replaces) and its `::` path."""
+    op, parts = split_key(raw.strip().lstrip("-"))
+    key = SEP.join(parts)
+    if not op and key.endswith(APPEND):
+        op, key = APPEND, key[: -len(APPEND)]
+    return op or REPLACE, key
 
 
 def load_config(
@@ -315,19 +265,16 @@ def load_config(
         if not path.is_file():
             raise _missing_file(path)
         data, sources = read_yaml(path.resolve())
-        merge(result.data, data)
+        merge(result.data, data, LoadedConfig({}, sources).where)
         result.sources.update(sources)
         result.files.append(path.resolve())
     parsed = [parse_override(spec) for spec in positional]
     if isinstance(overrides, dict):
-        parsed += [(normalize_id(k), parse_value(k, v), False) for k, v in overrides.items()]
+        parsed += [(*_op_key(k), parse_value(k, v)) for k, v in overrides.items()]
     elif overrides:
         parsed += [parse_override(spec) for spec in overrides]
-    for key, value, delete in parsed:
-        if delete:
-            delete_key(result.data, key)
-        else:
-            set_key(result.data, key, value)
+    for op, key, value in parsed:
+        apply(result.data, key.split(SEP), op, value, lambda _: COMMAND_LINE)
         result.sources[key] = COMMAND_LINE
     result.data = expand_file_macros(result.data, "", result)
     return result

@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 
 from lighter.config.errors import ConfigError, Location
-from lighter.keys import DELETE, REPLACE, SEP
+from lighter.config.merge import plain_path
+from lighter.keys import SEP
 
 MAX_DEPTH = 100  # real configs nest about 10 deep; the loader's recursive passes need headroom under Python's 1000
 MAX_ENTRIES = 250_000  # entries after expanding aliases; 25x the largest config in benchmarks/config_scale.py
@@ -274,8 +275,7 @@ def _failing_scalar(root: yaml.Node) -> yaml.ScalarNode | None:
 
 
 def _plain_key(key: Any) -> str:
-    key = str(key)
-    return key[1:] if key.startswith((DELETE, REPLACE)) else key
+    return plain_path(key)  # `~a#b` was written at `a::b`
 
 
 def _record_locations(node: yaml.Node, prefix: str, origin: str | None, out: dict[str, Location]) -> None:

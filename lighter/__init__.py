@@ -12,6 +12,10 @@ __all__ = ["System", "__version__"]
 _LAZY = {"System": "lighter.system"}
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)

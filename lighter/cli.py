@@ -87,7 +87,7 @@ CONFIG_HELP = (
     "CONFIG is a YAML file; several merge in order (a.yaml b.yaml, or a.yaml,b.yaml): mappings merge key by key,\n"
     "a later list or value replaces the earlier one. KEY::PATH=VALUE (or --KEY::PATH=VALUE) then sets one key of\n"
     "the merged config. VALUE is YAML: 0.01, [16, 32], {_target_: torch.optim.SGD, lr: 0.1}, null.\n"
-    "~KEY::PATH deletes a key."
+    "~KEY::PATH deletes a key, ~KEY::PATH=[0, 2] only those items; +KEY::PATH=VALUE appends to a list."
 )
 KEYS_HELP = (
     "trainer::*  the arguments of pytorch_lightning.Trainer (trainer::max_epochs=5, trainer::devices=2)\n"

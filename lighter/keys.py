@@ -20,7 +20,15 @@ REPLACE = "="  # `=key` in a later file replaces the subtree instead of merging 
 APPEND = "+"  # `+key` in a later file (or override) appends to the list there (merges into a dict)
 
 SYSTEM_TARGETS = ("lighter.System", "lighter.system.System")
+# Classes upstream Lighter renamed: an old name in a `_target_` gets a hint naming today's.
+RENAMED = {
+    "LighterSystem": "lighter.System",
+    "LighterFileWriter": "lighter.callbacks.FileWriter",
+    "LighterTableWriter": "lighter.callbacks.TableWriter",
+    "LighterFreezer": "lighter.callbacks.Freezer",
+}
 TRAINER_TARGET = "pytorch_lightning.Trainer"
+PROJECT_MODULE = "project"  # the `project:` folder is imported under this name
 
 
 class Stage(str, Enum):

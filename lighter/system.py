@@ -14,7 +14,7 @@ from torch import nn
 from torchmetrics import Metric, MetricCollection
 
 from lighter.adapters import BatchAccessError, BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
-from lighter.config.errors import did_you_mean
+from lighter.config.errors import KeyedError, did_you_mean
 from lighter.keys import (
     ADAPTER_KINDS,
     EPOCH,
@@ -69,6 +69,29 @@ def _check_keys(given: Mapping[str, Any], allowed: Sequence[str], where: str) ->
         if key not in allowed:
             hint = did_you_mean(key, allowed, fallback=f"Valid keys: {', '.join(allowed)}.")
             raise ValueError(f"{where}::{key} is not a valid key. {hint}")
+
+
+def _check_metric_keywords(adapter: Any, metrics: Sequence[tuple[str, str, Metric]], mode: Mode) -> None:
+    """A keyword the MetricsAdapter passes that no metric's `update` takes would end, at the first step, in
+    `update() missing ...` (MetricCollection drops keywords a metric does not take): name the adapter key now."""
+    keywords = getattr(adapter, "_keywords", ())
+    if not metrics or not keywords:
+        return
+    accepted: set[str] = set()
+    for _, _, metric in metrics:
+        params = inspect.signature(metric.update).parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return
+        accepted.update(p.name for p in params if p.kind is not p.VAR_POSITIONAL)
+    for keyword, index in keywords:
+        if keyword not in accepted:
+            role = ("input", "target", "pred")[index]
+            names = ", ".join(sorted(accepted))
+            raise KeyedError(
+                f"is {keyword!r}, a keyword that no metric of system::metrics::{mode.value} takes in update()",
+                key=f"system::adapters::{mode.value}::metrics::{role}_argument",
+                suggestion=" ".join(filter(None, [did_you_mean(keyword, accepted), f"Their update() takes: {names}."])),
+            )
 
 
 def _batch_size(value: Any) -> int | None:
@@ -147,6 +170,8 @@ class System(pl.LightningModule):
             _check_keys(given, ADAPTER_KINDS, f"system::adapters::{mode.value}")
             self._adapters[mode] = _Adapters(**{**_default_adapters(mode), **given})
         self._routes = {mode: self._route(mode) for mode in Mode}
+        for mode in METRIC_MODES:
+            _check_metric_keywords(self._adapters[mode].metrics, self._metrics.get(mode, ()), mode)
 
         # `forward` may ask for the epoch or the global step; look once, not every step.
         forward_params = inspect.signature(model.forward).parameters

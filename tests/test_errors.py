@@ -253,7 +253,7 @@ def test_yaml_syntax_error_gives_file_line_and_column(tmp_path):
         pytest.param(["=1"], ["has no key", "key::path=value"], id="override-without-key"),
         pytest.param(
             ["system::model::in_features::x=1"],
-            ["cannot reach 'x': the value above it is a int"],
+            ["cannot reach 'x': system::model::in_features holds an int, not a dict or list"],
             id="override-into-scalar",
         ),
         pytest.param(

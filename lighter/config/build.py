@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import ConfigError, did_you_mean
+from lighter.config.errors import ConfigError, KeyedError, did_you_mean
 from lighter.config.loader import LoadedConfig, key_exists, lookup
 from lighter.config.targets import locate_target
 from lighter.config.tree import is_lighter_system, walk
@@ -24,6 +24,7 @@ from lighter.keys import (
     MACRO,
     METRIC_MODES,
     MODE,
+    PROJECT_MODULE,
     SEP,
     STAGE_MODES,
     SYSTEM_TARGETS,
@@ -32,8 +33,6 @@ from lighter.keys import (
     Mode,
     Stage,
 )
-
-PROJECT_MODULE = "project"
 
 
 def with_defaults(data: dict[str, Any]) -> dict[str, Any]:
@@ -179,16 +178,24 @@ def _unexpected_keyword(error: BaseException) -> str | None:
     return match[1] if match else None
 
 
-def _signature_hint(target: Any, wrong: str | None) -> str | None:
+def _signature_hint(target: Any, wrong: str | None, written: str | None = None) -> str | None:
     """The accepted parameter names closest to a wrong keyword argument."""
     if wrong is None or target is None:
         return None
     try:
-        params = [p for p in inspect.signature(target).parameters if p not in ("self", "args", "kwargs")]
+        params = inspect.signature(target).parameters.values()
     except (TypeError, ValueError):
         return None
-    accepted = f"It accepts: {', '.join(params)}."
-    hint = did_you_mean(wrong, params)
+    named = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"]
+    if any(p.kind is p.VAR_POSITIONAL and p.name == wrong for p in params):
+        # `TensorDataset(*tensors)`: MONAI passes a `_target_`'s entries as keywords only.
+        call = f"{written or getattr(target, '__qualname__', 'Target')}(@vars::a, @vars::b)"
+        return (
+            f"'{wrong}' is the *{wrong} of its signature: values passed by position, which the keys of a "
+            f'`_target_` entry cannot give. Build it with an expression instead: "${call}".'
+        )
+    accepted = f"It accepts: {', '.join(named)}." if named else "It accepts no keyword arguments."
+    hint = did_you_mean(wrong, named)
     return f"{hint} {accepted}" if hint else accepted
 
 
@@ -209,6 +216,8 @@ def instantiation_error(
             location=loaded.where(key),
             suggestion="Fix the expression; ids inside it are written @id.",
         )
+    if isinstance(cause, KeyedError):
+        return ConfigError(cause.message, key=cause.key, location=loaded.where(cause.key), suggestion=cause.suggestion)
     target = config.get(TARGET) if isinstance(config, dict) else None
     obj = locate_target(target)[0] if isinstance(target, str) else None
     wrong = _unexpected_keyword(cause)
@@ -218,7 +227,7 @@ def instantiation_error(
         f"'{target}' rejected its arguments: {reason}" if target else reason,
         key=key,
         location=loaded.where(key),
-        suggestion=_signature_hint(obj, wrong),
+        suggestion=_signature_hint(obj, wrong, target),
     )
 
 

@@ -47,6 +47,17 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
+class KeyedError(ValueError):
+    """A component's own check of its arguments that knows which config key is wrong; it becomes a ConfigError
+    at that key when the component is built from a config."""
+
+    def __init__(self, message: str, *, key: str, suggestion: str | None = None):
+        self.message = message
+        self.key = key
+        self.suggestion = suggestion
+        super().__init__(f"{key}: {message}" + (f" {suggestion}" if suggestion else ""))
+
+
 def closest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """The candidates nearest to `word`, best first."""
     return difflib.get_close_matches(str(word), [str(c) for c in candidates], n=n, cutoff=0.5)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 from lighter.config.errors import did_you_mean
+from lighter.keys import PROJECT_MODULE, RENAMED
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 
@@ -29,6 +32,24 @@ def target_problem(target: Any) -> str | None:
 
 def locate_target(target: str) -> tuple[Any, str | None]:
     """Import a dotted path; return (object, None) or (None, why it failed with the closest names)."""
+    obj, why = _locate(target)
+    parts = target.split(".")
+    if why is not None and parts[0] == "lighter" and parts[-1] in RENAMED:
+        why = f"'{parts[-1]}' is the name of an older lighter. Write `_target_: {RENAMED[parts[-1]]}`."
+    return obj, why
+
+
+def _project_hint(target: str) -> str | None:
+    """`models.net.Net` while the `project:` folder holds `models/`: its modules are imported as `project.*`."""
+    project = sys.modules.get(PROJECT_MODULE)
+    first = target.split(".")[0]
+    for folder in getattr(project, "__path__", ()):
+        if (Path(folder) / first).is_dir() or (Path(folder) / f"{first}.py").is_file():
+            return f"Did you mean '{PROJECT_MODULE}.{target}'? The `project:` folder is imported as `{PROJECT_MODULE}`."
+    return None
+
+
+def _locate(target: str) -> tuple[Any, str | None]:
     parts = target.split(".")
     module = None
     index = 0
@@ -44,7 +65,9 @@ def locate_target(target: str) -> tuple[Any, str | None]:
             return None, f"importing '{'.'.join(parts[:index])}' failed: {err}"
     if module is None:
         names = [m.name for m in pkgutil.iter_modules()]
-        hint = did_you_mean(parts[0], names) or "Is the package installed, or is `project:` set?"
+        hint = (
+            _project_hint(target) or did_you_mean(parts[0], names) or "Is the package installed, or is `project:` set?"
+        )
         return None, f"no module named '{parts[0]}'. {hint}"
     obj: Any = module
     for depth in range(index, len(parts)):

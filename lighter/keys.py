@@ -18,6 +18,7 @@ ALT_SEP = "#"  # accepted everywhere, turned into SEP on reading
 DELETE = "~"  # `~key` in a later file (or override) removes the key
 REPLACE = "="  # `=key` in a later file replaces the subtree instead of merging into it
 APPEND = "+"  # `+key` in a later file (or override) appends to the list there (merges into a dict)
+LITERAL_BLOCKS = ("sweep",)  # top-level blocks whose keys are kept as written: `sweep:` axes are `+a::b: [...]`
 
 SYSTEM_TARGETS = ("lighter.System", "lighter.system.System")
 # Classes upstream Lighter renamed: an old name in a `_target_` gets a hint naming today's.

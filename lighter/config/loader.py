@@ -218,6 +218,11 @@ def expand_file_macros(value: Any, key: str, config: LoadedConfig, depth: int = 
     return expand_file_macros(copy.deepcopy(part), key, config, depth + 1)
 
 
+def set_key(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set `key` (a `::` path) to `value`, creating the dicts on the way, as a command-line override does."""
+    apply(data, key.split(SEP), REPLACE, value, lambda _: COMMAND_LINE)
+
+
 def parse_override(spec: str) -> tuple[str, str, Any]:
     """`key::path=value` -> ('=', key, value); `~key::path[=items]` -> ('~', key, items or None);
     `+key::path=value` or `key::path+=value` -> ('+', key, value)."""

@@ -7,7 +7,8 @@ A key may start with an operator and may be a `::` (or `#`) path, in a file at a
     ~key:         (null) deletes the key; `~key: [items]` deletes only those list indices or dict keys
     +key:         appends: a list extends the list there, another value is added to it as one item;
                   a dict merges; with nothing there, the value is set
-    a::b::c: 1    the same, at that path: upstream Lighter 0.0.4's override files are written `trainer#max_epochs: 1`
+    a::b::c: 1    at the top level, sets that path: upstream Lighter 0.0.4's override files say `trainer#max_epochs: 1`;
+                  with an operator (`~a::b:`, `+a::b:`, `=a::b:`) a path works at any depth
 
 An index one past the end of a list (`trainer::callbacks::2` on two callbacks) appends. A `~` that matches nothing,
 and a path through something that is not a dict or list, are errors that say where they were written.
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lighter.config.errors import ConfigError, Location, did_you_mean
-from lighter.keys import ALT_SEP, APPEND, DELETE, REPLACE, SEP
+from lighter.keys import ALT_SEP, APPEND, DELETE, LITERAL_BLOCKS, REPLACE, SEP
 
 Where = Callable[[str], Location | None]
 OPERATORS = (DELETE, REPLACE, APPEND)
@@ -33,15 +34,29 @@ def split_key(raw: Any) -> tuple[str, list[str]]:
     return op, key[len(op) :].replace(ALT_SEP, SEP).split(SEP)
 
 
-def plain_path(raw: Any) -> str:
-    """The `::` path a key names, without its operator: where its location is recorded."""
-    return SEP.join(split_key(raw)[1])
+def entry(raw: Any, prefix: str = "") -> tuple[str, list[str]]:
+    """The operator and path of the key `raw` written below `prefix`.
+
+    A plain key is a path at the top level only: deeper, it is one key. In a literal block (`sweep:`, whose keys
+    are key paths, `+` marking one to create) only `~` and `=` act, on one key.
+    """
+    key = str(raw)
+    if prefix and prefix.split(SEP)[0] in LITERAL_BLOCKS:
+        op = key[0] if key[:1] in (DELETE, REPLACE) and len(key) > 1 else ""
+        return op, [key[len(op) :]]
+    op, parts = split_key(key)
+    return (op, parts) if op or not prefix else ("", [key])
+
+
+def plain_path(raw: Any, prefix: str = "") -> str:
+    """The `::` path below `prefix` that a key names, without its operator: where its location is recorded."""
+    return SEP.join(entry(raw, prefix)[1])
 
 
 def merge(dst: dict[str, Any], src: dict[str, Any], where: Where, prefix: str = "") -> dict[str, Any]:
     """Apply every entry of `src` to `dst`, in order, in place."""
     for raw, value in src.items():
-        op, parts = split_key(raw)
+        op, parts = entry(raw, prefix)
         apply(dst, parts, op, value, where, prefix)
     return dst
 

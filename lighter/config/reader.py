@@ -274,15 +274,11 @@ def _failing_scalar(root: yaml.Node) -> yaml.ScalarNode | None:
     return None
 
 
-def _plain_key(key: Any) -> str:
-    return plain_path(key)  # `~a#b` was written at `a::b`
-
-
 def _record_locations(node: yaml.Node, prefix: str, origin: str | None, out: dict[str, Location]) -> None:
     """Every expanded key path -> its line. `_inspect` bounded the depth and the expanded size beforehand."""
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
-            key = f"{prefix}{SEP}{_plain_key(key_node.value)}" if prefix else _plain_key(key_node.value)
+            key = f"{prefix}{SEP}{plain_path(key_node.value, prefix)}" if prefix else plain_path(key_node.value)
             out[key] = _where(origin, key_node.start_mark.line + 1)
             _record_locations(value_node, key, origin, out)
     elif isinstance(node, yaml.SequenceNode):

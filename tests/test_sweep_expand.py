@@ -114,6 +114,14 @@ LR_AXIS = "sweep:\n  system::optimizer::lr: [0.1, 0.01]\n"
             id="sweep-block-not-a-mapping",
         ),
         pytest.param(
+            {"sweep/data/m": "sweep:\n  +trainer::max_epochs::x: [1, 2]\n"},
+            "sweep::+trainer::max_epochs::x",
+            "sweep/data/m/cfg.yaml",
+            2,
+            "the axis cannot be set: cannot reach 'x'",
+            id="plus-axis-inside-a-value",
+        ),
+        pytest.param(
             {"experiment/data/m": "seed: [0, zero]\n"},
             "seed",
             "experiment/data/m/cfg.yaml",

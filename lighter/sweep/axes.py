@@ -11,13 +11,14 @@ Rules (each broken one is a ConfigError naming the key, file and line):
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from lighter.config.errors import ConfigError, Location, did_you_mean
-from lighter.config.loader import LoadedConfig, key_exists, normalize_id
+from lighter.config.loader import LoadedConfig, key_exists, normalize_id, set_key
 from lighter.keys import SEP
 from lighter.sweep.cascade import Leaf, SweepMode
 
@@ -31,6 +32,7 @@ CREATE = "+"  # an axis key written `+key` may create the key
 class Axis:
     key: str  # `::` key path into the config
     values: tuple[Any, ...]
+    written: str = SEED_KEY  # where the axis was written: `seed`, or `sweep::<key as written>`
 
 
 def _error(loaded: LoadedConfig, leaf: Leaf, key: str, message: str, suggestion: str) -> ConfigError:
@@ -141,7 +143,7 @@ def _sweep_axes(loaded: LoadedConfig, leaf: Leaf) -> list[Axis]:
                 f"the axis names '{key}', which the merged config does not have",
                 f"{hint} To add a new key, write it as `{CREATE}{key}`.",
             )
-        axes.append(Axis(key, _distinct(loaded, leaf, where, values)))
+        axes.append(Axis(key, _distinct(loaded, leaf, where, values), where))
     return axes
 
 
@@ -150,6 +152,16 @@ def leaf_axes(loaded: LoadedConfig, leaf: Leaf) -> list[Axis]:
     axes = _sweep_axes(loaded, leaf)
     seed = _seed_axis(loaded, leaf)
     return axes + ([seed] if seed else [])
+
+
+def check_reachable(loaded: LoadedConfig, leaf: Leaf, base: dict[str, Any], axes: list[Axis]) -> None:
+    """Each axis can be set in `base`: a `+key` may create mappings, but not index past a list or into a value."""
+    for axis in axes:
+        try:
+            set_key(copy.deepcopy(base), axis.key, axis.values[0])
+        except ConfigError as err:
+            hint = "A `+` axis adds keys to mappings, not items to lists or keys inside a value: sweep the parent key."
+            raise _error(loaded, leaf, axis.written, f"the axis cannot be set: {err.message}", hint) from err
 
 
 def product(axes: list[Axis]) -> list[dict[str, Any]]:

@@ -103,8 +103,15 @@ def find_leaves(root: Path | str, *, mode: str | SweepMode | None = None) -> lis
             raise ConfigError(
                 f"the leaf '{'/'.join(parts) or '.'}' is not inside a mode folder",
                 location=Location(str(folder / CFG_FILE)),
-                suggestion=(did_you_mean(parts[0], MODES) or "")
-                + f" A root with mode folders keeps every leaf in {root}/sweep/ or {root}/experiment/.",
+                suggestion=" ".join(
+                    filter(
+                        None,
+                        [
+                            did_you_mean(parts[0], MODES),
+                            f"A root with mode folders keeps every leaf in {root}/sweep/ or {root}/experiment/.",
+                        ],
+                    )
+                ),
             )
         else:
             leaf_mode, rest = default, parts

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from lighter.config.loader import LoadedConfig, load_config
-from lighter.sweep.axes import LAUNCHER_KEY, SWEEP_KEY, Axis, leaf_axes, product
+from lighter.sweep.axes import LAUNCHER_KEY, SWEEP_KEY, Axis, check_reachable, leaf_axes, product
 from lighter.sweep.cascade import Leaf, SweepMode, find_leaves, select_leaves
-from lighter.sweep.files import dump, load, write_atomic
-from lighter.sweep.render import ConfigText
+from lighter.sweep.files import load, write_atomic
+from lighter.sweep.render import ConfigText, RecordText
 from lighter.sweep.trial import CONFIG_FILE, RUN_FILE, TRIAL_FILE, Status, Trial, config_hash, trial_name
 
 DEFAULT_OUT = Path("runs") / "sweeps"  # below the current directory
@@ -56,7 +56,9 @@ def runnable_base(loaded: LoadedConfig) -> dict[str, Any]:
 def plan(leaf: Leaf) -> LeafPlan:
     loaded = load_config([str(f) for f in leaf.files])
     axes = leaf_axes(loaded, leaf)
-    return LeafPlan(leaf, loaded, runnable_base(loaded), axes)
+    base = runnable_base(loaded)
+    check_reachable(loaded, leaf, base, axes)
+    return LeafPlan(leaf, loaded, base, axes)
 
 
 def _key(axes: dict[str, Any]) -> str:
@@ -88,14 +90,14 @@ def _write_config(trial: Trial, text: str, digest: str, record: dict[str, Any]) 
     write_atomic(path, text)
 
 
-def _create(trial: Trial, text: str, record: dict[str, Any]) -> bool:
+def _create(trial: Trial, text: str, record_text: str) -> bool:
     """Make a new trial's directory whole, or not at all: built under a temporary name, then renamed into place.
 
     False when another expansion created it first (the rename finds it there); ours is then discarded.
     """
     temp = Path(tempfile.mkdtemp(prefix=f".{trial.name}.", dir=trial.dir.parent))
     (temp / CONFIG_FILE).write_text(text)
-    (temp / TRIAL_FILE).write_text(dump(record))
+    (temp / TRIAL_FILE).write_text(record_text)
     try:
         os.rename(temp, trial.dir)
         return True
@@ -104,14 +106,17 @@ def _create(trial: Trial, text: str, record: dict[str, Any]) -> bool:
         return False
 
 
-def _new_trial(leaf_dir: Path, number: int, text: str, fields: dict[str, Any]) -> tuple[Trial, dict[str, Any] | None]:
+def _new_trial(
+    leaf_dir: Path, number: int, text: str, fields: dict[str, Any], records: RecordText
+) -> tuple[Trial, dict[str, Any] | None]:
     """The first free number from `number` on, created with `text` (record returned); or the trial with these axes
     that a concurrent expansion created a moment ago (record None: read it)."""
     while True:
         trial = Trial(leaf_dir / trial_name(number))
         if not trial.dir.exists():
-            record = {"trial": trial.name, **fields, "status": Status.PENDING.value}
-            if _create(trial, text, record):
+            record = {"trial": trial.name, **fields}
+            record_text = records.render(trial.name, fields["config_hash"], fields["axes"])
+            if _create(trial, text, record_text):
                 return trial, record
         record = load(trial.record_path)
         if isinstance(record, dict) and _key(record.get("axes") or {}) == _key(fields["axes"]):
@@ -125,23 +130,22 @@ def expand_leaf(plan: LeafPlan, out: Path) -> list[tuple[Trial, dict[str, Any]]]
     leaf_dir.mkdir(parents=True, exist_ok=True)
     existing = _existing(leaf_dir)
     next_number = max((n for n, _, _ in existing.values()), default=-1) + 1
-    renderer = ConfigText(plan.base, [axis.key for axis in plan.axes])
+    axis_keys = [axis.key for axis in plan.axes]
+    renderer = ConfigText(plan.base, axis_keys)
     found = []
     wanted = set()
+    # A record's keys in the order trial.yaml shows them; `trial`, `axes` and `config_hash` vary per trial.
+    skeleton = {"leaf": plan.leaf.name, "mode": plan.leaf.mode.value, "axes": {}}
+    skeleton.update(status=Status.PENDING.value, in_sweep=True, config_hash="")
+    records = RecordText({"trial": "", **skeleton}, axis_keys)
     for axes in product(plan.axes):
         key = _key(axes)
         wanted.add(key)
         text = renderer.render(axes)
         digest = config_hash(text)
-        fields = {
-            "leaf": plan.leaf.name,
-            "mode": plan.leaf.mode.value,
-            "axes": axes,
-            "in_sweep": True,
-            "config_hash": digest,
-        }
+        fields = {**skeleton, "axes": axes, "config_hash": digest}
         if key not in existing:
-            trial, record = _new_trial(leaf_dir, next_number, text, fields)
+            trial, record = _new_trial(leaf_dir, next_number, text, fields, records)
             next_number = int(_TRIAL_DIR.match(trial.name)[1]) + 1
             if record is not None:
                 found.append((trial, record))
@@ -150,8 +154,9 @@ def expand_leaf(plan: LeafPlan, out: Path) -> list[tuple[Trial, dict[str, Any]]]
         else:
             _, trial, record = existing[key]
         _write_config(trial, text, digest, record)
-        if "status" not in record or any(record.get(k) != v for k, v in fields.items()):
-            record = trial.update(defaults={"status": Status.PENDING.value}, durable=False, trial=trial.name, **fields)
+        owned = {k: v for k, v in fields.items() if k != "status"}  # a runner's status is never overwritten
+        if "status" not in record or any(record.get(k) != v for k, v in owned.items()):
+            record = trial.update(defaults={"status": Status.PENDING.value}, durable=False, trial=trial.name, **owned)
         found.append((trial, record))
     for key, (_, trial, record) in existing.items():
         if key not in wanted and record.get("in_sweep", True):

@@ -181,5 +181,5 @@ def test_a_parameter_submitit_does_not_know_is_a_config_error(tmp_path):
     from lighter.sweep.slurm import make_executor
 
     with pytest.raises(ConfigError, match="launcher: submitit refuses the launcher parameters") as err:
-        make_executor(tmp_path, {"cluster": "local", "partitions": "gpu"}, 2)
+        make_executor(tmp_path, {"cluster": "local", "partitions": "gpu"})
     assert isinstance(err.value.__cause__, NameError)

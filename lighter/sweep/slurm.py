@@ -78,8 +78,15 @@ def _job_call(trial_dir: str, rerun_stale: bool) -> int:
     return run_trial(trial_dir, rerun_stale=rerun_stale)
 
 
-def make_executor(out: Path, launcher: Mapping[str, Any], jobs_count: int) -> Any:
-    import submitit
+def make_executor(out: Path, launcher: Mapping[str, Any]) -> Any:
+    """submitit's AutoExecutor with the launcher's parameters; ConfigErrors name what it refuses."""
+    try:
+        import submitit
+    except ImportError as err:
+        raise ConfigError(
+            "the slurm executor needs submitit, which is not installed",
+            suggestion="pip install 'lighter[slurm]' (or pip install submitit)",
+        ) from err
 
     params, own = parameters(launcher)
     folder = Path(own.get("folder") or out / SUBMITIT_FOLDER) / "%j"  # an array task: <array id>_<index>
@@ -122,7 +129,7 @@ class SlurmExecutor:
     ) -> None:
         if not trials:
             return
-        executor = make_executor(self.out, self.launcher, len(trials))
+        executor = make_executor(self.out, self.launcher)
         poll = POLL_SECONDS.get(executor.cluster, POLL_LOCAL_SECONDS)
         self.jobs = executor.map_array(_job_call, [str(t) for t in trials], [self.rerun_stale] * len(trials))
         if on_submit is not None:

@@ -55,7 +55,8 @@ def write(trial: Path, files: dict[str, str]) -> Path:
 
 SWEEP = {"config.yaml": "seed: 0\n", "trial.yaml": "trial: trial_000\nstatus: pending\n"}
 # The config changed since the run started (expansion wrote a new one): a finished run is stale.
-STALE = {"trial.yaml": "trial: trial_000\nstatus: done\nconfig_hash: new\nrun_hash: old\n"}
+STALE = {"trial.yaml": "trial: trial_000\nstatus: stale\nconfig_hash: new\nran_hash: old\n"}
+EDITED = {"trial.yaml": "trial: trial_000\nstatus: running\nconfig_hash: new\nrun_hash: old\n"}
 
 
 @pytest.mark.parametrize(
@@ -70,7 +71,7 @@ STALE = {"trial.yaml": "trial: trial_000\nstatus: done\nconfig_hash: new\nrun_ha
         pytest.param({"run.yaml": "status: failed\n", "checkpoints/last.ckpt": "x"}, "restart", id="failed"),
         pytest.param({"metrics.csv": "step\n"}, "restart", id="unrecorded-leftovers"),
         pytest.param({**STALE, "run.yaml": "status: finished\n", "batch_log.csv": "e\n"}, "complete", id="stale"),
-        pytest.param({**STALE, "run.yaml": "status: running\n", "checkpoints/last.ckpt": "x"}, "restart", id="edited"),
+        pytest.param({**EDITED, "run.yaml": "status: running\n", "checkpoints/last.ckpt": "x"}, "restart", id="edited"),
     ],
 )
 def test_what_a_trial_needs_follows_its_run_record(tmp_path, files, expected):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, classifier_config, write_yaml
+from conftest import REPO, classifier_config, run_cli, write_yaml
 
 from lighter.sweep.run import run_dirs
 
@@ -238,3 +238,53 @@ def test_the_slurm_executor_through_submitits_local_cluster(tmp_path):
         assert_done_once(trial, 2)
     assert "submitted 2 trials as job array" in printed.getvalue()
     assert any((out / ".submitit").rglob("*_submitted.pkl"))
+
+
+def one_file_sweep(tmp_path: Path) -> Path:
+    """A single config file as the root: the tiny classifier over two learning rates."""
+    config = classifier_config(tmp_path)
+    del config["trainer"]["default_root_dir"]
+    config["seed"] = 0
+    config["sweep"] = {"system::optimizer::lr": [0.1, 0.2]}
+    return write_yaml(tmp_path / "grid.yaml", config)
+
+
+def test_the_command_runs_a_one_file_sweep_and_a_second_run_skips_it(tmp_path):
+    root = one_file_sweep(tmp_path)
+
+    first = run_cli(["sweep", "run", str(root), "-o", "out", "--jobs", "2"], tmp_path)
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0] == f"2 trials in {tmp_path / 'out'}: 0 complete, 2 to run, 2 at a time"
+    assert [line.split()[2] for line in events(lines, "done")] in (
+        ["grid/trial_000", "grid/trial_001"],
+        ["grid/trial_001", "grid/trial_000"],
+    )
+    for trial in sorted((tmp_path / "out" / "grid").iterdir()):
+        assert status(trial)["status"] == "done" and (trial / "batch_log.csv").is_file()
+
+    second = run_cli(["sweep", "run", str(root), "-o", "out"], tmp_path)
+
+    assert second.returncode == 0
+    assert second.stdout.splitlines() == [f"2 trials in {tmp_path / 'out'}: 2 complete, 0 to run", "2 complete before"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--jobs", "0"], "--jobs takes a whole number of at least 1, got '0'", id="jobs"),
+        pytest.param(["--jobs", "many"], "--jobs takes a whole number of at least 1, got 'many'", id="jobs-word"),
+        pytest.param(["--executor", "pbs"], "--executor: unknown executor 'pbs'", id="executor"),
+        pytest.param(["--executor", "slurm"], "submitit cannot use the cluster 'slurm'", id="no-slurm-here"),
+        pytest.param(["--executor", "slurm", "--time", "soon"], "'soon' is not a time limit", id="time"),
+    ],
+)
+def test_bad_options_are_config_errors(tmp_path, args, message):
+    root = one_file_sweep(tmp_path)
+
+    done = run_cli(["sweep", "run", str(root), "-o", "out", *args], tmp_path)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr

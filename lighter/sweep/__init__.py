@@ -10,6 +10,17 @@ API for the runner and other tools (import from the modules; this package import
   `mark_pending()`, `update(**changes)`; every write is atomic under a short lock on `.trial.lock`.
 - `cascade.find_leaves(root, mode=None)`, `cascade.select_leaves(...)`, `cascade.SweepMode`.
 - `axes.leaf_axes(loaded, leaf)`: the mode rules; `results.collect(out)`: the results table.
+- `run.run_trials(root, out=None, modes=None, datasets=None, jobs=1, ...)` (or `lighter.sweep.run_trials`):
+  expand, then run every trial not complete; `attempt.run_trial(dir)` runs one in this process; `lock.TrialLock`.
 
 A trial runs as `lighter fit <dir>/config.yaml --run-dir <dir>`.
 """
+
+
+def __getattr__(name: str):
+    # `lighter.sweep.run_trials`, without importing the runner when only the package is imported.
+    if name == "run_trials":
+        from lighter.sweep.run import run_trials
+
+        return run_trials
+    raise AttributeError(f"module 'lighter.sweep' has no attribute {name!r}")

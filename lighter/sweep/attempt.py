@@ -30,7 +30,7 @@ from typing import Any
 
 from lighter.sweep.files import load
 from lighter.sweep.lock import LOCK_FILE, TrialLock
-from lighter.sweep.trial import BATCH_LOG_FILE, CONFIG_FILE, ERROR_TAIL_LINES, TRIAL_FILE, Trial
+from lighter.sweep.trial import BATCH_LOG_FILE, CONFIG_FILE, ERROR_TAIL_LINES, TRIAL_FILE, Status, Trial, status_of
 from lighter.sweep.trial import LOCK_FILE as RECORD_LOCK_FILE
 
 OUTPUT_FILE = "output.log"
@@ -59,7 +59,8 @@ def plan(trial_dir: Path, *, rerun_stale: bool = False) -> str:
     """What the trial needs now: "complete", "fit", "resume" or "restart"."""
     trial = Trial(Path(trial_dir))
     record = trial.record()
-    changed = record.get("run_hash") is not None and record.get("run_hash") != record.get("config_hash")
+    # The config expansion wrote last is not the one the trial's run started with.
+    changed = status_of(record) is Status.STALE or record.get("run_hash") not in (None, record.get("config_hash"))
     if trial.complete():
         return "restart" if changed and rerun_stale else "complete"
     run = trial.run_record()

@@ -22,6 +22,7 @@ from common import REPO, BenchmarkError, table
 
 HERE = Path(__file__).resolve().parent
 SUITES = {"step": "step_overhead.py", "startup": "startup.py", "scale": "config_scale.py", "profile": "profile_step.py"}
+SUITES["dashboard"] = "dashboard.py"
 SUITES["batchlog"] = "batch_log.py"
 
 
@@ -59,6 +60,15 @@ def targets(results: dict) -> list[list[object]]:
             if small >= 100:
                 growth = math.log(sizes[big]["total_s"] / sizes[small]["total_s"]) / math.log(big / small)
                 add(f"config growth {small:,} -> {big:,} entries (1 = linear)", "<= 1.2", growth, growth <= 1.2)
+    if "dashboard" in results:
+        dash = results["dashboard"]
+        if "aggregate" in dash:
+            add("dashboard: 1,000,000-row batch log to epoch log", "< 2 s", dash["aggregate"]["cold_s"],
+                dash["aggregate"]["cold_s"] < 2, " s")  # fmt: skip
+        if "runs" in dash:
+            for when in ("cold", "cached"):
+                seconds = dash["runs"][f"{when}_s"]
+                add(f"dashboard: GET /api/runs over 500 runs, {when}", "< 0.5 s", seconds, seconds < 0.5, " s")
     return rows
 
 

@@ -138,8 +138,13 @@ def check(*configs: str, stage: str = "fit", **overrides: str) -> None:
     print(f"lighter check: OK: `lighter {experiment.stage.value}` builds and runs one batch.")
 
 
-def dashboard(out: str, port: str = "8050", host: str = "127.0.0.1") -> None:
+def dashboard(*folders: str, port: str = "8050", host: str = "127.0.0.1", **unknown: str) -> None:
     """Serve interactive plots of every run under OUT until Ctrl+C."""
+    if unknown:
+        _fail(f"unknown option --{next(iter(unknown))} for `lighter dashboard`. Its options: --port PORT, --host HOST.")
+    if len(folders) != 1:
+        got = "none" if not folders else ", ".join(folders)
+        _fail(f"lighter dashboard takes one folder, the one holding your runs (got {got}): lighter dashboard runs/")
     from lighter.dashboard.serve import ServeError, serve
 
     try:
@@ -147,7 +152,7 @@ def dashboard(out: str, port: str = "8050", host: str = "127.0.0.1") -> None:
     except ValueError:
         _fail(f"--port {port}: expected a whole number, e.g. --port 8050")
     try:
-        serve(out, port=number, host=str(host))
+        serve(folders[0], port=number, host=str(host))
     except ServeError as err:
         _fail(str(err))
 

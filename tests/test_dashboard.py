@@ -433,6 +433,9 @@ def test_dashboard_warns_when_host_opens_it_to_the_network(out):
     ("args", "message"),
     [
         pytest.param(["missing"], "missing: missing; give the folder holding your runs", id="no-folder"),
+        pytest.param([], "takes one folder, the one holding your runs (got none)", id="no-argument"),
+        pytest.param(["out", "other"], "takes one folder, the one holding your runs (got out, other)", id="two"),
+        pytest.param(["out", "--prot", "3"], "unknown option --prot for `lighter dashboard`", id="unknown-option"),
         pytest.param(["out", "--port", "http"], "--port http: expected a whole number", id="port-not-number"),
         pytest.param(["out", "--port", "70000"], "a port is 0 to 65535", id="port-out-of-range"),
         pytest.param(["out", "--host", "no.such.host.invalid"], "cannot resolve it", id="unknown-host"),

@@ -211,7 +211,8 @@ def test_grouping_by_a_sweep_axis_colours_by_its_value(page):
     swept = [colours["sweep/toy/lr/trial_000"], colours["sweep/toy/lr/trial_001"]]
     others = {colour for run, colour in colours.items() if not run.startswith("sweep/")}
     assert len(set(swept)) == 2 and len(others) == 1 and others.isdisjoint(swept)  # runs without the axis: grey
-    assert page.traces("band") == []  # the sweep leaf has one seed: nothing to average
+    bands = page.traces("band")  # the sweep leaf has one seed; each experiment leaf is a grey band over its seeds
+    assert len(bands) == 2 and {t["line"]["color"] for t in bands} == others
     legend = page.js("Array.from(document.querySelectorAll('#plot .legendtext'), e => e.textContent)")
     assert {f"{LR_AXIS} = 0.05", f"{LR_AXIS} = 0.5", f"no {LR_AXIS}"} <= set(legend)
 

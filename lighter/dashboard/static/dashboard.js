@@ -199,8 +199,9 @@ function traces(runs) {
   for (const run of runs) {
     const v = axisValue(run, axis);
     const rest = Object.entries(run.axes || {}).filter(([k]) => !isSeed(k)).sort();
-    const alone = v === undefined || isSeed(axis); // coloured by seed: every run is its own line
-    const key = JSON.stringify([alone ? null : run.leaf ?? null, alone ? run.id : rest]);
+    // Coloured by seed, every run is its own line; so is a run outside any sweep (it has no leaf to share).
+    const alone = isSeed(axis) || run.leaf === undefined;
+    const key = JSON.stringify(alone ? ["run", run.id] : [run.leaf, rest, v === undefined]);
     if (!bands.has(key)) bands.set(key, {value: v, runs: []});
     bands.get(key).runs.push(run);
   }
@@ -285,7 +286,7 @@ function renderTable(runs) {
     {key: "id", label: "run"}, {key: "status", label: "status"},
     ...axes.map((a) => ({key: "axis:" + a, label: a, num: true})),
     {key: "final", label: `final ${S.metric ?? ""}`, num: true},
-    {key: "best", label: `best ${S.metric ?? ""} (${S.best === "min" ? "lowest" : "highest"})`, num: true},
+    {key: "best", label: `best ${S.metric ?? ""} ${S.best === "min" ? "\u2193" : "\u2191"}`, num: true},
     {key: "epochs", label: "epochs", num: true},
   ];
   const rows = runs.map((run) => {
@@ -343,7 +344,7 @@ function renderTable(runs) {
         }
       } else {
         td.textContent = fmt(v);
-        if (c.num) td.className = "num";
+        if (typeof v === "number") td.className = "num";
       }
       tr.appendChild(td);
     }

@@ -1,12 +1,14 @@
 """The dashboard page in a real headless Chromium (Debian's `chromium`, driven by playwright; nothing downloaded).
 
-The page is served by the real `lighter dashboard` command over a small sweep's output: real `lighter fit` runs
-with the BatchLog callback. Everything is checked through the DOM: plotly's traces on the plot element, the SVG
-it drew, and the runs table. Without chromium the tests skip on a laptop and fail under CI=true.
+The page is served by the real `lighter dashboard` command over a small real sweep's output: a cascade of two
+experiment leaves (two seeds each) and a sweep leaf (two learning rates), run by `lighter sweep run`'s API with the
+BatchLog callback. Everything is checked through the DOM: plotly's traces on the plot element, the SVG it drew, and
+the runs table. Without chromium the tests skip on a laptop and fail under CI=true.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -15,8 +17,6 @@ from pathlib import Path
 
 import pytest
 from conftest import accuracy, classifier_config, write_yaml
-
-from lighter.runner import run
 
 CHROMIUM = Path(os.environ.get("LIGHTER_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -69,21 +69,18 @@ def base_config(tmp: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def sweep_out(tmp_path_factory) -> Path:
-    """A small real sweep's output: `expand` writes the trials, each runs as the sweep runner runs it."""
+    """A small real sweep's output: `lighter sweep run` (its Python API) over a cascade in tmp."""
     chromium_or_skip()
-    from lighter.sweep.expand import expand
+    from lighter.sweep.run import run_trials
 
     tmp = tmp_path_factory.mktemp("dashboard")
     root, out = tmp / "cascade", tmp / "out"
     write_yaml(root / "cfg.yaml", base_config(tmp))
     for name, cfg in CASCADE.items():
         write_yaml(root / name, cfg)
-    trials = expand(root, out)
-    assert len(trials) == RUNS
-    for trial in trials:
-        trial.mark_running()
-        run("fit", [str(trial.config_path)], run_dir=trial.dir)  # `lighter fit <dir>/config.yaml --run-dir <dir>`
-        trial.mark_done()
+    log = io.StringIO()
+    assert run_trials(root, out, jobs=2, stream=log).exit_code == 0, log.getvalue()
+    assert len(list(out.rglob("batch_log.csv"))) == RUNS
     return out
 
 

@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 SUITES = {"step": "step_overhead.py", "startup": "startup.py", "scale": "config_scale.py", "profile": "profile_step.py"}
 SUITES["dashboard"] = "dashboard.py"
 SUITES["batchlog"] = "batch_log.py"
+SUITES["sweep"] = "sweep_expand.py"
 
 
 def targets(results: dict) -> list[list[object]]:
@@ -50,6 +51,10 @@ def targets(results: dict) -> list[list[object]]:
         add("lighter --help: peak memory", "<= 100 MiB", help_["max_rss_mib"], help_["max_rss_mib"] <= 100, " MiB")
         extra = results["startup"]["first_step"]["lighter"]["first_step_extra_s"]
         add("first training step, lighter - hand-written", "<= 1 s", extra, extra <= 1, " s")
+    if "sweep" in results:
+        for case in ("fresh", "parent edit"):
+            wall = results["sweep"]["cli_s"][case]
+            add(f"lighter sweep expand, 1,000 trials, {case}", "< 2 s", wall, wall < 2, " s")
     if "scale" in results:
         sizes = {int(size): figures for size, figures in results["scale"]["sizes"].items()}
         if 1000 in sizes:

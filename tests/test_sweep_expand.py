@@ -423,3 +423,22 @@ def test_digits_cascade_trial_runs_alone_from_any_directory(tmp_path):
     assert (trial.dir / "metrics.csv").is_file() and (trial.dir / "batch_log.csv").is_file()
     assert trial.complete()
     assert not list(elsewhere.iterdir()), "a trial writes only into its own folder"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        pytest.param(["sweep", "expand"], "no sweep root given", id="no-root"),
+        pytest.param(["sweep", "expand", "nope"], "the sweep root '", id="root-missing"),
+        pytest.param(["sweep", "expand", "cascade", "--modes", "sweeps"], "Did you mean 'sweep'", id="bad-mode"),
+        pytest.param(["sweep", "expand", "cascade", "--select", "zzz"], "matches no leaf", id="select-nothing"),
+        pytest.param(["sweep", "status", "cascade", "--format", "xml"], "Formats: table, json", id="bad-format"),
+        pytest.param(["sweep", "status", "nope"], "does not exist", id="status-missing-out"),
+        pytest.param(["sweep", "results", "nope"], "does not exist", id="results-missing-out"),
+    ],
+)
+def test_cli_mistakes_exit_2_with_a_hint(tmp_path, args, message):
+    cascade(tmp_path, {"sweep/data/m": LR_AXIS})
+    done = lighter(*args, cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

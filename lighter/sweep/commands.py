@@ -27,7 +27,7 @@ def _trial_rows(found: list, out) -> list[list[str]]:
 
 
 def expand(
-    root: str,
+    root: str | None = None,
     out: str | None = None,
     modes: str | None = None,
     datasets: str | None = None,
@@ -44,9 +44,15 @@ def expand(
     """
     from pathlib import Path
 
+    from lighter.config.errors import ConfigError
     from lighter.sweep.expand import DEFAULT_OUT, expand_records
     from lighter.sweep.table import render
 
+    if root is None:
+        raise ConfigError(
+            "no sweep root given",
+            suggestion="Name a cascade folder or one config file: lighter sweep expand configs/cascade",
+        )
     out_dir = Path(out).expanduser().resolve() if out is not None else Path.cwd() / DEFAULT_OUT
     found = expand_records(root, out_dir, modes=modes, datasets=datasets, select=select, mode=mode)
     print(render(["trial", "axes", "status", ""], _trial_rows(found, out_dir)))
@@ -62,7 +68,8 @@ def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002
 
     formats = ("table", "json")
     if format not in formats:
-        raise ConfigError(f"--format: unknown format {format!r}", suggestion=did_you_mean(format, formats))
+        hint = did_you_mean(format, formats, fallback="Formats: table, json.")
+        raise ConfigError(f"--format: unknown format {format!r}", suggestion=hint)
     out_dir = _out_dir(out)
     found = [(trial, trial.record()) for trial in load_trials(out_dir)]
     if format == "json":

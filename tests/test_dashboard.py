@@ -487,3 +487,16 @@ def test_a_pending_trial_is_listed_without_data_and_a_changed_done_one_reads_sta
     assert "source" not in runs["sweep/trial_002"]
     assert client.get("/api/epochs", params={"run": "sweep/trial_002"}).json() == []
     assert runs["sweep/trial_000"]["status"] == "stale"
+
+
+def test_every_page_file_is_package_data():
+    """A wheel carries the page: every file in lighter/dashboard/static matches a package-data pattern."""
+    import fnmatch
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    line = re.search(r'^"lighter\.dashboard" = (\[.*\])$', (root / "pyproject.toml").read_text(), re.MULTILINE)
+    patterns = json.loads(line.group(1))
+    static = root / "lighter" / "dashboard" / "static"
+    files = [p.relative_to(static.parent).as_posix() for p in static.iterdir()]
+    assert files and all(any(fnmatch.fnmatch(f, pattern) for pattern in patterns) for f in files), files

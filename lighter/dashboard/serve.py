@@ -73,7 +73,8 @@ def serve(out: str | Path, port: int = 8050, host: str = "127.0.0.1") -> None:
             file=sys.stderr,
             flush=True,
         )
-    print(f"lighter dashboard: serving {app.state.store.root}", flush=True)
+    runs = app.state.store.runs()  # read every run's record once now, so the page's first request is quick
+    print(f"lighter dashboard: serving {len(runs)} runs under {app.state.store.root}", flush=True)
     print(f"  open {url(host, port)}  (Ctrl+C stops it)", flush=True)
     if is_local(host):
         print(f"  from another machine: ssh -L {port}:localhost:{port} <this host>, then open that URL", flush=True)

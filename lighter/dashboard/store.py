@@ -16,6 +16,7 @@ import os
 import stat
 import tempfile
 import threading
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -81,7 +82,9 @@ def read_batch_log(path: Path) -> pd.DataFrame:
         complete = _complete_lines(f)
         if complete == 0:
             return pd.DataFrame(columns=list(KEYS))
-        return pd.read_csv(io.BufferedReader(_Prefix(f, complete), buffer_size=1 << 20), low_memory=False)
+        with warnings.catch_warnings():  # a column of numbers and text is ignored below; no need to warn
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            return pd.read_csv(io.BufferedReader(_Prefix(f, complete), buffer_size=1 << 20))
 
 
 def _complete_lines(f) -> int:
@@ -156,19 +159,19 @@ class RunStore:
     def runs(self) -> list[Run]:
         """Every run under the root, by id; only runs whose files changed since the last call are read again."""
         found = []
-        for run_dir, files in self._walk():
+        for run_dir, files in self._walk():  # paths stay strings unless a run is read
             run_id = self._id(run_dir)
-            stamp = self._stamp(run_dir, files)
+            stamp = self._stamp(files)
             cached = self._runs.get(run_id)
             if cached is None or cached[0] != stamp:
-                cached = (stamp, self._read_run(run_id, run_dir, files, stamp))
+                cached = (stamp, self._read_run(run_id, Path(run_dir), files, stamp))
                 self._runs[run_id] = cached
             found.append(cached[1])
         return sorted(found, key=lambda run: run.id)
 
     def _walk(self):
         """(run directory, {log or record name: stat}) for every run; a run's subfolders are not searched."""
-        stack = [self.root]
+        stack = [str(self.root)]
         while stack:
             folder = stack.pop()
             try:
@@ -180,7 +183,7 @@ class RunStore:
             if logs or TRIAL_FILE in files:  # a pending trial has no log yet, but belongs in the table
                 if BATCH_LOG in logs and EPOCH_LOG in logs:
                     logs.remove(EPOCH_LOG)  # derived from the batch log: rewriting it is no change of the run
-                yield Path(folder), {name: files[name] for name in files if name in logs or name in RECORDS}
+                yield folder, {name: files[name] for name in files if name in logs or name in RECORDS}
                 continue
             stack.extend(
                 e.path
@@ -195,11 +198,13 @@ class RunStore:
         real = Path(entry.path).resolve()
         return real.is_file() and real.is_relative_to(self.root)
 
-    def _id(self, run_dir: Path) -> str:
-        return run_dir.relative_to(self.root).as_posix()
+    def _id(self, run_dir: str | Path) -> str:
+        """The run's path below the root, with `/` (`.` for the root itself)."""
+        root, run_dir = str(self.root), str(run_dir)
+        return run_dir[len(root) + 1 :].replace(os.sep, "/") if run_dir != root else "."
 
     @staticmethod
-    def _stamp(run_dir: Path, files: dict[str, os.DirEntry]) -> tuple:
+    def _stamp(files: dict[str, os.DirEntry]) -> tuple:
         stamp = []
         for name, entry in sorted(files.items()):
             try:
@@ -217,12 +222,13 @@ class RunStore:
             metrics=_metric_columns(run_dir / source) if source else [],
             version=format(zlib.crc32(repr(stamp).encode()), "08x"),
         )
-        record_dir = run_dir
-        while not any((record_dir / name).is_file() for name in RECORDS) and record_dir != self.root:
+        record_dir, present = run_dir, {name for name in RECORDS if name in files}
+        while not present and record_dir != self.root:
             record_dir = record_dir.parent  # a Lightning version_N folder inside a lighter run dir
+            present = {name for name in RECORDS if (record_dir / name).is_file()}
         for name in RECORDS:
             path = record_dir / name
-            if (name == RUN_FILE and run.status is not None) or not path.is_file():
+            if (name == RUN_FILE and run.status is not None) or name not in present:
                 continue  # a trial's own status comes first; its run record is read only without one
             try:
                 record = yaml.load(path.read_text(), Loader=_Loader) or {}

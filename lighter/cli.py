@@ -82,6 +82,12 @@ CONFIG_OPTION = Option("--config", "FILE", "a config file, as Lighter's CLI take
 RUN_DIR_OPTION = Option(
     "--run-dir", "DIR", "the run's directory (refused if it already holds a run); by default lighter picks a new one"
 )
+PROFILE_OPTION = Option(
+    "--profile",
+    "NAME",
+    "merge your profile ~/.config/lighter/profiles/NAME.yaml after the configs, before the overrides "
+    "(or LIGHTER_PROFILE=NAME); what it sets is never recorded",
+)
 
 CONFIG_HELP = (
     "CONFIG is a YAML file; several merge in order (a.yaml b.yaml, or a.yaml,b.yaml): mappings merge key by key,\n"
@@ -108,33 +114,33 @@ def _configs(configs: tuple[str, ...], overrides: dict[str, str]) -> list[str]:
 
 
 def _stage_command(stage: Stage) -> Callable[..., None]:
-    def command(*configs: str, run_dir: str | None = None, **overrides: str) -> None:
+    def command(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
         from lighter.runner import run
 
-        run(stage, _configs(configs, overrides), overrides, run_dir=run_dir)
+        run(stage, _configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
 
     command.__name__ = command.__qualname__ = stage.value
     command.__doc__ = STAGE_HELP[stage]
     return command
 
 
-def show(*configs: str, trust: bool = False, **overrides: str) -> None:
-    """Print the merged config after overrides, as YAML: exactly what would run. Imports nothing."""
+def show(*configs: str, trust: bool = False, profile: str | None = None, **overrides: str) -> None:
+    """Print the merged config after overrides, as YAML: exactly what would run, secrets masked. Imports nothing."""
     from lighter.config.loader import dump_yaml
     from lighter.config.trust import trust_summary
     from lighter.runner import prepare
 
-    experiment = prepare(Stage.FIT, _configs(configs, overrides), overrides, imports=False)
+    experiment = prepare(Stage.FIT, _configs(configs, overrides), overrides, imports=False, profile=profile)
     if trust:
-        print(trust_summary(experiment.config, experiment.loaded))
-    print(dump_yaml(experiment.config), end="")
+        print(experiment.secrets.scrub(trust_summary(experiment.config, experiment.loaded)))
+    print(dump_yaml(experiment.secrets.mask(experiment.config)), end="")
 
 
-def check(*configs: str, stage: str = "fit", **overrides: str) -> None:
+def check(*configs: str, stage: str = "fit", profile: str | None = None, **overrides: str) -> None:
     """Build everything a stage builds and run one batch per loop through it, without training or writing."""
     from lighter.runner import check as run_check
 
-    experiment = run_check(stage, _configs(configs, overrides), overrides)
+    experiment = run_check(stage, _configs(configs, overrides), overrides, profile=profile)
     print(f"lighter check: OK: `lighter {experiment.stage.value}` builds and runs one batch.")
 
 
@@ -155,6 +161,20 @@ def dashboard(*folders: str, port: str = "8050", host: str = "127.0.0.1", **unkn
         serve(folders[0], port=number, host=str(host))
     except ServeError as err:
         _fail(str(err))
+
+
+def profile_list() -> None:
+    """List the profiles in the profile folder."""
+    from lighter.tracking.commands import list_text
+
+    print(list_text())
+
+
+def profile_show(name: str) -> None:
+    """Print a profile as YAML, secret values masked, under the path of its file."""
+    from lighter.tracking.commands import show_text
+
+    print(show_text(name), end="")
 
 
 STAGE_EXAMPLES: dict[Stage, tuple[tuple[str, str], ...]] = {
@@ -193,7 +213,7 @@ COMMAND_LIST: list[Command] = [
             _stage_command(stage),
             STAGE_HELP[stage],
             about=STAGE_HELP[stage],
-            options=(CONFIG_OPTION, RUN_DIR_OPTION),
+            options=(CONFIG_OPTION, RUN_DIR_OPTION, PROFILE_OPTION),
             examples=STAGE_EXAMPLES[stage],
         )
         for stage in Stage
@@ -212,6 +232,7 @@ COMMAND_LIST: list[Command] = [
                 short="-t",
             ),
             CONFIG_OPTION,
+            PROFILE_OPTION,
         ),
         examples=(
             ("lighter show config.yaml system::optimizer::lr=0.01", "the config with an override applied"),
@@ -232,6 +253,7 @@ COMMAND_LIST: list[Command] = [
         options=(
             Option("--stage", "STAGE", f"the stage to check: {', '.join(s.value for s in Stage)} (default: fit)", "-s"),
             CONFIG_OPTION,
+            PROFILE_OPTION,
         ),
         examples=(
             ("lighter check config.yaml", "does `lighter fit config.yaml` build and run?"),
@@ -377,6 +399,43 @@ COMMAND_LIST += [
             "Any other key goes to submitit as written (slurm_account, slurm_constraint, slurm_setup, ...).\n"
             "Flags override the block. Job files go to OUT/.submitit/.",
         },
+    ),
+]
+PROFILE_HELP = (
+    "A profile is a partial config of your own (API keys, workspace, tracking URI, your machine's accelerator),\n"
+    "kept in ~/.config/lighter/profiles/NAME.yaml, or in the folder LIGHTER_PROFILE_DIR names. `--profile NAME`\n"
+    "(or LIGHTER_PROFILE=NAME) merges it after the configs and before the overrides. lighter records none of its\n"
+    "values: they appear as '<profile NAME>' in config.yaml, run.yaml, checkpoints and trackers."
+)
+COMMAND_LIST += [
+    Command(
+        "profile list",
+        profile_list,
+        "List your profiles.",
+        usage="",
+        about="List the profiles in ~/.config/lighter/profiles (or the folder LIGHTER_PROFILE_DIR names).",
+        takes_config=False,
+        examples=(
+            ("lighter profile list", "the names --profile accepts"),
+            ("lighter profile list | grep gpu", "find one by name"),
+            ("lighter profile list --debug", "with the full traceback, should the folder be unreadable"),
+        ),
+        extra={"profiles": PROFILE_HELP},
+    ),
+    Command(
+        "profile show",
+        profile_show,
+        "Print a profile, secret values masked.",
+        usage="NAME",
+        about="Print profile NAME as YAML under the path of its file; values of secret keys (api_key, token, "
+        "password, ...) are masked.",
+        takes_config=False,
+        examples=(
+            ("lighter profile show alice", "what --profile alice merges"),
+            ("lighter profile show alice > alice-masked.yaml", "a copy you can share: its secrets are masked"),
+            ("lighter profile show alice --debug", "with the full traceback of an error"),
+        ),
+        extra={"profiles": PROFILE_HELP},
     ),
 ]
 COMMANDS: dict[str, Command] = {command.name: command for command in COMMAND_LIST}

@@ -6,7 +6,7 @@ import contextlib
 import gc
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from lighter.config.loader import LoadedConfig, load_config
 from lighter.config.validate import validate
 from lighter.keys import Stage
 from lighter.monitors import check_monitors
+from lighter.tracking.secrets import Secrets
 
 Overrides = list[str] | dict[str, Any] | None
 
@@ -29,6 +30,7 @@ class Experiment:
     config: dict[str, Any]  # merged, overridden, macros expanded, `project` absolute: runnable from anywhere
     pruned: dict[str, Any]  # what this stage builds
     command: str = ""
+    secrets: Secrets = field(default_factory=Secrets)  # what lighter never records (lighter.tracking.secrets)
     trainer: Any = None
     system: Any = None
     args: dict[str, Any] | None = None
@@ -58,10 +60,22 @@ def parse_stage(stage: Stage | str) -> Stage:
         raise ConfigError(f"unknown stage '{stage}'", suggestion=did_you_mean(str(stage), names)) from None
 
 
-def prepare(stage: Stage | str, configs: list[str] | str, overrides: Overrides = None, *, imports: bool = True):
-    """Read, merge, override, expand and check a config for `stage`; import its project unless `imports` is off."""
+def prepare(
+    stage: Stage | str,
+    configs: list[str] | str,
+    overrides: Overrides = None,
+    *,
+    imports: bool = True,
+    profile: str | None = None,
+):
+    """Read, merge, override, expand and check a config for `stage`; import its project unless `imports` is off.
+
+    `profile` (else `LIGHTER_PROFILE`) names a profile merged between the config files and the overrides.
+    """
+    from lighter.tracking import hooks as tracking
+
     stage = parse_stage(stage)
-    loaded = load_config(configs, overrides)
+    loaded = load_config(configs, overrides, profile_file=tracking.profile_file(profile))
     config = build.expand_macros(build.with_defaults(loaded.data), loaded)
     if config.get("project") is not None:
         config["project"] = str(build.find_project(loaded, config["project"]))
@@ -69,8 +83,12 @@ def prepare(stage: Stage | str, configs: list[str] | str, overrides: Overrides =
             build.import_project(Path(config["project"]))
     pruned = build.prune(config, stage)
     experiment = Experiment(stage, loaded, config, pruned, command=_command(stage, configs, overrides))
+    experiment.secrets = tracking.find(config, loaded)
+    if loaded.profile is not None:
+        experiment.command += " " + shlex.join(["--profile", loaded.profile])
     if imports:
         validate(config, pruned, loaded, stage)
+        tracking.check(pruned, loaded)
     return experiment
 
 
@@ -79,12 +97,14 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
     import pytorch_lightning as pl
 
     from lighter.run.recorder import RunRecorder
+    from lighter.tracking import hooks as tracking
 
     stage, pruned = experiment.stage, experiment.pruned
     seed = pruned.get("seed")
     if seed is not None:
         pl.seed_everything(seed, workers=True)
     parser = build.make_parser(build.transforms_as_functions(pruned), experiment.loaded)
+    tracking.scrub_argv(experiment.secrets)  # before the loggers start: some record the command line
     experiment.trainer = parser.get_parsed_content("trainer")
     experiment.system = parser.get_parsed_content("system")
     check_monitors(experiment.pruned, experiment.system, stage, experiment.loaded)
@@ -104,10 +124,17 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
             suggestion="Run `lighter fit` first, or point ckpt_path at an existing .ckpt file.",
         )
     if record:
+        secrets = experiment.secrets
         recorder = RunRecorder(
-            experiment.config, stage.value, experiment.command, seed, experiment.source_dir, ckpt_path=ckpt
+            secrets.mask(experiment.config),
+            stage.value,
+            secrets.scrub(experiment.command),
+            seed,
+            experiment.source_dir,
+            ckpt_path=ckpt,
         )
         experiment.trainer.callbacks.append(recorder)
+        experiment.trainer.callbacks.append(tracking.handoff(secrets, experiment.config))
     return experiment
 
 
@@ -141,7 +168,12 @@ def _startup_objects_frozen() -> Iterator[None]:
 
 
 def run(
-    stage: Stage | str, configs: list[str] | str, overrides: Overrides = None, *, run_dir: str | Path | None = None
+    stage: Stage | str,
+    configs: list[str] | str,
+    overrides: Overrides = None,
+    *,
+    run_dir: str | Path | None = None,
+    profile: str | None = None,
 ) -> Any:
     """`lighter <stage> CONFIG... [overrides] [--run-dir DIR]` as a function: returns what the Trainer method returns.
 
@@ -149,7 +181,7 @@ def run(
     """
     from lighter.run.lifecycle import recorded
 
-    prepared = prepare(stage, configs, overrides)
+    prepared = prepare(stage, configs, overrides, profile=profile)
     if run_dir is not None:
         prepared.command += " " + shlex.join(["--run-dir", str(run_dir)])
     experiment = instantiate(prepared)
@@ -171,7 +203,9 @@ def _close_process_group() -> None:
         dist.destroy_process_group()
 
 
-def check(stage: Stage | str, configs: list[str] | str, overrides: Overrides = None) -> Experiment:
+def check(
+    stage: Stage | str, configs: list[str] | str, overrides: Overrides = None, *, profile: str | None = None
+) -> Experiment:
     """Build everything `stage` builds and push one batch per loop through it, writing nothing.
 
     The stage's own Trainer is built (so its callbacks and logger are checked) but a throwaway
@@ -179,7 +213,7 @@ def check(stage: Stage | str, configs: list[str] | str, overrides: Overrides = N
     """
     import pytorch_lightning as pl
 
-    experiment = instantiate(prepare(stage, configs, overrides), record=False)
+    experiment = instantiate(prepare(stage, configs, overrides, profile=profile), record=False)
     dry = pl.Trainer(
         fast_dev_run=1,
         logger=False,

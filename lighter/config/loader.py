@@ -33,6 +33,8 @@ class LoadedConfig:
     data: dict[str, Any]
     sources: dict[str, Location] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    profile: str | None = None  # the profile merged after the files, by name
+    profile_keys: set[str] = field(default_factory=set)  # the leaf keys whose value is the profile's
 
     def where(self, key: str) -> Location | None:
         """The location of `key`, else of its nearest written ancestor, else of its first written descendant."""
@@ -248,13 +250,31 @@ def _op_key(raw: str) -> tuple[str, str]:
     return op or REPLACE, key
 
 
+def _leaf_keys(data: Any, prefix: str = "") -> list[str]:
+    """The key paths of a file's values that are not mappings (what it sets, rather than merges into)."""
+    if not isinstance(data, dict):
+        return [prefix] if prefix else []
+    keys = []
+    for key, value in data.items():
+        key = str(key)
+        if key.startswith(DELETE):
+            continue
+        key = key.removeprefix(REPLACE)
+        path = f"{prefix}{SEP}{key}" if prefix else key
+        keys += _leaf_keys(value, path)
+    return keys
+
+
 def load_config(
     config_args: list[str] | str,
     overrides: list[str] | dict[str, Any] | None = None,
+    *,
+    profile_file: Path | None = None,
 ) -> LoadedConfig:
     """Read, merge and override: the exact config a command would run.
 
-    `overrides` are `key::path=value` strings, or a dict whose string values are parsed the same way.
+    `overrides` are `key::path=value` strings, or a dict whose string values are parsed the same way. A profile
+    file merges after the config files and before the overrides; `profile_keys` remembers what it set.
     """
     if isinstance(config_args, str):
         config_args = [config_args]
@@ -273,6 +293,11 @@ def load_config(
         merge(result.data, data, LoadedConfig({}, sources).where)
         result.sources.update(sources)
         result.files.append(path.resolve())
+    if profile_file is not None:
+        data, sources = read_yaml(profile_file)
+        merge(result.data, data)
+        result.sources.update(sources)
+        result.profile, result.profile_keys = profile_file.stem, {normalize_id(k) for k in _leaf_keys(data)}
     parsed = [parse_override(spec) for spec in positional]
     if isinstance(overrides, dict):
         parsed += [(*_op_key(k), parse_value(k, v)) for k, v in overrides.items()]
@@ -281,5 +306,6 @@ def load_config(
     for op, key, value in parsed:
         apply(result.data, key.split(SEP), op, value, lambda _: COMMAND_LINE)
         result.sources[key] = COMMAND_LINE
+        result.profile_keys -= {k for k in result.profile_keys if k == key or k.startswith(key + SEP)}
     result.data = expand_file_macros(result.data, "", result)
     return result

@@ -97,9 +97,9 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None) -> Path | N
         if trained_with is not None:
             record["checkpoint"] = str(Path(recorder.ckpt_path).resolve())
         directory = claim_run_dir(trainer, recorder.stage, record, named=run_dir)
-        write_atomic(directory / CONFIG_FILE, dump(experiment.config))
+        write_atomic(directory / CONFIG_FILE, dump(experiment.secrets.mask(experiment.config)))
         if trained_with is not None:
-            write_atomic(directory / CHECKPOINT_CONFIG_FILE, dump(trained_with))
+            write_atomic(directory / CHECKPOINT_CONFIG_FILE, dump(experiment.secrets.mask_foreign(trained_with)))
         os.environ[RUN_DIR_ENV] = str(directory)  # DDP processes Lightning starts inherit it
     else:
         named = os.environ.get(RUN_DIR_ENV)

@@ -1,0 +1,44 @@
+"""The callback that hands a run's masked config to its loggers, and notes where each tracker keeps the run."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+from lighter.config.loader import dump_yaml
+from lighter.run.lifecycle import recorder_of
+from lighter.run.record import update_record
+from lighter.tracking import loggers
+from lighter.tracking.hparams import flatten
+
+CONFIG_NAME = "config.yaml"
+
+
+class TrackerHandOff(pl.Callback):
+    """At setup: the config, secrets already masked, as flat hyperparameters to every logger, plus `config.yaml`
+    where the tracker keeps files; run.yaml's `trackers` then says where each tracker keeps the run."""
+
+    def __init__(self, config: dict[str, Any]):
+        self.config = config
+        self.trackers: list[dict[str, Any]] | None = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.trackers is not None or not trainer.loggers:
+            return
+        params = flatten(self.config)
+        for logger in trainer.loggers:
+            logger.log_hyperparams(params)  # rank zero only, in every Lightning logger
+        if not trainer.is_global_zero:
+            return
+        with tempfile.TemporaryDirectory(prefix="lighter-") as folder:
+            path = Path(folder) / CONFIG_NAME
+            path.write_text(dump_yaml(self.config))
+            for logger in trainer.loggers:
+                loggers.attach(logger, path)  # each tracker copies the file into its own store
+        self.trackers = [loggers.record(logger) for logger in trainer.loggers]
+        recorder = recorder_of(trainer)
+        if recorder is not None and recorder.run_dir is not None:
+            update_record(recorder.run_dir, trackers=self.trackers)

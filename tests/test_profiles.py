@@ -198,3 +198,12 @@ def test_a_secret_from_the_config_must_be_supplied_again(profiles, tmp_path):
     assert given.returncode == 0, given.stderr
     record = yaml.safe_load((tmp_path / "runs" / "version_1" / "run.yaml").read_text())
     assert "hub-token" not in record["command"] and "vars::hub::token=<secret>" in record["command"]
+
+
+def test_a_profile_may_set_flat_key_paths(profiles, cfg):
+    write_profile(profiles, "flat.yaml", "trainer::max_epochs: 4\nvars#workspace: flat-team\n")
+    experiment = prepare("fit", [str(cfg)], profile="flat")
+    assert experiment.config["trainer"]["max_epochs"] == 4
+    masked = experiment.secrets.mask(experiment.config)
+    assert masked["trainer"]["max_epochs"] == "<profile flat>"
+    assert masked["vars"]["workspace"] == "<profile flat>"

@@ -18,7 +18,7 @@ import yaml
 
 from lighter.config import reader
 from lighter.config.errors import ConfigError, Location, did_you_mean
-from lighter.config.merge import apply, merge, split_key
+from lighter.config.merge import apply, entry, merge, split_key
 from lighter.keys import ALT_SEP, APPEND, DELETE, EXPR, MACRO, REF, REPLACE, SEP
 
 _TOKEN = re.compile(r"[@%][\w:#./\-]*")  # a reference or macro inside an expression
@@ -255,13 +255,10 @@ def _leaf_keys(data: Any, prefix: str = "") -> list[str]:
     if not isinstance(data, dict):
         return [prefix] if prefix else []
     keys = []
-    for key, value in data.items():
-        key = str(key)
-        if key.startswith(DELETE):
-            continue
-        key = key.removeprefix(REPLACE)
-        path = f"{prefix}{SEP}{key}" if prefix else key
-        keys += _leaf_keys(value, path)
+    for raw, value in data.items():
+        op, parts = entry(raw, prefix)
+        if op != DELETE:
+            keys += _leaf_keys(value, SEP.join([prefix, *parts]) if prefix else SEP.join(parts))
     return keys
 
 
@@ -295,9 +292,9 @@ def load_config(
         result.files.append(path.resolve())
     if profile_file is not None:
         data, sources = read_yaml(profile_file)
-        merge(result.data, data)
+        merge(result.data, data, LoadedConfig({}, sources).where)
         result.sources.update(sources)
-        result.profile, result.profile_keys = profile_file.stem, {normalize_id(k) for k in _leaf_keys(data)}
+        result.profile, result.profile_keys = profile_file.stem, set(_leaf_keys(data))
     parsed = [parse_override(spec) for spec in positional]
     if isinstance(overrides, dict):
         parsed += [(*_op_key(k), parse_value(k, v)) for k, v in overrides.items()]

@@ -71,9 +71,9 @@ def targets(results: dict) -> list[list[object]]:
             add("dashboard: 1,000,000-row batch log to epoch log", "< 2 s", dash["aggregate"]["cold_s"],
                 dash["aggregate"]["cold_s"] < 2, " s")  # fmt: skip
         if "runs" in dash:
-            for when in ("cold", "cached"):
-                seconds = dash["runs"][f"{when}_s"]
-                add(f"dashboard: GET /api/runs over 500 runs, {when}", "< 0.5 s", seconds, seconds < 0.5, " s")
+            for when, key in (("uncached", "index_s"), ("first request", "cold_s"), ("cached", "cached_s")):
+                seconds = dash["runs"][key]
+                add(f"dashboard: /api/runs over 500 runs, {when}", "< 0.5 s", seconds, seconds < 0.5, " s")
     return rows
 
 

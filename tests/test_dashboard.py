@@ -352,6 +352,31 @@ def test_api_refuses_unknown_runs_and_escapes(client, out, run, status, message)
     assert "link-out" not in listed and "file-links" not in listed
 
 
+def test_api_epochs_of_many_runs_in_one_request(client, out):
+    (out / "link-out").symlink_to(write_run(out.parent / "elsewhere", epochs=1), target_is_directory=True)
+    wanted = ["sweep/trial_000", "lightning_logs/version_0", "nope", "../x", "link-out", "sweep/trial_000"]
+    body = client.post("/api/epochs", json={"runs": wanted}).json()
+    assert list(body["epochs"]) == ["sweep/trial_000", "lightning_logs/version_0"]
+    assert body["epochs"]["sweep/trial_000"] == client.get("/api/epochs", params={"run": "sweep/trial_000"}).json()
+    assert "no run 'nope'" in body["errors"]["nope"] and "contains '..'" in body["errors"]["../x"]
+    assert "link to a folder outside" in body["errors"]["link-out"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"run": "x"}, id="no-runs-key"),
+        pytest.param({"runs": "x"}, id="not-a-list"),
+        pytest.param("[", id="not-json"),
+    ],
+)
+def test_api_epochs_post_needs_a_list_of_runs(client, body):
+    response = (
+        client.post("/api/epochs", content=body) if isinstance(body, str) else client.post("/api/epochs", json=body)
+    )
+    assert response.status_code == 400 and 'expected a JSON body {"runs": [id, ...]}' in response.json()["error"]
+
+
 def test_api_epochs_without_a_run_is_a_400(client):
     response = client.get("/api/epochs")
     assert response.status_code == 400 and "?run=<id>" in response.json()["error"]

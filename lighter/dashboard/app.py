@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -65,12 +66,33 @@ def create_app(root: str | Path) -> Starlette:
             return _error(422, f"run {run_id!r}: {type(err).__name__}: {err}")
         return Response(body, media_type="application/json", headers=NO_STORE)
 
+    async def epochs_many(request: Request) -> Response:
+        """POST {"runs": [id, ...]}: several runs' rows in one request, as the page refreshes them."""
+        try:
+            wanted = (await request.json())["runs"]
+            if not isinstance(wanted, list) or not all(isinstance(run_id, str) for run_id in wanted):
+                raise TypeError("runs must be a list of run ids")
+        except (ValueError, KeyError, TypeError) as err:
+            return _error(400, f'expected a JSON body {{"runs": [id, ...]}}: {type(err).__name__}: {err}')
+        return Response(await run_in_threadpool(_many, wanted), media_type="application/json", headers=NO_STORE)
+
+    def _many(wanted: list[str]) -> bytes:
+        """{"epochs": {id: rows}, "errors": {id: message}}, the rows spliced in as the store cached them."""
+        parts, errors = [], {}
+        for run_id in dict.fromkeys(wanted):
+            try:
+                parts.append(json.dumps(run_id).encode() + b":" + store.epochs_json(run_id))
+            except (LookupError, ValueError) as err:  # unknown, refused or unreadable: the others still come
+                errors[run_id] = str(err)
+        return b'{"epochs":{' + b",".join(parts) + b'},"errors":' + json.dumps(errors).encode() + b"}"
+
     routes = [
         Route("/", index),
         Route("/static/dashboard.js", dashboard_js),
         Route("/static/plotly.min.js", plotly),
         Route("/api/runs", runs),
         Route("/api/epochs", epochs),
+        Route("/api/epochs", epochs_many, methods=["POST"]),
         Route("/favicon.ico", lambda request: Response(status_code=204)),
     ]
     app = Starlette(routes=routes)

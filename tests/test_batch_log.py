@@ -130,12 +130,31 @@ def test_train_loss_rows_average_to_the_epoch_loss_lightning_logged(tmp_path, co
     assert sum(v * n for v, n in zip(val_accuracy, SIZES, strict=True)) / 16 == pytest.approx(accuracy_epochs[1])
 
 
-def test_grad_norm_is_taken_before_clipping(tmp_path, config):
+NORMS = """
+    import pytorch_lightning as pl
+    from pytorch_lightning.utilities import grad_norm
+
+    SEEN = []
+
+
+    class Norms(pl.Callback):
+        \"\"\"Lightning's own total gradient norm, where the optimizer is about to step (before clipping).\"\"\"
+
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+            SEEN.append(float(grad_norm(pl_module, 2)["grad_2.0_norm_total"]))
+"""
+
+
+def test_grad_norm_is_lightnings_total_norm_before_clipping(tmp_path, config):
+    (tmp_path / "project" / "norms.py").write_text(textwrap.dedent(NORMS))
     config["trainer"]["gradient_clip_val"] = 1e-4
-    runner.run("fit", [str(batch_log_config(config, tmp_path, epochs=1))])
+    path = batch_log_config(config, tmp_path, 1, {"_target_": "project.norms.Norms"})
+    runner.run("fit", [str(path)])
 
     _, rows = read_log(tmp_path / "batch_log.csv")
-    assert all(float(row["grad_norm"]) > 1e-3 for row in rows if row["mode"] == "train")
+    logged = [float(row["grad_norm"]) for row in rows if row["mode"] == "train"]
+    assert logged == pytest.approx(sys.modules["project.norms"].SEEN, rel=1e-4)  # grad_norm rounds to 4 digits
+    assert min(logged) > 1e-3  # far above the clipping value: taken before clipping
 
 
 def test_accumulated_batches_log_their_own_loss_and_the_norm_where_the_optimizer_stepped(tmp_path, config):

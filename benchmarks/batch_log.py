@@ -1,8 +1,9 @@
 """What `lighter.callbacks.BatchLog` costs per training step: the digits MLP fit with and without it.
 
 The two fit in turn in this process (rotating, so a busy spell of the shared machine slows both alike); the
-figure is the difference of their median steady epochs, per step. The callback's own hook time is also taken
-directly, by timing each of its hooks, which is steadier than a difference of two noisy epochs.
+figure is the difference of their median steady epochs, per step, in wall and in CPU time (the process's own,
+which other processes on a shared machine disturb least). The callback's own time is also taken directly, by timing
+each of its hooks (CPU time), which is steadier than a difference of two noisy epochs.
 
     python benchmarks/batch_log.py [--quick] [--rounds N]
 """
@@ -48,15 +49,15 @@ class _TimedBatchLog(BatchLog):
     def _timed(self, name, hook):
         @functools.wraps(hook)
         def timed(*args, **kwargs):
-            start = time.perf_counter()
+            start = time.process_time()
             hook(*args, **kwargs)
-            self.seconds[name] += time.perf_counter() - start
+            self.seconds[name] += time.process_time() - start
 
         return timed
 
 
-def fit(way: str, workdir: Path, timed: bool = False) -> tuple[list[float], int, BatchLog | None]:
-    """One fit: its epoch seconds, steps per epoch, and the callback (if any)."""
+def fit(way: str, workdir: Path, timed: bool = False) -> tuple[dict, int, BatchLog | None]:
+    """One fit: its timeline (wall and CPU seconds per epoch), steps per epoch, and the callback (if any)."""
     from lighter.runner import instantiate, prepare
 
     case = CASES[CASE]
@@ -68,20 +69,22 @@ def fit(way: str, workdir: Path, timed: bool = False) -> tuple[list[float], int,
         experiment.trainer.callbacks.append(callback)
     experiment.trainer.fit(experiment.system)
     steps = experiment.trainer.global_step // EPOCHS
-    return json.loads(timeline.read_text())["epoch_seconds"], steps, callback
+    return json.loads(timeline.read_text()), steps, callback
 
 
 def run(quick: bool = False, rounds: int | None = None) -> dict:
     torch.set_num_threads(1)  # as the other benchmarks' processes run (OMP_NUM_THREADS=1)
     rounds = rounds or (3 if quick else 20)
-    epochs: dict[str, list[float]] = {way: [] for way in WAYS}
+    epochs: dict[str, dict[str, list[float]]] = {way: {"wall": [], "cpu": []} for way in WAYS}
     steps = 0
     for _, way in interleaved(WAYS, rounds):
         with tempfile.TemporaryDirectory(prefix="bench-batchlog-") as tmp:
-            seconds, steps, _ = fit(way, Path(tmp))
-        epochs[way].extend(seconds[1:])
-    per_step = {way: median(values) / steps * 1e6 for way, values in epochs.items()}
-    delta = per_step["with BatchLog"] - per_step["without BatchLog"]
+            marks, steps, _ = fit(way, Path(tmp))
+        epochs[way]["wall"].extend(marks["epoch_seconds"][1:])
+        epochs[way]["cpu"].extend(marks["epoch_cpu_seconds"][1:])
+    per_step = {way: {k: median(v) / steps * 1e6 for k, v in kinds.items()} for way, kinds in epochs.items()}
+    base = per_step["without BatchLog"]
+    delta = {k: per_step["with BatchLog"][k] - base[k] for k in base}
 
     with tempfile.TemporaryDirectory(prefix="bench-batchlog-") as tmp:
         _, steps, callback = fit("with BatchLog", Path(tmp), timed=True)
@@ -92,11 +95,12 @@ def run(quick: bool = False, rounds: int | None = None) -> dict:
     own = sum(hooks.values())
     print(
         f"digits MLP, {steps} steps an epoch, median of {rounds} rounds x {EPOCHS - 1} steady epochs, in turn:\n"
-        + table(["way", "us/step"], [[way, value] for way, value in per_step.items()])
-        + f"\nBatchLog adds {delta:.1f} us/step ({delta / per_step['without BatchLog'] * 100:.1f}%)\n"
-        + f"\nits hooks timed one by one (one fit, {rows} rows written), us per steady training step:\n"
-        + table(["hook", "us/step"], [[name, value] for name, value in hooks.items()])
-        + f"\nown time {own:.1f} us/step ({own / per_step['without BatchLog'] * 100:.1f}% of a step)\n",
+        + table(["way", "wall us/step", "CPU us/step"], [[w, v["wall"], v["cpu"]] for w, v in per_step.items()])
+        + f"\nBatchLog adds {delta['wall']:.1f} us/step wall ({delta['wall'] / base['wall'] * 100:.1f}%), "
+        + f"{delta['cpu']:.1f} us/step CPU ({delta['cpu'] / base['cpu'] * 100:.1f}%)\n"
+        + f"\nits hooks timed one by one (one fit, {rows} rows written), CPU us per steady training step:\n"
+        + table(["hook", "CPU us/step"], [[name, value] for name, value in hooks.items()])
+        + f"\nown time {own:.1f} us/step ({own / base['cpu'] * 100:.1f}% of a step's CPU time)\n",
         flush=True,
     )
     return {"steps_per_epoch": steps, "rounds": rounds, "us_per_step": per_step, "delta_us": delta, "hooks_us": hooks}

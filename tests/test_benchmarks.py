@@ -134,8 +134,8 @@ def test_cases_match_their_configs():
 def test_batch_log_benchmark_times_each_hook_of_a_fit_that_writes_the_log(tmp_path):
     from batch_log import EPOCHS, HOOKS, fit
 
-    seconds, steps, callback = fit("with BatchLog", tmp_path, timed=True)
+    marks, steps, callback = fit("with BatchLog", tmp_path, timed=True)
 
-    assert len(seconds) == EPOCHS and steps == 57
+    assert len(marks["epoch_seconds"]) == EPOCHS and steps == 57
     assert set(callback.seconds) == set(HOOKS) and all(s > 0 for s in callback.seconds.values())
     assert sum(1 for _ in (tmp_path / "batch_log.csv").open()) == 1 + EPOCHS * steps

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ import pytest
 import yaml
 from conftest import REPO, classifier_config, run_cli, write_yaml
 
+from lighter.config.errors import ConfigError
 from lighter.sweep.run import run_dirs
 
 SLOW = """
@@ -126,6 +128,7 @@ def test_every_trial_runs_and_a_second_run_touches_nothing(tmp_path):
 RUNNER = """
 import sys
 from pathlib import Path
+from lighter.config.errors import ConfigError
 from lighter.sweep.run import run_dirs
 out = Path(sys.argv[1])
 result = run_dirs(sorted((out / "sweep").iterdir()), out, jobs=int(sys.argv[2]))
@@ -288,3 +291,64 @@ def test_bad_options_are_config_errors(tmp_path, args, message):
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+ENVIRONMENT = """
+    import json
+    import os
+    from pathlib import Path
+
+    import pytorch_lightning as pl
+    import torch
+
+
+    class Environment(pl.Callback):
+        \"\"\"Writes what the trial's process was given: its GPUs and its CPU threads.\"\"\"
+
+        def on_fit_start(self, trainer, pl_module):
+            seen = {"gpus": os.environ.get("CUDA_VISIBLE_DEVICES"), "threads": torch.get_num_threads()}
+            (Path(trainer.default_root_dir) / "environment.json").write_text(json.dumps(seen))
+"""
+
+
+@pytest.mark.parametrize(
+    ("gpus", "per_trial", "expected"),
+    [
+        pytest.param([], 1, [None, None], id="no-gpus"),
+        pytest.param(["0", "1", "2"], 1, ["0", "1"], id="one-each"),
+        pytest.param(["0", "1", "2", "3"], 2, ["0,1", "2,3"], id="two-each"),
+        pytest.param(["4", "7"], 1, ["4", "7"], id="as-visible"),
+        pytest.param(["0"], 1, ["0"], id="fewer-gpus-than-jobs"),
+    ],
+)
+def test_each_slot_gets_its_own_gpus(gpus, per_trial, expected):
+    from lighter.sweep.local import device_groups
+
+    assert device_groups(2, per_trial, gpus) == expected
+
+
+def test_two_trials_side_by_side_get_their_own_gpu_and_half_the_cores(tmp_path, monkeypatch):
+    out, trials = make_trials(tmp_path, 2)
+    (tmp_path / "project" / "environment.py").write_text(textwrap.dedent(ENVIRONMENT))
+    for trial in trials:  # CPU trials: the device numbers are only handed over, never opened
+        config = yaml.safe_load((trial / "config.yaml").read_text())
+        config["trainer"]["callbacks"].append({"_target_": "project.environment.Environment"})
+        write_yaml(trial / "config.yaml", config)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+
+    result = run_dirs(trials, out, jobs=2, stream=io.StringIO())
+
+    assert result.exit_code == 0
+    seen = [json.loads((t / "environment.json").read_text()) for t in trials]
+    assert sorted(s["gpus"] for s in seen) == ["3", "5"]
+    assert {s["threads"] for s in seen} == {max(1, (os.cpu_count() or 1) // 2)}
+
+
+def test_fewer_gpus_than_jobs_caps_the_jobs(monkeypatch):
+    from lighter.sweep.local import LocalExecutor
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    assert LocalExecutor(8, gpus_per_trial=2).jobs == 1
+    with pytest.raises(ConfigError, match=r"4 GPUs per trial, but this machine shows 3 \(0,1,2\)"):
+        LocalExecutor(1, gpus_per_trial=4)

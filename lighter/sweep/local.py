@@ -22,14 +22,14 @@ from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from lighter.sweep.attempt import EXIT_BUSY, EXIT_COMPLETE, error_tail, record, run_trial
+from lighter.sweep.attempt import EXIT_BUSY, EXIT_COMPLETE, OUTPUT_FILE, error_tail, record, run_trial
 from lighter.sweep.lock import TrialLock
 from lighter.sweep.trial import Trial
 
 # Imported once by the warm server; every trial forks from it. Nothing here may touch CUDA (a forked child could
 # not use it then): importing these modules does not.
 PRELOAD = ["lighter.sweep.warm"]
-POLL_SECONDS = 0.2
+WAIT_SECONDS = 5.0  # the longest the runner sleeps between looks at its trials' processes
 STOP_GRACE_SECONDS = 60.0  # how long stopped trials get to save their state before SIGKILL
 
 
@@ -54,7 +54,12 @@ def device_groups(jobs: int, gpus_per_trial: int, gpus: Sequence[str]) -> list[s
     groups = [",".join(gpus[i : i + gpus_per_trial]) for i in range(0, len(gpus), gpus_per_trial)]
     groups = [g for g in groups if len(g.split(",")) == gpus_per_trial]
     if not groups:
-        raise ValueError(f"{gpus_per_trial} GPUs per trial, but this machine shows {len(gpus)} ({','.join(gpus)})")
+        from lighter.config.errors import ConfigError
+
+        raise ConfigError(
+            f"{gpus_per_trial} GPUs per trial, but this machine shows {len(gpus)} ({','.join(gpus)})",
+            suggestion=f"Use --gpus-per-trial {len(gpus)} or fewer, or run where more GPUs are visible.",
+        )
     return groups[:jobs]
 
 
@@ -92,7 +97,7 @@ def settle(trial_dir: Path, exit_code: int, lock: TrialLock | None = None) -> st
     with lock or TrialLock(trial_dir) as held:
         trial = Trial(Path(trial_dir)).record()
         if held and trial.get("status") == "running":  # killed before it wrote its own ending
-            return record(trial_dir, exit_code, error_tail(Path(trial_dir) / "output.log"))
+            return record(trial_dir, exit_code, error_tail(Path(trial_dir) / OUTPUT_FILE))
     status = trial.get("status")
     if status == "pending" and trial.get("interrupted"):
         return "interrupted"
@@ -192,7 +197,7 @@ class LocalExecutor:
                     running.append(self._start(context, trial, slot, lock))
                 if not running:
                     break
-                multiprocessing.connection.wait([r.process.sentinel for r in running], timeout=POLL_SECONDS * 25)
+                multiprocessing.connection.wait([r.process.sentinel for r in running], timeout=WAIT_SECONDS)
                 for done in [r for r in running if r.process.exitcode is not None]:
                     running.remove(done)
                     code = done.process.exitcode

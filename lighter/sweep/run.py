@@ -109,7 +109,6 @@ def run_dirs(
     reporter = Reporter(out, stream)
     todo, complete = to_run(trials, rerun_stale=rerun_stale)
     result = SweepRun(out, reporter.ended, complete)
-    reporter.say(f"{len(trials)} trials in {out}: {complete} complete, {len(todo)} to run" + _where(executor, jobs))
 
     def on_start(trial: Path, devices: str | None) -> None:
         reporter.start(trial, devices)
@@ -126,6 +125,9 @@ def run_dirs(
             return "complete" if plan(trial, rerun_stale=rerun_stale) == "complete" else None
 
         local = LocalExecutor(jobs, warm=warm, gpus_per_trial=gpus_per_trial, rerun_stale=rerun_stale)
+        where = f", {local.jobs} at a time" if local.jobs > 1 else ""
+        if local.devices[0] is not None:
+            where += f", GPUs {' | '.join(local.devices)}"
 
         def start() -> None:
             if todo and warm:
@@ -136,10 +138,12 @@ def run_dirs(
         from lighter.sweep.slurm import SlurmExecutor
 
         slurm = SlurmExecutor(out, dict(launcher or {}), rerun_stale=rerun_stale)
+        where = " (SLURM job array)"
 
         def start() -> None:
             slurm.run(todo, on_start, on_end, lambda job_id, count: reporter.say(_submitted(job_id, count)))
 
+    reporter.say(f"{len(trials)} trials in {out}: {complete} complete, {len(todo)} to run{where}")
     try:
         with _sigterm_raises():
             start()
@@ -155,10 +159,6 @@ def run_dirs(
         reporter.say(f"stopped by {result.interrupted}; run the same command again to continue.")
     reporter.say(reporter.summary(complete))
     return result
-
-
-def _where(executor: str, jobs: int) -> str:
-    return " (SLURM job array)" if executor == "slurm" else (f", {jobs} at a time" if jobs > 1 else "")
 
 
 def _submitted(job_id: str, count: int) -> str:

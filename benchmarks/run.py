@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 SUITES = {"step": "step_overhead.py", "startup": "startup.py", "scale": "config_scale.py", "profile": "profile_step.py"}
 SUITES["dashboard"] = "dashboard.py"
 SUITES["batchlog"] = "batch_log.py"
+SUITES["sweeprun"] = "sweep_overhead.py"
 SUITES["sweep"] = "sweep_expand.py"
 
 

@@ -3,13 +3,17 @@
 API for the runner and other tools (import from the modules; this package imports nothing heavy):
 - `expand.expand(root, out=None, *, modes=None, datasets=None, select=None, mode=None) -> list[Trial]`: read
   and check every selected leaf, then write `<out>/<leaf>/trial_###/{config.yaml,trial.yaml}`; returns the trials
-  in the sweep. Idempotent. `expand.load_trials(out)` lists every trial on disk; `expand.DEFAULT_OUT`.
+  in the sweep. Idempotent. `expand.expand_records(...)` returns (trial, record) pairs; `expand.load_trials(out)`
+  lists every trial on disk, in the sweep or not; `expand.DEFAULT_OUT` (`runs/sweeps` below the cwd).
 - `trial.Trial(dir)`: `dir` (also its run directory), `config_path`, `name`, `leaf`, `axes`, `in_sweep`,
   `record()`, `status() -> Status` (pending | running | done | failed | stale), `complete()` (run.yaml says
   `finished` and `batch_log.csv` exists), `mark_running()`, `mark_done()`, `mark_failed(exit_code, error)`,
   `mark_pending()`, `update(**changes)`; every write is atomic under a short lock on `.trial.lock`.
 - `cascade.find_leaves(root, mode=None)`, `cascade.select_leaves(...)`, `cascade.SweepMode`.
-- `axes.leaf_axes(loaded, leaf)`: the mode rules; `results.collect(out)`: the results table.
+- `axes.leaf_axes(loaded, leaf)`: the axes and the mode rules (`+key` axes may create a key).
+- `results.trial_values(dir)`, `results.collect(trials)`, `results.summarize(results)`: final/best validation
+  metrics, test metrics, mean ± std per experiment leaf.
+- `render.ConfigText`: a trial's config text, the shared config dumped once.
 - `run.run_trials(root, out=None, modes=None, datasets=None, jobs=1, ...)` (or `lighter.sweep.run_trials`):
   expand, then run every trial not complete; `attempt.run_trial(dir)` runs one in this process; `lock.TrialLock`.
 

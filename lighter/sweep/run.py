@@ -162,8 +162,9 @@ def run_dirs(
 
 
 def _submitted(job_id: str, count: int) -> str:
+    trials = f"{count} trial" + ("s" if count != 1 else "")
     return (
-        f"submitted {count} trials as job array {job_id}; waiting for them (Ctrl-C stops waiting, not the jobs: "
+        f"submitted {trials} as job array {job_id}; waiting for them (Ctrl-C stops waiting, not the jobs: "
         f"`scancel {job_id}` does)"
     )
 

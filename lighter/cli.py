@@ -29,13 +29,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lighter.keys import STAGE_HELP, SYSTEM_KEYS, Stage
+from lighter.quiet import VERBOSE_ENV, hide_noise
 
 HELP_FLAGS = ("--help", "-h")
 VERSION_FLAGS = ("--version", "-V")
 DEBUG_FLAG = "--debug"
 VERBOSE_FLAG = "--verbose"
 DEBUG_ENV = "LIGHTER_DEBUG"
-VERBOSE_ENV = "LIGHTER_VERBOSE"
 CONFIG_FLAG = "config"
 VERSIONED = ("lighter", "torch", "pytorch-lightning", "lightning")  # `lightning` only when installed
 
@@ -177,6 +177,20 @@ def profile_show(name: str) -> None:
     print(show_text(name), end="")
 
 
+def lr_find(*configs: str, run_dir: str | None = None, **overrides: str) -> None:
+    """Lightning's learning-rate range test on a fit config."""
+    from lighter.tuner import lr_find as find
+
+    find(_configs(configs, overrides), overrides, run_dir=run_dir)
+
+
+def scale_batch_size(*configs: str, run_dir: str | None = None, **overrides: str) -> None:
+    """Lightning's batch-size finder on a fit config."""
+    from lighter.tuner import scale_batch_size as scale
+
+    scale(_configs(configs, overrides), overrides, run_dir=run_dir)
+
+
 STAGE_EXAMPLES: dict[Stage, tuple[tuple[str, str], ...]] = {
     Stage.FIT: (
         ("lighter fit config.yaml trainer::max_epochs=20 system::optimizer::lr=0.01", "override two keys"),
@@ -260,6 +274,46 @@ COMMAND_LIST: list[Command] = [
             ("lighter check config.yaml -s predict", "the same for predict"),
             ("lighter check config.yaml experiments/mlp.yaml", "two configs merged"),
             ("lighter check config.yaml 'system::model::channels=[8, 16]'", "a list value: quote it for the shell"),
+        ),
+    ),
+]
+COMMAND_LIST += [
+    Command(
+        "lr_find",
+        lr_find,
+        "Find a learning rate with Lightning's range test; print it and the override that uses it.",
+        about=(
+            "Build what `lighter fit` builds, then run Lightning's learning-rate range test (Tuner.lr_find): about "
+            "100 training steps with the learning rate rising from 1e-8 to 1. Prints the suggested learning rate and "
+            "the override that uses it, and saves the loss-vs-lr plot as lr_find.png in the run directory. The "
+            "config file is not changed. Tuner.lr_find's arguments go under args::lr_find (min_lr, max_lr, "
+            "num_training, mode, early_stop_threshold)."
+        ),
+        options=(CONFIG_OPTION, RUN_DIR_OPTION),
+        examples=(
+            ("lighter lr_find config.yaml", "suggest a learning rate for system::optimizer"),
+            ("lighter lr_find config.yaml args::lr_find::num_training=200", "a longer range test"),
+            ("lighter lr_find config.yaml experiments/mlp.yaml", "merge a second config on top of the first"),
+            ("lighter lr_find config.yaml 'system::optimizer::betas=[0.9, 0.99]'", "a list value: quote it"),
+        ),
+    ),
+    Command(
+        "scale_batch_size",
+        scale_batch_size,
+        "Find the largest train batch size that fits in memory with Lightning's batch-size finder.",
+        about=(
+            "Build what `lighter fit` builds, then run Lightning's batch-size finder (Tuner.scale_batch_size) on "
+            "system::dataloaders::train: the batch size doubles until memory runs out or the whole training set "
+            "fits in one batch, a few steps per try. Prints the largest batch size that fit and the override that "
+            "uses it. The config file is not changed. Tuner.scale_batch_size's arguments go under "
+            "args::scale_batch_size (mode: power|binsearch, steps_per_trial, init_val, max_trials)."
+        ),
+        options=(CONFIG_OPTION, RUN_DIR_OPTION),
+        examples=(
+            ("lighter scale_batch_size config.yaml trainer::accelerator=gpu", "on the GPU you will train on"),
+            ("lighter scale_batch_size config.yaml args::scale_batch_size::mode=binsearch", "refine by bisection"),
+            ("lighter scale_batch_size config.yaml experiments/mlp.yaml", "merge a second config on top"),
+            ("lighter scale_batch_size config.yaml 'trainer::devices=[0]'", "a list value: quote it for the shell"),
         ),
     ),
 ]
@@ -635,6 +689,7 @@ def main(argv: list[str] | None = None) -> None:
     command = COMMANDS[name]
     fire_args = _fire_argv(command, args)
 
+    hide_noise()
     import fire
 
     from lighter.adapters import BatchAccessError

@@ -51,6 +51,10 @@ class Mode(str, Enum):
 
 
 # The one table the CLI, the pruning and the System derive from.
+# Lightning Tuner methods: `lighter lr_find|scale_batch_size` run them on the fit stage's config, with their
+# arguments under `args::<name>` as upstream Lighter 0.0.4 took them.
+TUNER_METHODS = ("lr_find", "scale_batch_size")
+
 STAGE_MODES: dict[Stage, tuple[Mode, ...]] = {
     Stage.FIT: (Mode.TRAIN, Mode.VAL),
     Stage.VALIDATE: (Mode.VAL,),

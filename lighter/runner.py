@@ -19,6 +19,8 @@ from lighter.monitors import check_monitors
 from lighter.tracking.secrets import Secrets
 
 Overrides = list[str] | dict[str, Any] | None
+# Lightning resolves these ckpt_path names from the ModelCheckpoint of a `fit` in the same process only.
+SAME_PROCESS_CHECKPOINTS = ("best", "last")
 
 
 @dataclass
@@ -96,6 +98,7 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
     """Seed, then build the trainer, the system and the arguments of the stage's Trainer method."""
     import pytorch_lightning as pl
 
+    from lighter.callbacks.progress import use_default_progress
     from lighter.run.recorder import RunRecorder
     from lighter.tracking import hooks as tracking
 
@@ -106,6 +109,10 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
     parser = build.make_parser(build.transforms_as_functions(pruned), experiment.loaded)
     tracking.scrub_argv(experiment.secrets)  # before the loggers start: some record the command line
     experiment.trainer = parser.get_parsed_content("trainer")
+    configured = (
+        parser.get_parsed_content("trainer::callbacks") if build.key_exists(pruned, "trainer::callbacks") else []
+    )
+    use_default_progress(experiment.trainer, configured if isinstance(configured, list) else [configured])
     experiment.system = parser.get_parsed_content("system")
     check_monitors(experiment.pruned, experiment.system, stage, experiment.loaded)
     args_key = f"args::{stage.value}"
@@ -115,6 +122,16 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
         # Writers save predictions as they come; keeping them all in memory too would grow without bound.
         experiment.args.setdefault("return_predictions", False)
     ckpt = experiment.args.get("ckpt_path")
+    if stage is not Stage.FIT and ckpt in SAME_PROCESS_CHECKPOINTS:
+        key = f"{args_key}::ckpt_path"
+        raise ConfigError(
+            f"ckpt_path '{ckpt}' means the {ckpt} checkpoint of a fit that ran in this same process, and "
+            f"`lighter {stage.value}` starts a new one",
+            key=key,
+            location=experiment.loaded.where(key),
+            suggestion=f"Name a fit's run directory: `lighter {stage.value} RUN_DIR` (its best checkpoint, else its "
+            f"last), or a file: {key}=RUN_DIR/checkpoints/last.ckpt",
+        )
     if isinstance(ckpt, str) and ckpt not in ("best", "last", "hpc", "registry") and not Path(ckpt).is_file():
         key = f"{args_key}::ckpt_path"
         raise ConfigError(
@@ -180,14 +197,23 @@ def run(
     The run's directory is `run_dir` when given, else lighter's choice (see `lighter.run.directory`).
     """
     from lighter.run.lifecycle import recorded
+    from lighter.summary import print_summary
 
     prepared = prepare(stage, configs, overrides, profile=profile)
     if run_dir is not None:
         prepared.command += " " + shlex.join(["--run-dir", str(run_dir)])
     experiment = instantiate(prepared)
     method = getattr(experiment.trainer, experiment.stage.value)
-    with recorded(experiment, run_dir), _batch_errors_name_their_key(experiment), _startup_objects_frozen():
-        result = method(experiment.system, **experiment.args)
+    directory = None
+    try:
+        with (
+            recorded(experiment, run_dir) as directory,
+            _batch_errors_name_their_key(experiment),
+            _startup_objects_frozen(),
+        ):
+            result = method(experiment.system, **experiment.args)
+    finally:
+        print_summary(experiment, directory)  # finished or interrupted: where it went, what next; failed: nothing
     _close_process_group()
     return result
 

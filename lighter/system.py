@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -351,8 +351,46 @@ class System(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A checkpoint from fit may hold a criterion's buffers that a test or predict run does not build.
         state = checkpoint.get("state_dict", {})
+        _match_compiled_names(state, self.state_dict().keys())
         for key in [k for k in state if k.split(".", 1)[0] not in self._modules]:
             del state[key]
+
+    # ---- tuning: what Lightning's LearningRateFinder and BatchSizeFinder read and set ----------
+    @property
+    def lr(self) -> float:
+        """The optimizer's learning rate (its first param group's). Setting it scales every group alike."""
+        if self.optimizer is None:
+            raise AttributeError("lr: system::optimizer is not set")
+        return self.optimizer.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        groups = self.optimizer.param_groups
+        first = groups[0]["lr"]
+        scale = value / first if first else None
+        for group in groups:
+            group["lr"] = group["lr"] * scale if scale is not None else value
+            if "initial_lr" in group:  # what a scheduler restarts from
+                group["initial_lr"] = group["lr"]
+        scheduler = self.scheduler.get("scheduler") if isinstance(self.scheduler, Mapping) else self.scheduler
+        if hasattr(scheduler, "base_lrs"):
+            scheduler.base_lrs = [group["lr"] for group in groups]
+
+    learning_rate = lr  # Lightning's finders look for either name
+
+    @property
+    def batch_size(self) -> int:
+        """The train dataloader's batch size. Setting it rebuilds that dataloader with the new size."""
+        size = getattr(self.dataloaders.get(Mode.TRAIN.value), "batch_size", None)
+        if size is None:
+            raise AttributeError("batch_size: system::dataloaders::train is not a DataLoader with a batch_size")
+        return size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        from lighter.utils.loaders import with_batch_size
+
+        self.dataloaders[Mode.TRAIN.value] = with_batch_size(self.dataloaders[Mode.TRAIN.value], value)
 
     # ---- data ---------------------------------------------------------------------------------
     def _dataloader(self, mode: Mode) -> Any:
@@ -378,3 +416,16 @@ class System(pl.LightningModule):
 
     def predict_dataloader(self) -> Any:
         return self._dataloader(Mode.PREDICT)
+
+
+COMPILED = "_orig_mod."  # the prefix torch.compile's wrapper adds to every name of the module it wraps
+
+
+def _match_compiled_names(state: dict[str, Any], own: Iterable[str]) -> None:
+    """Rename a checkpoint's keys in place so a compiled model loads an uncompiled one's weights, and the reverse."""
+    own = set(own)
+    by_plain = {name.replace(COMPILED, ""): name for name in own}
+    for key in [k for k in state if k not in own]:
+        target = by_plain.get(key.replace(COMPILED, ""))
+        if target is not None and target not in state:
+            state[target] = state.pop(key)

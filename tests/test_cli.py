@@ -264,3 +264,17 @@ def test_config_given_as_flag(tmp_path, capsys, argv):
     shown = yaml.safe_load(capsys.readouterr().out)
     assert shown["trainer"]["max_epochs"] == 2
     assert shown["trainer"]["devices"] == 1
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        pytest.param(["-s", "validate"], id="short"),
+        pytest.param(["--stage", "validate"], id="long"),
+        pytest.param(["--stage=validate"], id="long-equals"),
+    ],
+)
+def test_check_stage_option_in_every_form(tmp_path, capsys, flag):
+    config = write_yaml(tmp_path / "c.yaml", classifier_config(tmp_path))
+    main(["check", str(config), *flag, "trainer::max_epochs=2"])
+    assert "`lighter validate` builds and runs one batch" in capsys.readouterr().out

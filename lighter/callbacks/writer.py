@@ -48,6 +48,7 @@ class SampleWriter(BasePredictionWriter):
         self._position: dict[int, int] = {}  # dataloader -> samples this process has seen
         self._real: dict[int, int | None] = {}  # dataloader -> samples of this process that are not padding
         self._many_loaders = False
+        self.written = 0  # samples written in the last predict (by all processes, once it ended)
 
     def existing(self) -> bool:
         """Whether output from an earlier run is already at `self.path`."""
@@ -73,6 +74,15 @@ class SampleWriter(BasePredictionWriter):
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._position, self._real = {}, {}
         self._many_loaders = len(trainer.num_predict_batches) > 1
+        self.written = 0
+
+    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # How many samples all processes wrote, for the end-of-run summary: one collective, once.
+        if trainer.world_size > 1:
+            import torch
+
+            total = trainer.strategy.reduce(torch.tensor(self.written, device=pl_module.device), reduce_op="sum")
+            self.written = int(total)
 
     def _loader(self, trainer: pl.Trainer, dataloader_idx: int) -> Any:
         loaders = trainer.predict_dataloaders
@@ -109,6 +119,7 @@ class SampleWriter(BasePredictionWriter):
 
         world, rank = trainer.world_size, trainer.global_rank
         loader = dataloader_idx if self._many_loaders else None
+        self.written += keep
         for j in range(keep):
             # Lightning records the dataset indices of every predict batch; without them, count as the sampler would.
             index = int(batch_indices[j]) if batch_indices else (start + j) * world + rank

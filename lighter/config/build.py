@@ -30,6 +30,7 @@ from lighter.keys import (
     SYSTEM_TARGETS,
     TARGET,
     TRAINER_TARGET,
+    TUNER_METHODS,
     Mode,
     Stage,
 )
@@ -86,7 +87,8 @@ def prune(data: dict[str, Any], stage: Stage) -> dict[str, Any]:
     data = dict(data)
     args = data.get("args")
     if isinstance(args, dict):
-        data["args"] = {k: v for k, v in args.items() if k == stage.value}
+        kept = (stage.value, *(TUNER_METHODS if stage is Stage.FIT else ()))  # the tuner runs on fit's config
+        data["args"] = {k: v for k, v in args.items() if k in kept}
     if not is_lighter_system(data):
         return data
     modes = STAGE_MODES[stage]

@@ -24,12 +24,13 @@ from lighter.keys import (
     SYSTEM_KEYS,
     TARGET,
     TOP_LEVEL_KEYS,
+    TUNER_METHODS,
     Mode,
     Stage,
 )
 
 _MODES = tuple(m.value for m in Mode)
-_STAGES = tuple(s.value for s in Stage)
+_STAGES = (*(s.value for s in Stage), *TUNER_METHODS)
 
 
 def _unknown_key(key: str, allowed: tuple[str, ...], parent: str, loaded: LoadedConfig) -> ConfigError:

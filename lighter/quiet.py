@@ -1,0 +1,52 @@
+"""Quiet by default: the warnings and notices a lighter user cannot act on, hidden in one place.
+
+Each entry says why it is noise. Warnings about the user's own config (a dataloader without workers, a metric
+that is never logged, a deprecated argument they wrote) stay. `--verbose` or LIGHTER_VERBOSE=1 shows everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+VERBOSE_ENV = "LIGHTER_VERBOSE"
+
+# (message regex, why it is hidden). Matched against the start of the warning's text.
+HIDDEN_WARNINGS = (
+    (
+        r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        "torch deprecates an API that Lightning itself calls (pytorch_lightning/utilities/_pytree.py); "
+        "only a Lightning release can change it",
+    ),
+    (
+        r"The number of training batches \(\d+\) is smaller than the logging interval",
+        "Lightning's log_every_n_steps default (50) on a small dataset: the epoch-level values lighter logs "
+        "are complete regardless, and the per-step ones still appear every epoch",
+    ),
+)
+# Info lines Lightning prints through its `rank_zero` logger, by their start.
+HIDDEN_NOTICES = (
+    ("💡 Tip:", "advertisements for Lightning's cloud services (litlogger, litmodels), printed on every run"),
+)
+NOTICE_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero")
+
+
+class _HideNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(message.startswith(start) for start, _ in HIDDEN_NOTICES)
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
+def hide_noise() -> None:
+    """Install the filters for this process, unless the user asked for everything."""
+    if verbose():
+        return
+    for message, _why in HIDDEN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+    for name in NOTICE_LOGGERS:
+        logging.getLogger(name).addFilter(_HideNotices())

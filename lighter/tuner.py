@@ -1,0 +1,103 @@
+"""`lighter lr_find` and `lighter scale_batch_size`: Lightning's Tuner on a fit config, which stays as written.
+
+Each builds what `lighter fit` builds, runs the Tuner method with the arguments under `args::lr_find` or
+`args::scale_batch_size` (as upstream Lighter took them), and prints the value found and the override that uses it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lighter.config.loader import lookup
+from lighter.keys import REF, SEP, Stage
+
+LR_KEY = f"system{SEP}optimizer{SEP}lr"
+BATCH_SIZE_KEY = f"system{SEP}dataloaders{SEP}train{SEP}batch_size"
+PLOT_FILE = "lr_find.png"
+
+
+def _written_at(config: dict[str, Any], key: str) -> str:
+    """The key to override: where `key`'s value is written, following `@` references (`@vars::lr` -> vars::lr)."""
+    for _ in range(10):
+        value = lookup(config, key, None)
+        if not (isinstance(value, str) and value.startswith(REF)):
+            break
+        key = value[len(REF) :]
+    return key
+
+
+def _build(method: str, configs: list[str], overrides: Any):
+    from pytorch_lightning.tuner import Tuner
+
+    from lighter.config import build
+    from lighter.run.lifecycle import recorder_of
+    from lighter.runner import instantiate, prepare
+
+    experiment = prepare(Stage.FIT, configs, overrides)
+    experiment.command = experiment.command.replace(f"lighter {Stage.FIT.value}", f"lighter {method}", 1)
+    instantiate(experiment)
+    recorder_of(experiment.trainer).stage = method  # run.yaml says what ran; runs/<method>/ without a logger
+    key = f"args{SEP}{method}"
+    args = {}
+    if build.key_exists(experiment.pruned, key):
+        args = build.make_parser(experiment.pruned, experiment.loaded).get_parsed_content(key) or {}
+    return experiment, Tuner(experiment.trainer), dict(args)
+
+
+def _fit_command(experiment: Any, method: str, override: str) -> str:
+    return experiment.command.replace(f"lighter {method}", f"lighter {Stage.FIT.value}", 1) + f" {override}"
+
+
+def lr_find(configs: list[str], overrides: Any = None, *, run_dir: str | None = None) -> float | None:
+    """Run Lightning's learning-rate range test; print the suggestion, the fit command that uses it, and the plot."""
+    from lighter.run.lifecycle import recorded
+
+    experiment, tuner, args = _build("lr_find", configs, overrides)
+    with recorded(experiment, run_dir) as directory:
+        finder = tuner.lr_find(experiment.system, **args)
+    suggestion = finder.suggestion() if finder is not None else None
+    if not experiment.trainer.is_global_zero:
+        return suggestion
+    if suggestion is None:
+        print("lighter lr_find: no suggestion: the loss did not fall over the range tried.")
+        print("  Try a wider range (args::lr_find::min_lr, ::max_lr) or more steps (args::lr_find::num_training).")
+        return None
+    override = f"{_written_at(experiment.config, LR_KEY)}={suggestion:.3g}"
+    print(f"lighter lr_find: suggested learning rate {suggestion:.3g}")
+    print(f"  use it: {_fit_command(experiment, 'lr_find', override)}")
+    if directory is not None:
+        print(f"  plot:   {_save_plot(finder, directory)}")
+    return suggestion
+
+
+def _save_plot(finder: Any, run_dir: Path) -> str:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display on a cluster node
+    except ImportError:
+        return "not drawn: matplotlib is not installed (pip install 'lighter[tuner]')"
+    path = run_dir / PLOT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure = finder.plot(suggest=True)
+    figure.savefig(path, dpi=100)
+    return str(path)
+
+
+def scale_batch_size(configs: list[str], overrides: Any = None, *, run_dir: str | None = None) -> int | None:
+    """Double the train batch size until memory runs out (Lightning's `power` mode); print the largest that fit."""
+    from lighter.run.lifecycle import recorded
+
+    experiment, tuner, args = _build("scale_batch_size", configs, overrides)
+    with recorded(experiment, run_dir):
+        size = tuner.scale_batch_size(experiment.system, **args)
+    if not experiment.trainer.is_global_zero or size is None:
+        return size
+    override = f"{_written_at(experiment.config, BATCH_SIZE_KEY)}={size}"
+    dataset = getattr(experiment.system.dataloaders.get("train"), "dataset", None)
+    whole = dataset is not None and hasattr(dataset, "__len__") and size >= len(dataset)
+    note = " (the whole training set: memory never ran out)" if whole else ""
+    print(f"lighter scale_batch_size: the largest batch size that fits is {size}{note}")
+    print(f"  use it: {_fit_command(experiment, 'scale_batch_size', override)}")
+    return size

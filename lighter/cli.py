@@ -177,18 +177,18 @@ def profile_show(name: str) -> None:
     print(show_text(name), end="")
 
 
-def lr_find(*configs: str, run_dir: str | None = None, **overrides: str) -> None:
+def lr_find(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
     """Lightning's learning-rate range test on a fit config."""
     from lighter.tuner import lr_find as find
 
-    find(_configs(configs, overrides), overrides, run_dir=run_dir)
+    find(_configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
 
 
-def scale_batch_size(*configs: str, run_dir: str | None = None, **overrides: str) -> None:
+def scale_batch_size(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
     """Lightning's batch-size finder on a fit config."""
     from lighter.tuner import scale_batch_size as scale
 
-    scale(_configs(configs, overrides), overrides, run_dir=run_dir)
+    scale(_configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
 
 
 STAGE_EXAMPLES: dict[Stage, tuple[tuple[str, str], ...]] = {
@@ -289,7 +289,7 @@ COMMAND_LIST += [
             "config file is not changed. Tuner.lr_find's arguments go under args::lr_find (min_lr, max_lr, "
             "num_training, mode, early_stop_threshold)."
         ),
-        options=(CONFIG_OPTION, RUN_DIR_OPTION),
+        options=(CONFIG_OPTION, RUN_DIR_OPTION, PROFILE_OPTION),
         examples=(
             ("lighter lr_find config.yaml", "suggest a learning rate for system::optimizer"),
             ("lighter lr_find config.yaml args::lr_find::num_training=200", "a longer range test"),
@@ -308,7 +308,7 @@ COMMAND_LIST += [
             "uses it. The config file is not changed. Tuner.scale_batch_size's arguments go under "
             "args::scale_batch_size (mode: power|binsearch, steps_per_trial, init_val, max_trials)."
         ),
-        options=(CONFIG_OPTION, RUN_DIR_OPTION),
+        options=(CONFIG_OPTION, RUN_DIR_OPTION, PROFILE_OPTION),
         examples=(
             ("lighter scale_batch_size config.yaml trainer::accelerator=gpu", "on the GPU you will train on"),
             ("lighter scale_batch_size config.yaml args::scale_batch_size::mode=binsearch", "refine by bisection"),

@@ -27,14 +27,14 @@ def _written_at(config: dict[str, Any], key: str) -> str:
     return key
 
 
-def _build(method: str, configs: list[str], overrides: Any):
+def _build(method: str, configs: list[str], overrides: Any, profile: str | None):
     from pytorch_lightning.tuner import Tuner
 
     from lighter.config import build
     from lighter.run.lifecycle import recorder_of
     from lighter.runner import instantiate, prepare
 
-    experiment = prepare(Stage.FIT, configs, overrides)
+    experiment = prepare(Stage.FIT, configs, overrides, profile=profile)
     experiment.command = experiment.command.replace(f"lighter {Stage.FIT.value}", f"lighter {method}", 1)
     instantiate(experiment)
     recorder_of(experiment.trainer).stage = method  # run.yaml says what ran; runs/<method>/ without a logger
@@ -49,11 +49,13 @@ def _fit_command(experiment: Any, method: str, override: str) -> str:
     return experiment.command.replace(f"lighter {method}", f"lighter {Stage.FIT.value}", 1) + f" {override}"
 
 
-def lr_find(configs: list[str], overrides: Any = None, *, run_dir: str | None = None) -> float | None:
+def lr_find(
+    configs: list[str], overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
+) -> float | None:
     """Run Lightning's learning-rate range test; print the suggestion, the fit command that uses it, and the plot."""
     from lighter.run.lifecycle import recorded
 
-    experiment, tuner, args = _build("lr_find", configs, overrides)
+    experiment, tuner, args = _build("lr_find", configs, overrides, profile)
     with recorded(experiment, run_dir) as directory:
         finder = tuner.lr_find(experiment.system, **args)
     suggestion = finder.suggestion() if finder is not None else None
@@ -85,11 +87,13 @@ def _save_plot(finder: Any, run_dir: Path) -> str:
     return str(path)
 
 
-def scale_batch_size(configs: list[str], overrides: Any = None, *, run_dir: str | None = None) -> int | None:
+def scale_batch_size(
+    configs: list[str], overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
+) -> int | None:
     """Double the train batch size until memory runs out (Lightning's `power` mode); print the largest that fit."""
     from lighter.run.lifecycle import recorded
 
-    experiment, tuner, args = _build("scale_batch_size", configs, overrides)
+    experiment, tuner, args = _build("scale_batch_size", configs, overrides, profile)
     with recorded(experiment, run_dir):
         size = tuner.scale_batch_size(experiment.system, **args)
     if not experiment.trainer.is_global_zero or size is None:

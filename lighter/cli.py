@@ -124,6 +124,13 @@ def _stage_command(stage: Stage) -> Callable[..., None]:
     return command
 
 
+def resume(run_dir: str, *positional: str, **overrides: str) -> None:
+    """Continue a recorded fit from its newest checkpoint, in its own directory."""
+    from lighter.run.resume import resume as resume_run
+
+    resume_run(run_dir, [*positional, *(f"{key}={value}" for key, value in overrides.items())])
+
+
 def show(*configs: str, trust: bool = False, profile: str | None = None, **overrides: str) -> None:
     """Print the merged config after overrides, as YAML: exactly what would run, secrets masked. Imports nothing."""
     from lighter.config.loader import dump_yaml
@@ -231,6 +238,23 @@ COMMAND_LIST: list[Command] = [
             examples=STAGE_EXAMPLES[stage],
         )
         for stage in Stage
+    ),
+    Command(
+        "resume",
+        resume,
+        "Continue a recorded fit from its newest checkpoint, in the same run directory.",
+        usage="RUN_DIR [KEY::PATH=VALUE ...]",
+        about=(
+            "Continue the fit recorded in RUN_DIR from its newest checkpoint (the one SIGINT or SIGTERM saved, or the "
+            "last periodic one), with its recorded config plus the overrides, in the same directory: metrics.csv "
+            "continues where it stopped, and run.yaml records each resume. A run that has already reached its end "
+            "says so and exits 0."
+        ),
+        examples=(
+            ("lighter resume runs/digits/version_0", "continue an interrupted fit"),
+            ("lighter resume runs/digits/version_0 trainer::max_epochs=20", "train a finished run for longer"),
+        ),
+        takes_config=False,
     ),
     Command(
         "show",

@@ -132,14 +132,8 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
             suggestion=f"Name a fit's run directory: `lighter {stage.value} RUN_DIR` (its best checkpoint, else its "
             f"last), or a file: {key}=RUN_DIR/checkpoints/last.ckpt",
         )
-    if isinstance(ckpt, str) and ckpt not in ("best", "last", "hpc", "registry") and not Path(ckpt).is_file():
-        key = f"{args_key}::ckpt_path"
-        raise ConfigError(
-            f"checkpoint '{ckpt}' does not exist",
-            key=key,
-            location=experiment.loaded.where(key),
-            suggestion="Run `lighter fit` first, or point ckpt_path at an existing .ckpt file.",
-        )
+    if ckpt is not None:
+        _check_checkpoint(experiment, f"{args_key}::ckpt_path", ckpt)
     if record:
         secrets = experiment.secrets
         recorder = RunRecorder(
@@ -153,6 +147,37 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
         experiment.trainer.callbacks.append(recorder)
         experiment.trainer.callbacks.append(tracking.handoff(secrets, experiment.config))
     return experiment
+
+
+def _check_checkpoint(experiment: Experiment, key: str, ckpt: Any) -> None:
+    """A `ckpt_path` that names a file must be a whole, safe Lightning checkpoint; `best` and `last` mean nothing to
+    a new run (lighter gives each run its own directory), so they point at the commands that do what they meant."""
+    from lighter.run.checkpoint import read_checkpoint, trusted
+
+    location = experiment.loaded.where(key)
+    if ckpt in ("best", "last"):
+        raise ConfigError(
+            f"'{ckpt}' names a checkpoint of this run, and a new run has none yet",
+            key=key,
+            location=location,
+            suggestion="Continue a fit with `lighter resume RUN_DIR`; test or predict with a run's best checkpoint "
+            "with `lighter test RUN_DIR`; or give the path of a .ckpt file.",
+        )
+    if not isinstance(ckpt, str) or ckpt in ("hpc", "registry") or ckpt.startswith("registry:"):
+        return
+    if not Path(ckpt).is_file() and not Path(ckpt).is_dir():
+        raise ConfigError(
+            f"checkpoint '{ckpt}' does not exist",
+            key=key,
+            location=location,
+            suggestion="Run `lighter fit` first, or point ckpt_path at an existing .ckpt file.",
+        )
+    try:
+        read_checkpoint(ckpt, key=key)
+    except ConfigError as err:
+        err.location = location
+        raise ConfigError(err.message, key=key, location=location, suggestion=err.suggestion) from err.__cause__
+    experiment.args.setdefault("weights_only", not trusted())
 
 
 @contextlib.contextmanager
@@ -196,18 +221,43 @@ def run(
 
     The run's directory is `run_dir` when given, else lighter's choice (see `lighter.run.directory`).
     """
+    stage = parse_stage(stage)
+    typed = _command(stage, configs, overrides)
+    source_run = _run_dir_input(configs)
+    if source_run is not None:
+        # `lighter test RUN_DIR`: the run's recorded config and its best checkpoint (else its last).
+        from lighter.run.resume import stage_inputs
+
+        _, config_file, ckpt = stage_inputs(stage.value, source_run)
+        configs, key = [str(config_file)], f"args::{stage.value}::ckpt_path"
+        if isinstance(overrides, dict):
+            overrides = {key: str(ckpt), **overrides}  # the user's own ckpt_path, if given, still wins
+        else:
+            overrides = [f"{key}={ckpt}", *(overrides or [])]
+    prepared = prepare(stage, configs, overrides, profile=profile)
+    # Record the command as typed (`lighter test RUN_DIR`), with what `prepare` added to it (`--profile`).
+    prepared.command = typed + prepared.command.removeprefix(_command(stage, configs, overrides))
+    if run_dir is not None:
+        prepared.command += " " + shlex.join(["--run-dir", str(run_dir)])
+    return execute(instantiate(prepared), run_dir=run_dir)
+
+
+def _run_dir_input(configs: list[str] | str) -> str | None:
+    """The run directory given in place of config files (`lighter test RUN_DIR`), if that is what was given."""
+    named = [configs] if isinstance(configs, str) else list(configs)
+    return named[0] if len(named) == 1 and Path(named[0]).is_dir() else None
+
+
+def execute(experiment: Experiment, *, run_dir: str | Path | None = None, continuing: bool = False) -> Any:
+    """Call the stage's Trainer method inside its recorded run directory (see `lighter.run.lifecycle`)."""
     from lighter.run.lifecycle import recorded
     from lighter.summary import print_summary
 
-    prepared = prepare(stage, configs, overrides, profile=profile)
-    if run_dir is not None:
-        prepared.command += " " + shlex.join(["--run-dir", str(run_dir)])
-    experiment = instantiate(prepared)
     method = getattr(experiment.trainer, experiment.stage.value)
     directory = None
     try:
         with (
-            recorded(experiment, run_dir) as directory,
+            recorded(experiment, run_dir, continuing=continuing) as directory,
             _batch_errors_name_their_key(experiment),
             _startup_objects_frozen(),
         ):

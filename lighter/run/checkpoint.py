@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -88,3 +89,57 @@ def _all_tensors(data: dict) -> bool:
     import torch
 
     return bool(data) and all(isinstance(v, torch.Tensor) for v in data.values())
+
+
+def atomic_checkpoint_io() -> Any:
+    """A Lightning CheckpointIO that writes a local checkpoint whole or not at all.
+
+    Lightning's own writes into a temporary file in the system's temp folder and moves it over; across file systems
+    that move is a copy, which a kill can cut short. This one writes beside the target, flushes it to disk and renames.
+    """
+    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+            if storage_options is not None or "://" in str(path):
+                return super().save_checkpoint(checkpoint, path, storage_options)
+            import torch
+
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    torch.save(checkpoint, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(temp, path)
+            except BaseException:
+                Path(temp).unlink(missing_ok=True)
+                raise
+            _fsync_dir(path.parent)
+
+    return AtomicCheckpointIO()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself survive a crash of the machine."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def use_atomic_writes(trainer: Any) -> None:
+    """Give the trainer's strategy the atomic CheckpointIO, unless the user configured a CheckpointIO of their own."""
+    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    current = trainer.strategy.checkpoint_io
+    if type(current) is TorchCheckpointIO:
+        trainer.strategy.checkpoint_io = atomic_checkpoint_io()

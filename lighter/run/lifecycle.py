@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lighter.run.directory import RUN_DIR_ENV, claim_run_dir
+from lighter.run.checkpoint import use_atomic_writes
+from lighter.run.directory import RUN_DIR_ENV, claim_run_dir, log_into
+from lighter.run.logs import continue_csv_log, final_metrics, tracker_runs
 from lighter.run.record import (
     CHECKPOINT_CONFIG_FILE,
     CHECKPOINT_KEY,
@@ -24,6 +27,7 @@ from lighter.run.record import (
     dump,
     git_state,
     now,
+    process_rank,
     slurm_job,
     update_record,
     versions,
@@ -31,13 +35,6 @@ from lighter.run.record import (
 )
 
 EXIT_CODES = {"finished": 0, "failed": 1, "config_error": 2, "SIGINT": 130, "SIGTERM": 143}
-
-
-def _rank() -> int:
-    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return 0
 
 
 def recorder_of(trainer: Any) -> Any:
@@ -63,14 +60,21 @@ def _first_record(recorder: Any) -> dict[str, Any]:
     }
 
 
-def _point_outputs_at(trainer: Any, run_dir: Path) -> None:
-    """Checkpoints without a `dirpath` go to `<run dir>/checkpoints`; Lightning's HPC checkpoints to the run dir."""
+def _point_outputs_at(trainer: Any, run_dir: Path) -> list[str]:
+    """Checkpoints without a `dirpath` go to `<run dir>/checkpoints`; Lightning's HPC checkpoints to the run dir.
+
+    Returns every folder the run's checkpoints go to.
+    """
     from pytorch_lightning.callbacks import ModelCheckpoint
 
+    folders = []
     for callback in trainer.callbacks:
-        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
-            callback.dirpath = str(run_dir / CHECKPOINTS_DIR)
+        if isinstance(callback, ModelCheckpoint):
+            if callback.dirpath is None:
+                callback.dirpath = str(run_dir / CHECKPOINTS_DIR)
+            folders.append(str(Path(callback.dirpath).absolute()))
     trainer._default_root_dir = str(run_dir)
+    return list(dict.fromkeys(folders))
 
 
 def _trained_with(ckpt_path: Any) -> dict[str, Any] | None:
@@ -82,64 +86,101 @@ def _trained_with(ckpt_path: Any) -> dict[str, Any] | None:
     return read_checkpoint(ckpt_path).get("hyper_parameters", {}).get(CHECKPOINT_KEY)
 
 
-def start(experiment: Any, run_dir: str | os.PathLike | None = None) -> Path | None:
+def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continuing: bool = False) -> Path | None:
     """Claim the run's directory and write `config.yaml` and `run.yaml` (rank 0), or learn it (other ranks).
 
-    None when the run keeps no directory: `lighter check`, `fast_dev_run`, or a Trainer built without recording.
+    With `continuing`, `run_dir` is a recorded run that `lighter resume` continues: nothing is claimed, and its logs
+    carry on. None when the run keeps no directory: `fast_dev_run`, or a Trainer built without recording.
     """
     trainer = experiment.trainer
     recorder = recorder_of(trainer)
     if recorder is None or trainer.fast_dev_run:
         return None
-    if _rank() == 0:
-        record = _first_record(recorder)
-        trained_with = _trained_with(recorder.ckpt_path)
-        if trained_with is not None:
-            record["checkpoint"] = str(Path(recorder.ckpt_path).resolve())
-        directory = claim_run_dir(trainer, recorder.stage, record, named=run_dir)
-        write_atomic(directory / CONFIG_FILE, dump(experiment.secrets.mask(experiment.config)))
-        if trained_with is not None:
-            write_atomic(directory / CHECKPOINT_CONFIG_FILE, dump(experiment.secrets.mask_foreign(trained_with)))
+    # The CSV logger warns that it will delete earlier logs in a folder that isn't empty, ModelCheckpoint that its
+    # folder isn't empty: this directory holds only this run's own files, and a resume puts earlier rows back itself.
+    warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+    if continuing:
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    if process_rank() == 0:
+        if continuing:
+            directory = Path(run_dir).absolute()
+            log_into(trainer, directory)
+            continue_csv_log(trainer, directory, before_step=_resume_step(recorder.ckpt_path))
+        else:
+            record = _first_record(recorder)
+            trained_with = _trained_with(recorder.ckpt_path)
+            if trained_with is not None:
+                record["checkpoint"] = str(Path(recorder.ckpt_path).resolve())
+            directory = claim_run_dir(trainer, recorder.stage, record, named=run_dir)
+            write_atomic(directory / CONFIG_FILE, dump(experiment.secrets.mask(experiment.config)))
+            if trained_with is not None:
+                write_atomic(directory / CHECKPOINT_CONFIG_FILE, dump(experiment.secrets.mask_foreign(trained_with)))
         os.environ[RUN_DIR_ENV] = str(directory)  # DDP processes Lightning starts inherit it
     else:
         named = os.environ.get(RUN_DIR_ENV)
         directory = None if named is None else Path(named)
     recorder.run_dir = directory
     if directory is not None:
-        _point_outputs_at(trainer, directory)
-        # The CSV logger warns that it will delete earlier logs in a folder that isn't empty: this one holds only
-        # lighter's own files, and a resume puts the earlier rows back itself.
-        warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+        folders = _point_outputs_at(trainer, directory)
+        if process_rank() == 0 and folders and folders != [str(directory / CHECKPOINTS_DIR)]:
+            update_record(directory, checkpoint_dirs=folders)
+    use_atomic_writes(trainer)
     return directory
 
 
-def finish(run_dir: Path | None, status: str, **details: Any) -> None:
-    """Record how the run ended (rank 0 only)."""
-    if run_dir is None or _rank() != 0:
+def _resume_step(ckpt_path: Any) -> int:
+    from lighter.run.checkpoint import read_checkpoint
+
+    return int(read_checkpoint(ckpt_path).get("global_step", 0))
+
+
+def finish(run_dir: Path | None, status: str, trainer: Any = None, **details: Any) -> None:
+    """Record how the run ended (rank 0 only): status, end time, where it got to, tracker runs, final metrics."""
+    if run_dir is None or process_rank() != 0:
         return
+    if trainer is not None:
+        details.update(progress={"epoch": int(trainer.current_epoch), "step": int(trainer.global_step)})
+        trackers = tracker_runs(trainer)
+        if trackers:
+            details["trackers"] = trackers
+        if status == "finished":
+            details["metrics"] = final_metrics(trainer)
     update_record(run_dir, status=status, ended=now(), **details)
 
 
 @contextlib.contextmanager
-def recorded(experiment: Any, run_dir: str | os.PathLike | None = None) -> Iterator[Path | None]:
-    """Claim the directory, run the body, record `finished`, `failed` or `interrupted`; exit 143 after SIGTERM."""
+def recorded(
+    experiment: Any, run_dir: str | os.PathLike | None = None, *, continuing: bool = False
+) -> Iterator[Path | None]:
+    """Claim the directory, run the body, record `finished`, `failed` or `interrupted`; exit 130/143 on a signal."""
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    directory = start(experiment, run_dir)
+    from lighter.run.signals import GracefulStop
+
+    directory = start(experiment, run_dir, continuing=continuing)
     trainer = experiment.trainer
+
+    def stopped_at_once(name: str) -> None:
+        finish(directory, "interrupted", trainer, interrupted={**_where(trainer, name), "checkpoint": None})
+
+    stop = GracefulStop(trainer, on_second=stopped_at_once)
     try:
-        yield directory
+        with stop:
+            yield directory
     except SIGTERMException:
-        finish(directory, "interrupted", interrupted=_where(trainer, "SIGTERM"))
-        _say_interrupted(directory, "SIGTERM")
-        raise SystemExit(EXIT_CODES["SIGTERM"]) from None
+        name = stop.received or "SIGTERM"
+        saved = recorder_of(trainer).interrupted_checkpoint
+        where = {**_where(trainer, name), "checkpoint": None if saved is None else str(saved)}
+        finish(directory, "interrupted", trainer, interrupted=where)
+        _say_interrupted(directory, name, saved)
+        raise SystemExit(EXIT_CODES[name]) from None
     except BaseException as err:
-        finish(directory, "failed", error={"type": type(err).__name__, "message": str(err)})
+        finish(directory, "failed", trainer, error={"type": type(err).__name__, "message": str(err)})
         raise
     else:
-        finish(directory, "finished")
+        finish(directory, "finished", trainer)
     finally:
-        if _rank() == 0:
+        if process_rank() == 0:
             os.environ.pop(RUN_DIR_ENV, None)
 
 
@@ -147,8 +188,11 @@ def _where(trainer: Any, signal_name: str) -> dict[str, Any]:
     return {"signal": signal_name, "epoch": int(trainer.current_epoch), "step": int(trainer.global_step)}
 
 
-def _say_interrupted(run_dir: Path | None, signal_name: str) -> None:
-    if _rank() != 0:
+def _say_interrupted(run_dir: Path | None, signal_name: str, saved: Path | None) -> None:
+    if process_rank() != 0 or run_dir is None:
         return
-    where = "" if run_dir is None else f" Its directory: {run_dir}."
-    print(f"lighter: stopped by {signal_name}.{where}", file=sys.stderr)
+    if saved is not None:
+        tail = f"checkpoint saved. Continue with: lighter resume {shlex.quote(str(run_dir))}"
+    else:
+        tail = f"nothing to resume (it was not training). Run directory: {run_dir}"
+    print(f"lighter: stopped by {signal_name}; {tail}", file=sys.stderr, flush=True)

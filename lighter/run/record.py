@@ -18,6 +18,7 @@ RUN_FILE = "run.yaml"  # the record: how the run was started and how it ended
 CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT_CONFIG_FILE = "checkpoint_config.yaml"  # the config that trained the checkpoint a run loads
 CHECKPOINT_KEY = "config"  # under a checkpoint's `hyper_parameters`: the config that trained it, as plain data
+RUN_DIR_KEY = "lighter_run_dir"  # in each checkpoint: the run that wrote it, to tell runs apart in a shared dirpath
 METRICS_FILE = "metrics.csv"  # the CSV logger's
 _VERSIONED = ("torch", "pytorch-lightning", "torchmetrics", "monai", "lighter")
 
@@ -109,6 +110,14 @@ def git_state(folder: Path) -> dict[str, Any] | None:
         return None
     dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     return {"commit": commit, "dirty": dirty, "folder": str(folder)}
+
+
+def process_rank() -> int:
+    """This process's rank under torchrun, SLURM or Lightning's launcher; 0 outside them."""
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
 
 
 def slurm_job() -> dict[str, str] | None:

@@ -16,14 +16,15 @@ def test_digits_example_fits_tests_and_predicts(tmp_path: Path):
     short = ["trainer::max_epochs=1", "trainer::limit_train_batches=5", "trainer::enable_progress_bar=false"]
     fit = run_cli(["fit", DIGITS, *short], tmp_path)
     assert fit.returncode == 0, fit.stderr[-3000:]
-    assert (tmp_path / "runs" / "digits" / "checkpoints" / "best.ckpt").is_file()
+    run_dir = tmp_path / "runs" / "digits" / "version_0"
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()  # each fit keeps its own best checkpoint
 
-    test = run_cli(["test", DIGITS, "trainer::enable_progress_bar=false"], tmp_path)
+    test = run_cli(["test", str(run_dir), "trainer::enable_progress_bar=false"], tmp_path)
     assert test.returncode == 0, test.stderr[-3000:]
     assert "test/metrics/accuracy/epoch" in test.stdout
 
     for _ in range(2):  # the example's writer replaces its table on a second predict
-        predict = run_cli(["predict", DIGITS, "trainer::enable_progress_bar=false"], tmp_path)
+        predict = run_cli(["predict", str(run_dir), "trainer::enable_progress_bar=false"], tmp_path)
         assert predict.returncode == 0, predict.stderr[-3000:]
     rows = list(csv.DictReader((tmp_path / "runs" / "digits" / "predictions.csv").open()))
     assert len(rows) == TEST_SAMPLES

@@ -140,6 +140,17 @@ def test_stopped_at_an_epoch_end_and_resumed_gives_the_same_weights_and_logs_as_
     assert entry["after"]["status"] == "finished"
     assert sorted(p.name for p in logs.iterdir()) == ["version_0", "version_1"]  # no new directory
 
+    # Stopped by SIGTERM mid-epoch (step 9: 3 of epoch 1's 6 batches done), then resumed: the same weights too.
+    stopped = fit(experiment, "trainer::max_epochs=4", signal_at(9))
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    mid = logs / "version_2"
+    only_checkpoint = "trainer::callbacks=" + yaml.safe_dump([CHECKPOINT], default_flow_style=True).strip()
+    assert run_cli(["resume", str(mid), only_checkpoint], experiment.parent).returncode == 0
+    c = weights(mid / "checkpoints" / "last.ckpt")
+    assert all(torch.equal(a[k], c[k]) for k in a), "weights after a mid-epoch stop differ from the straight fit's"
+    steps = [(r["step"], r["train/loss/step"]) for r in rows(mid) if r["train/loss/step"]]
+    assert steps == [(r["step"], r["train/loss/step"]) for r in rows(straight) if r["train/loss/step"]]
+
     again = run_cli(["resume", str(resumed), "trainer::max_epochs=4"], experiment.parent)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "has already reached its end: it has trained 4 epochs, and trainer::max_epochs is 4" in again.stdout

@@ -46,6 +46,15 @@ def test_finished_run_records_status_times_and_keeps_checkpoints_in_its_director
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch=0-step=2.ckpt", "last.ckpt"]
     assert yaml.safe_load((run_dir / CONFIG_FILE).read_text())["trainer"]["max_epochs"] == 1
 
+    # `lighter test RUN_DIR`: the recorded config and, with no best tracked (no monitor), last.ckpt.
+    tested = run_cli(["test", str(run_dir)], tmp_path)
+    assert tested.returncode == 0, tested.stderr[-3000:]
+    test_record = record(tmp_path / "logs" / "version_1")
+    assert test_record["checkpoint"] == str(run_dir / "checkpoints" / "last.ckpt")
+    assert test_record["command"] == f"lighter test {run_dir}"
+    assert test_record["status"] == "finished"
+    assert "test/loss/epoch" in test_record["metrics"] or "test/loss" in test_record["metrics"]
+
 
 def test_failed_run_records_the_error_and_exits_1(tmp_path):
     # Three classes of labels, two outputs: cross-entropy fails on the first batch.
@@ -126,6 +135,35 @@ def test_two_concurrent_fits_of_one_config_get_two_directories_and_two_checkpoin
         assert record(run_dir)["status"] == "finished"
         assert (run_dir / "checkpoints" / "last.ckpt").is_file()
         assert len((run_dir / "metrics.csv").read_text().splitlines()) > 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["fit", "{run}"], "`lighter fit` takes config files; {run} is a run directory", id="fit-run-dir"),
+        pytest.param(["test", "{run}"], "is not a run directory: it holds no run.yaml", id="not-a-run"),
+        pytest.param(
+            ["test", "{config}", "args::test::ckpt_path=last"],
+            "args::test::ckpt_path: 'last' names a checkpoint of this run, and a new run has none yet",
+            id="ckpt-last",
+        ),
+        pytest.param(
+            ["fit", "{config}", "args::fit::ckpt_path=best"],
+            "args::fit::ckpt_path: 'best' names a checkpoint of this run",
+            id="ckpt-best",
+        ),
+    ],
+)
+def test_what_a_run_directory_or_checkpoint_name_cannot_mean_is_a_config_error(tmp_path, args, message):
+    config = fit_config(tmp_path)
+    run_dir = tmp_path / "somewhere"
+    run_dir.mkdir()
+    fill = {"run": str(run_dir), "config": str(config)}
+    done = run_cli([a.format(**fill) for a in args], tmp_path)
+    assert done.returncode == 2
+    assert message.format(**fill) in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "logs").exists()
 
 
 @pytest.mark.parametrize(

@@ -120,15 +120,16 @@ def test_monai_metric_refuses_other_metrics():
 def test_short_fit_then_test_and_predict_write_nifti_with_the_affine(tmp_path, data_module):
     fit = run_cli(["fit", str(CONFIG), *SHORT], cwd=tmp_path, timeout=300)
     assert fit.returncode == 0, fit.stderr[-3000:]
-    assert (tmp_path / "runs/segmentation/checkpoints/best.ckpt").is_file()
+    run_dir = tmp_path / "runs/segmentation/version_0"
+    assert (run_dir / "checkpoints/best.ckpt").is_file()
     with (tmp_path / "runs/segmentation/version_0/metrics.csv").open() as f:
         dice = [float(row["val/metrics/dice/epoch"]) for row in csv.DictReader(f) if row.get("val/metrics/dice/epoch")]
     assert len(dice) == 1 and 0.0 <= dice[0] <= 1.0
 
-    tested = runner.run("test", [str(CONFIG)], SHORT)
+    tested = runner.run("test", [str(run_dir)], SHORT)  # the run's config and best checkpoint
     assert 0.0 <= tested[0]["test/metrics/dice/epoch"] <= 1.0
 
-    runner.run("predict", [str(CONFIG)], SHORT)
+    runner.run("predict", [str(run_dir)], SHORT)
     import nibabel as nib
 
     out = tmp_path / "runs/segmentation/predictions"

@@ -125,6 +125,11 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
         if process_rank() == 0 and folders and folders != [str(directory / CHECKPOINTS_DIR)]:
             update_record(directory, checkpoint_dirs=folders)
     use_atomic_writes(trainer)
+    loaders = getattr(experiment.system, "dataloaders", None)
+    if recorder.stage == "fit" and isinstance(loaders, dict) and "train" in loaders:
+        from lighter.run.resumable import make_resumable
+
+        make_resumable(loaders["train"], trainer)
     return directory
 
 

@@ -77,6 +77,17 @@ class RunRecorder(pl.Callback):
             seen.update(self._val_steps_to_restore)
             self._val_steps_to_restore = None
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning may have rebuilt the train loader (e.g. to add a DistributedSampler): tell the one it uses.
+        import weakref
+
+        from lighter.run.resumable import RESUMABLE
+
+        combined = trainer.fit_loop._combined_loader
+        for loader in combined.flattened if combined is not None else []:
+            if getattr(loader, RESUMABLE, False):
+                loader._lighter_trainer = weakref.ref(trainer)
+
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         from pytorch_lightning.utilities.exceptions import SIGTERMException
 

@@ -91,10 +91,11 @@ def newest_checkpoint(run_dir: Path, record: dict[str, Any]) -> Path:
 
 
 def best_checkpoint(run_dir: Path, record: dict[str, Any]) -> Path:
-    """The best checkpoint a ModelCheckpoint of the run tracked, else `last.ckpt`, else the newest."""
+    """The best checkpoint a ModelCheckpoint with a `monitor` tracked, else `last.ckpt`, else the newest."""
     newest = newest_checkpoint(run_dir, record)
     for state in (read_checkpoint(newest).get("callbacks") or {}).values():
-        best = state.get("best_model_path") if isinstance(state, dict) else None
+        # Without a `monitor`, Lightning's "best" is merely the latest top-k file: no best at all.
+        best = state.get("best_model_path") if isinstance(state, dict) and state.get("monitor") else None
         if best and Path(best).is_file():
             return Path(best)
     lasts = [p for p in checkpoints(run_dir, record) if p.name == LAST]

@@ -53,7 +53,6 @@ def test_finished_run_records_status_times_and_keeps_checkpoints_in_its_director
     assert test_record["checkpoint"] == str(run_dir / "checkpoints" / "last.ckpt")
     assert test_record["command"] == f"lighter test {run_dir}"
     assert test_record["status"] == "finished"
-    assert "test/loss/epoch" in test_record["metrics"] or "test/loss" in test_record["metrics"]
 
 
 def test_failed_run_records_the_error_and_exits_1(tmp_path):

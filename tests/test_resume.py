@@ -42,23 +42,25 @@ PROJECT = textwrap.dedent(
 
 
     class SignalAt(pl.Callback):
-        \"\"\"Sends this process `name` (`times` in a row) when training step `step` has finished.\"\"\"
+        \"\"\"Sends this process `name` (`times` in a row, then `then`) when training step `step` has finished.\"\"\"
 
-        def __init__(self, step, name="SIGTERM", times=1):
-            self.step, self.signum, self.times = step, getattr(signal, name), times
+        def __init__(self, step, name="SIGTERM", times=1, then=None):
+            self.step, self.times = step, times
+            self.signums = [getattr(signal, name)] * times + ([getattr(signal, then)] if then else [])
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             if trainer.global_step == self.step:
-                for _ in range(self.times):
-                    os.kill(os.getpid(), self.signum)
+                for signum in self.signums:
+                    os.kill(os.getpid(), signum)
     """
 )
 
 CHECKPOINT = {"_target_": "pytorch_lightning.callbacks.ModelCheckpoint", "save_last": True}
 
 
-def signal_at(step: int, name: str = "SIGTERM", times: int = 1) -> str:
-    callbacks = [CHECKPOINT, {"_target_": "project.SignalAt", "step": step, "name": name, "times": times}]
+def signal_at(step: int, name: str = "SIGTERM", times: int = 1, then: str | None = None) -> str:
+    sender = {"_target_": "project.SignalAt", "step": step, "name": name, "times": times, "then": then}
+    callbacks = [CHECKPOINT, sender]
     return "trainer::callbacks=" + yaml.safe_dump(callbacks, default_flow_style=True).strip()
 
 
@@ -214,3 +216,40 @@ def test_resume_of_what_cannot_be_resumed_names_what_is_missing(experiment, setu
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+SLURM_JOB = {
+    "SLURM_JOB_ID": "4242",
+    "SLURM_JOB_NAME": "train",
+    "SLURM_NTASKS": "1",
+    "SLURM_NTASKS_PER_NODE": "1",
+    "SLURM_NODELIST": "localhost",
+    "SLURM_PROCID": "0",
+    "SLURM_LOCALID": "0",
+    "SLURM_NODEID": "0",
+}
+
+
+def test_slurm_auto_requeue_continues_the_same_run_directory(experiment, monkeypatch):
+    """SIGUSR1 (`#SBATCH --signal=USR1@90`): Lightning saves hpc_ckpt_1.ckpt into the run directory and asks SLURM to
+    requeue (no `scontrol` here: it logs that and goes on); SLURM's SIGTERM stops the job; the requeued job runs the
+    same command with SLURM_RESTART_COUNT=1 and continues the same run directory."""
+    for name, value in SLURM_JOB.items():
+        monkeypatch.setenv(name, value)
+    logs = experiment.parent / "logs" / "toy"
+    run_dir = logs / "version_0"
+    first = fit(experiment, signal_at(8, "SIGUSR1", then="SIGTERM"))
+    assert first.returncode == 143, first.stderr[-3000:]
+    assert (run_dir / "hpc_ckpt_1.ckpt").is_file()
+    assert record(run_dir)["slurm"]["job_id"] == "4242"
+
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    again = fit(experiment, signal_at(8, "SIGUSR1", then="SIGTERM"))  # the same command, as the requeued job runs it
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(p.name for p in logs.iterdir()) == ["version_0"]
+    rec = record(run_dir)
+    assert rec["status"] == "finished"
+    assert rec["resumes"][0]["after"]["interrupted"]["signal"] == "SIGTERM"
+    assert rec["resumes"][0]["checkpoint"] == str(run_dir / "checkpoints" / "interrupted.ckpt")
+    steps = [int(r["step"]) for r in rows(run_dir) if r["train/loss/step"]]
+    assert steps == list(range(12))

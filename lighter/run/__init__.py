@@ -7,4 +7,9 @@ Public names, by module (import them from there; this package imports nothing he
 - `recorder`: `RunRecorder`, the callback that syncs the directory across ranks and puts the config into checkpoints.
 - `lifecycle`: `recorded(experiment, run_dir=None)`, the context that claims the directory and records how the run
   ended (finished | failed | interrupted), plus `EXIT_CODES`.
+- `resume`: `resume(run_dir, overrides)`, `stage_inputs(stage, run_dir)`, `newest_checkpoint`, `best_checkpoint`.
+- `checkpoint`: `read_checkpoint(path, key=None)` (safe, ConfigError naming the file), `TRUST_ENV`, the atomic
+  CheckpointIO.
+- `signals`: `GracefulStop`; `rng`: `capture`, `restore`; `resumable`: `make_resumable(loader, trainer)`;
+  `slurm`: `requeued_run`; `logs`: `tracker_runs`, `final_metrics`, `continue_csv_log`.
 """

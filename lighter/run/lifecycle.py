@@ -28,11 +28,13 @@ from lighter.run.record import (
     git_state,
     now,
     process_rank,
+    read_record,
     slurm_job,
     update_record,
     versions,
     write_atomic,
 )
+from lighter.run.slurm import is_restart
 
 EXIT_CODES = {"finished": 0, "failed": 1, "config_error": 2, "SIGINT": 130, "SIGTERM": 143}
 
@@ -102,6 +104,10 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
     if continuing:
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     if process_rank() == 0:
+        if not continuing and is_restart():
+            previous = _requeued(experiment, recorder, run_dir)
+            if previous is not None:
+                run_dir, continuing = previous, True
         if continuing:
             directory = Path(run_dir).absolute()
             log_into(trainer, directory)
@@ -131,6 +137,38 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
 
         make_resumable(loaders["train"], trainer)
     return directory
+
+
+def _requeued(experiment: Any, recorder: Any, named: Any) -> Path | None:
+    """The run directory this SLURM job recorded before it was requeued, set up to continue from its newest
+    checkpoint; None if there is none, or it has no checkpoint (then the job starts a new run)."""
+    from lighter.config.errors import ConfigError
+    from lighter.run.directory import _versioned_logger
+    from lighter.run.resume import _record_resume, newest_checkpoint
+    from lighter.run.slurm import candidate_dirs, requeued_run
+
+    trainer = experiment.trainer
+    if named is not None:
+        candidates = [Path(named).absolute()]
+    else:
+        logger = _versioned_logger(trainer)
+        parent = (
+            Path(logger.root_dir) if logger is not None else Path(trainer.default_root_dir) / "runs" / recorder.stage
+        )
+        candidates = candidate_dirs(parent.absolute())
+    previous = requeued_run(candidates, recorder.stage)
+    if previous is None:
+        return None
+    record = read_record(previous) or {}
+    try:
+        checkpoint = newest_checkpoint(previous, record)
+    except ConfigError:
+        return None
+    experiment.args["ckpt_path"] = str(checkpoint)
+    experiment.args.setdefault("weights_only", True)
+    recorder.ckpt_path = str(checkpoint)
+    _record_resume(previous, record, experiment, checkpoint)
+    return previous
 
 
 def _resume_step(ckpt_path: Any) -> int:

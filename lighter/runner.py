@@ -229,7 +229,8 @@ def run(
         from lighter.run.resume import stage_inputs
 
         _, config_file, ckpt = stage_inputs(stage.value, source_run)
-        configs, key = [str(config_file)], f"args::{stage.value}::ckpt_path"
+        named = [configs] if isinstance(configs, str) else list(configs)
+        configs, key = [str(config_file) if c == source_run else c for c in named], f"args::{stage.value}::ckpt_path"
         if isinstance(overrides, dict):
             overrides = {key: str(ckpt), **overrides}  # the user's own ckpt_path, if given, still wins
         else:
@@ -244,8 +245,10 @@ def run(
 
 def _run_dir_input(configs: list[str] | str) -> str | None:
     """The run directory given in place of config files (`lighter test RUN_DIR`), if that is what was given."""
-    named = [configs] if isinstance(configs, str) else list(configs)
-    return named[0] if len(named) == 1 and Path(named[0]).is_dir() else None
+    from lighter.config.loader import split_config_args
+
+    files, _ = split_config_args([configs] if isinstance(configs, str) else list(configs))
+    return files[0] if len(files) == 1 and Path(files[0]).is_dir() else None
 
 
 def execute(experiment: Experiment, *, run_dir: str | Path | None = None, continuing: bool = False) -> Any:

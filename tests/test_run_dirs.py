@@ -139,7 +139,7 @@ def test_two_concurrent_fits_of_one_config_get_two_directories_and_two_checkpoin
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        pytest.param(["fit", "{run}"], "`lighter fit` takes config files; {run} is a run directory", id="fit-run-dir"),
+        pytest.param(["fit", "{run}"], "`lighter fit` takes config files; {run} is a directory", id="fit-run-dir"),
         pytest.param(["test", "{run}"], "is not a run directory: it holds no run.yaml", id="not-a-run"),
         pytest.param(
             ["test", "{config}", "args::test::ckpt_path=last"],

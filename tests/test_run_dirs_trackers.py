@@ -10,7 +10,7 @@ import yaml
 
 from tests.conftest import classifier_config, run_cli, write_yaml
 
-LIGHTER_FILES = {"config.yaml", "run.yaml", "metrics.csv"}
+LIGHTER_FILES = {"run.yaml", "metrics.csv"}  # config.yaml goes to each tracker's run on purpose (lighter.tracking)
 
 
 def wandb_logger(root: Path) -> dict:
@@ -27,12 +27,14 @@ def mlflow_logger(root: Path) -> dict:
         "_target_": "pytorch_lightning.loggers.MLFlowLogger",
         "experiment_name": "lighter-test",
         "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+        # lighter.tracking attaches config.yaml to the MLflow run; without this, MLflow keeps artifacts in ./mlruns
+        "artifact_location": str(root / "artifacts"),
     }
 
 
 @pytest.mark.parametrize(
     ("make_logger", "id_key"),
-    [pytest.param(wandb_logger, "id", id="wandb-offline"), pytest.param(mlflow_logger, "run_id", id="mlflow-sqlite")],
+    [pytest.param(wandb_logger, "id", id="wandb-offline"), pytest.param(mlflow_logger, "id", id="mlflow-sqlite")],
 )
 def test_two_tracked_runs_get_two_lighter_directories_and_leave_the_tracker_root_alone(
     tmp_path, monkeypatch, make_logger, id_key

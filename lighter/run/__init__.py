@@ -11,5 +11,5 @@ Public names, by module (import them from there; this package imports nothing he
 - `checkpoint`: `read_checkpoint(path, key=None)` (safe, ConfigError naming the file), `TRUST_ENV`, the atomic
   CheckpointIO.
 - `signals`: `GracefulStop`; `rng`: `capture`, `restore`; `resumable`: `make_resumable(loader, trainer)`;
-  `slurm`: `requeued_run`; `logs`: `tracker_runs`, `final_metrics`, `continue_csv_log`.
+  `slurm`: `requeued_run`; `logs`: `final_metrics`, `continue_csv_log`.
 """

@@ -18,7 +18,7 @@ from typing import Any
 
 from lighter.run.checkpoint import use_atomic_writes
 from lighter.run.directory import RUN_DIR_ENV, claim_run_dir, log_into
-from lighter.run.logs import continue_csv_log, final_metrics, tracker_runs
+from lighter.run.logs import continue_csv_log, final_metrics
 from lighter.run.record import (
     CHECKPOINT_CONFIG_FILE,
     CHECKPOINT_KEY,
@@ -178,14 +178,12 @@ def _resume_step(ckpt_path: Any) -> int:
 
 
 def finish(run_dir: Path | None, status: str, trainer: Any = None, **details: Any) -> None:
-    """Record how the run ended (rank 0 only): status, end time, where it got to, tracker runs, final metrics."""
+    """Record how the run ended (rank 0 only): status, end time, where it got to, final metrics. (The trackers' run
+    ids are recorded by `lighter.tracking` when they start.)"""
     if run_dir is None or process_rank() != 0:
         return
     if trainer is not None:
         details.update(progress={"epoch": int(trainer.current_epoch), "step": int(trainer.global_step)})
-        trackers = tracker_runs(trainer)
-        if trackers:
-            details["trackers"] = trackers
         if status == "finished":
             details["metrics"] = final_metrics(trainer)
     update_record(run_dir, status=status, ended=now(), **details)

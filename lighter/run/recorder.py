@@ -9,8 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from lighter.run import rng
-from lighter.run.logs import tracker_runs
-from lighter.run.record import CHECKPOINT_KEY, CHECKPOINTS_DIR, RUN_DIR_KEY, update_record
+from lighter.run.record import CHECKPOINT_KEY, CHECKPOINTS_DIR, RUN_DIR_KEY
 
 INTERRUPTED_CHECKPOINT = "interrupted.ckpt"
 LOG_STEPS_KEY = "lighter_val_log_steps"  # Lightning's count of logged validation steps, which it does not save
@@ -47,11 +46,6 @@ class RunRecorder(pl.Callback):
             # Processes started by torchrun or SLURM did not see rank 0 choose: take its choice.
             chosen = trainer.strategy.broadcast(None if self.run_dir is None else str(self.run_dir))
             self.run_dir = None if chosen is None else Path(chosen)
-        if trainer.is_global_zero and self.run_dir is not None:
-            # Lightning has just started the trackers' runs: record their ids now, in case the run never ends well.
-            trackers = tracker_runs(trainer)
-            if trackers:
-                update_record(self.run_dir, trackers=trackers)
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         checkpoint.setdefault("hyper_parameters", {})[CHECKPOINT_KEY] = self.config

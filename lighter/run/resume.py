@@ -104,13 +104,18 @@ def best_checkpoint(run_dir: Path, record: dict[str, Any]) -> Path:
 
 def stage_inputs(stage: str, run_dir: str | os.PathLike) -> tuple[Path, Path, Path]:
     """(run directory, its config file, the checkpoint `stage` uses) for `lighter <stage> RUN_DIR`."""
-    folder, record = recorded_run(run_dir)
     if stage == "fit":
-        raise ConfigError(
-            f"`lighter fit` takes config files; {folder} is a run directory",
-            suggestion=f"Continue that run with `lighter resume {folder}`, or start it anew with "
-            f"`lighter fit {folder / CONFIG_FILE}`.",
+        folder = Path(run_dir).absolute()
+        again = (
+            f"continue that run with `lighter resume {folder}`, or start it anew with "
+            f"`lighter fit {folder / CONFIG_FILE}`"
+            if read_record(folder) is not None
+            else "name the YAML file(s) inside it"
         )
+        raise ConfigError(
+            f"`lighter fit` takes config files; {folder} is a directory", suggestion=again[0].upper() + again[1:] + "."
+        )
+    folder, record = recorded_run(run_dir)
     return folder, folder / CONFIG_FILE, best_checkpoint(folder, record)
 
 

@@ -143,7 +143,7 @@ def test_two_concurrent_fits_of_one_config_get_two_directories_and_two_checkpoin
         pytest.param(["test", "{run}"], "is not a run directory: it holds no run.yaml", id="not-a-run"),
         pytest.param(
             ["test", "{config}", "args::test::ckpt_path=last"],
-            "args::test::ckpt_path: 'last' names a checkpoint of this run, and a new run has none yet",
+            "args::test::ckpt_path: ckpt_path 'last' means the last checkpoint of a fit that ran in this same process",
             id="ckpt-last",
         ),
         pytest.param(

@@ -730,6 +730,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.close()  # `lighter show ... | head`: the reader left, nothing to report
     except Exception as err:
         if debug or not _peer_failed(err):
+            if getattr(err, "lighter_component", None):  # set by the runner: the user's own code raised
+                print(f"lighter: error in {err.lighter_component}; its traceback follows.", file=sys.stderr)
             raise
         _fail(f"process {_rank()} stopped because another process of this run failed; its error is above.", 1)
 

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lighter import preflight
 from lighter.config import build
+from lighter.config.components import check_seed
 from lighter.config.errors import ConfigError
 from lighter.config.loader import LoadedConfig, load_config
 from lighter.config.validate import validate
@@ -36,6 +38,7 @@ class Experiment:
     trainer: Any = None
     system: Any = None
     args: dict[str, Any] | None = None
+    components: dict[int, str] = field(default_factory=dict)  # id(built object) -> its key
 
     @property
     def source_dir(self) -> Path:
@@ -88,14 +91,16 @@ def prepare(
     experiment.secrets = tracking.find(config, loaded)
     if loaded.profile is not None:
         experiment.command += " " + shlex.join(["--profile", loaded.profile])
+    validate(config, pruned, loaded, stage, imports=imports)
     if imports:
-        validate(config, pruned, loaded, stage)
         tracking.check(pruned, loaded)
     return experiment
 
 
-def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
-    """Seed, then build the trainer, the system and the arguments of the stage's Trainer method."""
+def instantiate(experiment: Experiment, *, record: bool = True, checkpoint: bool = True) -> Experiment:
+    """Seed, then build the trainer, the system and the arguments of the stage's Trainer method.
+
+    `checkpoint` off (`lighter check`, which never loads it) skips checking that `ckpt_path` exists."""
     import pytorch_lightning as pl
 
     from lighter.callbacks.progress import use_default_progress
@@ -103,10 +108,11 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
     from lighter.tracking import hooks as tracking
 
     stage, pruned = experiment.stage, experiment.pruned
-    seed = pruned.get("seed")
-    if seed is not None:
-        pl.seed_everything(seed, workers=True)
     parser = build.make_parser(build.transforms_as_functions(pruned), experiment.loaded)
+    seed = parser.get_parsed_content("seed") if pruned.get("seed") is not None else None
+    if seed is not None:
+        check_seed(seed, experiment.loaded)  # an @reference or $expression is only known now
+        pl.seed_everything(seed, workers=True)
     tracking.scrub_argv(experiment.secrets)  # before the loggers start: some record the command line
     experiment.trainer = parser.get_parsed_content("trainer")
     configured = (
@@ -114,6 +120,10 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
     )
     use_default_progress(experiment.trainer, configured if isinstance(configured, list) else [configured])
     experiment.system = parser.get_parsed_content("system")
+    experiment.components = preflight.component_keys(parser)
+    preflight.check_loggers(experiment.trainer, experiment.components, experiment.loaded)
+    if stage is Stage.PREDICT:
+        preflight.check_writers(experiment.trainer, experiment.components, experiment.loaded)
     check_monitors(experiment.pruned, experiment.system, stage, experiment.loaded)
     args_key = f"args::{stage.value}"
     args = parser.get_parsed_content(args_key) if build.key_exists(pruned, args_key) else {}
@@ -132,7 +142,7 @@ def instantiate(experiment: Experiment, *, record: bool = True) -> Experiment:
             suggestion=f"Name a fit's run directory: `lighter {stage.value} RUN_DIR` (its best checkpoint, else its "
             f"last), or a file: {key}=RUN_DIR/checkpoints/last.ckpt",
         )
-    if ckpt is not None:
+    if ckpt is not None and checkpoint:  # `lighter check` never loads it
         _check_checkpoint(experiment, f"{args_key}::ckpt_path", ckpt)
     if record:
         secrets = experiment.secrets
@@ -192,6 +202,22 @@ def _batch_errors_name_their_key(experiment: Experiment) -> Iterator[None]:
             raise
         key = f"system::adapters::{err.mode}::batch::{err.role}_accessor"
         raise ConfigError(err.message, key=key, location=experiment.loaded.where(key), suggestion=err.hint) from err
+
+
+@contextlib.contextmanager
+def _errors_name_their_component(experiment: Experiment) -> Iterator[None]:
+    """An error inside the user's own code keeps its traceback (it is theirs to read); a note names the component
+    it came from, and the CLI prints that first."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except Exception as err:
+        where = preflight.culprit(err, experiment.components, experiment.loaded)
+        if where is not None:
+            err.lighter_component = where  # type: ignore[attr-defined]
+            err.add_note(f"lighter: raised in {where}")
+        raise
 
 
 @contextlib.contextmanager
@@ -261,6 +287,7 @@ def execute(experiment: Experiment, *, run_dir: str | Path | None = None, contin
     try:
         with (
             recorded(experiment, run_dir, continuing=continuing) as directory,
+            _errors_name_their_component(experiment),
             _batch_errors_name_their_key(experiment),
             _startup_objects_frozen(),
         ):
@@ -292,7 +319,7 @@ def check(
     """
     import pytorch_lightning as pl
 
-    experiment = instantiate(prepare(stage, configs, overrides, profile=profile), record=False)
+    experiment = instantiate(prepare(stage, configs, overrides, profile=profile), record=False, checkpoint=False)
     dry = pl.Trainer(
         fast_dev_run=1,
         logger=False,
@@ -303,6 +330,6 @@ def check(
         devices=1,
     )
     args = {k: v for k, v in experiment.args.items() if k not in ("ckpt_path",)}
-    with _batch_errors_name_their_key(experiment):
+    with _errors_name_their_component(experiment), _batch_errors_name_their_key(experiment):
         getattr(dry, experiment.stage.value)(experiment.system, **args)
     return experiment

@@ -256,11 +256,6 @@ def test_yaml_syntax_error_gives_file_line_and_column(tmp_path):
             ["cannot reach 'x': system::model::in_features holds an int, not a dict or list"],
             id="override-into-scalar",
         ),
-        pytest.param(
-            ["args::test::ckpt_path=missing.ckpt"],
-            ["args::test::ckpt_path: checkpoint 'missing.ckpt' does not exist", "from the command line"],
-            id="checkpoint-missing",
-        ),
     ],
 )
 def test_command_line_mistakes(tmp_path, monkeypatch, args, fragments):

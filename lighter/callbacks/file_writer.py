@@ -54,6 +54,16 @@ class FileWriter(SampleWriter):
             f"Give one of {', '.join(WRITERS)}, or a callable (sample, path)."
         )
 
+    def path_problem(self) -> tuple[str, str] | None:
+        if self.path.exists() and not self.path.is_dir():
+            return (
+                f"FileWriter path {self.path} is a file, but a FileWriter writes a directory of files"
+                + (" (`overwrite: true` replaces files inside the directory, never the directory itself)"
+                   if self.overwrite else ""),
+                "Give the FileWriter a directory `path`, e.g. the same name without its suffix, or move the file away.",
+            )  # fmt: skip
+        return super().path_problem()
+
     def existing(self) -> bool:
         if self.path.is_dir():
             return next(self.path.iterdir(), None) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,16 @@ class TableWriter(SampleWriter):
         self.writer = writer
         self._cell = writer if callable(writer) else CELL_WRITERS[writer]
         self._rows: list[tuple[int, int, dict[str, Any]]] = []  # (dataloader, index, row)
+
+    def path_problem(self) -> tuple[str, str] | None:
+        if self.path.is_dir():
+            return (
+                f"TableWriter path {self.path} is a directory, but a TableWriter writes one CSV file",
+                f"Give the TableWriter a file `path`, e.g. {self.path / 'predictions.csv'}.",
+            )
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            return (f"TableWriter cannot write {self.path}: the file is read-only", "Give it another `path`.")
+        return super().path_problem()
 
     def existing(self) -> bool:
         return self.path.exists()

@@ -6,6 +6,7 @@ identifier, or its index in the dataset when there is none). Existing output is 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,30 @@ class SampleWriter(BasePredictionWriter):
     def write_sample(self, pred: Any, name: str, index: int, dataloader_idx: int | None) -> None:
         raise NotImplementedError
 
+    def path_problem(self) -> tuple[str, str] | None:
+        """(what is wrong, the fix) when nothing could be written at `self.path`; checked before predict starts."""
+        name = type(self).__name__
+        ancestor = next((p for p in self.path.absolute().parents if p.exists()), None)
+        if ancestor is not None and not ancestor.is_dir():
+            return (
+                f"{name} path {self.path} lies under {ancestor}, which is a file, not a directory",
+                f"Give the {name} a `path` outside {ancestor}, or move that file away.",
+            )
+        if not self.path.exists() and ancestor is not None and not os.access(ancestor, os.W_OK | os.X_OK):
+            return (
+                f"{name} cannot create {self.path}: {ancestor} is not writable",
+                f"Give the {name} a `path` in a directory you can write to.",
+            )
+        return None
+
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
         if stage != "predict":
             return
         # Rank 0 looks and tells the others, so all stop together (before the model sees any batch).
+        problem = trainer.strategy.broadcast(self.path_problem() if trainer.is_global_zero else None)
+        if problem is not None:
+            raise ConfigError(problem[0], key=CALLBACKS_KEY, suggestion=problem[1])
         taken = trainer.strategy.broadcast(self.existing() if trainer.is_global_zero else None)
         if taken and not self.overwrite:
             name = type(self).__name__

@@ -14,7 +14,7 @@ def trust_summary(config: dict[str, Any], loaded: LoadedConfig) -> str:
     targets: dict[str, list[tuple[str, str, str]]] = {}
     expressions: list[tuple[str, str, str]] = []
     for key, value in walk(config):
-        if key.endswith(SEP + TARGET) and isinstance(value, str):
+        if key.endswith(SEP + TARGET) and isinstance(value, str) and not value.startswith(EXPR):
             package = value.split(".", 1)[0]
             owner = key[: -len(SEP + TARGET)]
             targets.setdefault(package, []).append((value, owner, str(loaded.where(key) or "")))

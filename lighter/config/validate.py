@@ -6,9 +6,12 @@ mistake costs one glance instead of a traceback through MONAI.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
+from lighter.config import components
 from lighter.config.errors import ConfigError, did_you_mean
 from lighter.config.loader import LoadedConfig, key_exists
 from lighter.config.targets import locate_target
@@ -24,6 +27,7 @@ from lighter.keys import (
     SYSTEM_KEYS,
     TARGET,
     TOP_LEVEL_KEYS,
+    TRAINER_TARGET,
     TUNER_METHODS,
     Mode,
     Stage,
@@ -36,12 +40,27 @@ _STAGES = (*(s.value for s in Stage), *TUNER_METHODS)
 def _unknown_key(key: str, allowed: tuple[str, ...], parent: str, loaded: LoadedConfig) -> ConfigError:
     full = f"{parent}{SEP}{key}" if parent else key
     where = "at the top level" if not parent else f"under {parent}"
+    hint = _path_hint(key, allowed, loaded) if not parent else None
     return ConfigError(
         f"unknown key '{key}' {where}",
         key=full,
         location=loaded.where(full),
-        suggestion=did_you_mean(key, allowed, fallback=f"Valid keys: {', '.join(allowed)}."),
+        suggestion=hint or did_you_mean(key, allowed, fallback=f"Valid keys: {', '.join(allowed)}."),
     )
+
+
+def _path_hint(key: str, allowed: tuple[str, ...], loaded: LoadedConfig) -> str | None:
+    """A top-level key that is really a path: `trainer.max_epochs` (dots for `::`) or `max_epochs` (no parent)."""
+    head = key.split(".", 1)[0]
+    if "." in key and head in allowed:
+        return f"Separate ids with `::`, not dots: {key.replace('.', SEP)}."
+    nested = [k for k, _ in walk(loaded.data) if k.endswith(SEP + key) and k.count(SEP) == 1]
+    if not nested:
+        trainer, _ = locate_target(TRAINER_TARGET)  # imports Lightning, on this error path only
+        with contextlib.suppress(TypeError, ValueError):
+            if trainer is not None and key in inspect.signature(trainer).parameters:
+                nested = [f"trainer{SEP}{key}"]
+    return f"Did you mean '{nested[0]}'?" if nested else None
 
 
 def _check_keys(node: Any, allowed: tuple[str, ...], parent: str, loaded: LoadedConfig) -> None:
@@ -146,8 +165,17 @@ def _check_cycles(graph: dict[str, list[str]], loaded: LoadedConfig) -> None:
                 stack.append((child, iter(graph.get(child, ()))))
 
 
-def validate(config: dict[str, Any], pruned: dict[str, Any], loaded: LoadedConfig, stage: Stage) -> None:
-    """All pre-build checks, cheapest first."""
+def validate(
+    config: dict[str, Any], pruned: dict[str, Any], loaded: LoadedConfig, stage: Stage, *, imports: bool = True
+) -> None:
+    """All pre-build checks, cheapest first. Without `imports` (`lighter show`), only those that import nothing,
+    on the whole config rather than one stage's part."""
     check_structure(config, loaded, is_lighter_system(config))
+    components.check_shapes(config, loaded)
+    if not imports:
+        check_references(config, config, loaded, stage)
+        return
     check_references(pruned, config, loaded, stage)
+    components.check_stage_parts(pruned, loaded, stage)
     check_targets(pruned, loaded)
+    components.check_kinds(pruned, loaded)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+import sysconfig
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from lighter.config.errors import ConfigError
 from lighter.config.loader import LoadedConfig, lookup
 from lighter.keys import TARGET
-
-_FRAMEWORK = ("lighter.", "pytorch_lightning.", "lightning.")  # the System and the Trainer wrap every call
 
 
 def component_keys(parser: Any) -> dict[int, str]:
@@ -52,18 +53,35 @@ def check_writers(trainer: Any, components: dict[int, str], loaded: LoadedConfig
                 raise ConfigError(problem[0], key=path_key, location=loaded.where(path_key), suggestion=problem[1])
 
 
-def culprit(error: BaseException, components: dict[int, str], loaded: LoadedConfig) -> str | None:
-    """'key (target) at file:line' of the innermost user component whose method the error passed through."""
+def culprit(error: BaseException, components: dict[int, str], skip: set[int]) -> tuple[str, Any] | None:
+    """(key, object) of the innermost component whose method the error passed through; `skip` holds the ids of
+    the objects that wrap every call (the Trainer, lighter's System)."""
     found = None
     tb: TracebackType | None = error.__traceback__
     while tb is not None:
         owner = tb.tb_frame.f_locals.get("self")
-        key = components.get(id(owner)) if owner is not None else None
-        if key is not None and not type(owner).__module__.startswith(_FRAMEWORK):
-            found = key
+        key = components.get(id(owner)) if owner is not None and id(owner) not in skip else None
+        if key is not None:
+            found = (key, owner)
         tb = tb.tb_next
-    if found is None:
-        return None
-    target = lookup(loaded.data, f"{found}::{TARGET}", None)
-    where = loaded.where(found)
-    return f"{found}" + (f" ({target})" if isinstance(target, str) else "") + (f" {where}" if where else "")
+    return found
+
+
+def is_library_code(obj: Any) -> bool:
+    """Whether `obj`'s class comes from an installed package (torch, MONAI, ...), not from the user's own code."""
+    try:
+        file = Path(inspect.getfile(type(obj))).resolve()
+    except (TypeError, OSError):
+        return True  # built-in
+    roots = {Path(sysconfig.get_paths()[name]).resolve() for name in ("purelib", "platlib", "stdlib")}
+    module = type(obj).__module__
+    if module.startswith("lighter."):
+        return True  # lighter's own callbacks and adapters: the config gave them what they refuse
+    return any(file.is_relative_to(root) for root in roots) and not module.startswith("project")
+
+
+def describe(key: str, loaded: LoadedConfig) -> str:
+    """'key (target) at file:line'."""
+    target = lookup(loaded.data, f"{key}::{TARGET}", None)
+    where = loaded.where(key)
+    return key + (f" ({target})" if isinstance(target, str) else "") + (f" {where}" if where else "")

@@ -206,18 +206,33 @@ def _batch_errors_name_their_key(experiment: Experiment) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _errors_name_their_component(experiment: Experiment) -> Iterator[None]:
-    """An error inside the user's own code keeps its traceback (it is theirs to read); a note names the component
-    it came from, and the CLI prints that first."""
+    """Name the component an error came from. In a library's class (torch, MONAI, ...) the values it was given are
+    at fault: a ConfigError naming its key. In the user's own code the traceback is theirs to read: it stays, with
+    a note naming the component, which the CLI prints first."""
+    from lighter.system import System
+
     try:
         yield
     except ConfigError:
         raise
     except Exception as err:
-        where = preflight.culprit(err, experiment.components, experiment.loaded)
-        if where is not None:
+        skip = {id(experiment.trainer)} | ({id(experiment.system)} if isinstance(experiment.system, System) else set())
+        found = preflight.culprit(err, experiment.components, skip)
+        if found is None or type(err).__name__ == "OutOfMemoryError":
+            raise
+        key, owner = found
+        where = preflight.describe(key, experiment.loaded)
+        if not preflight.is_library_code(owner):
             err.lighter_component = where  # type: ignore[attr-defined]
             err.add_note(f"lighter: raised in {where}")
-        raise
+            raise
+        first, *more = str(err).strip().splitlines() or [""]
+        raise ConfigError(
+            f"{type(owner).__name__} raised {type(err).__name__}: {first}{' (...)' if more else ''}",
+            key=key,
+            location=experiment.loaded.where(key),
+            suggestion="Check the values this component is given; --debug shows the full traceback.",
+        ) from err
 
 
 @contextlib.contextmanager

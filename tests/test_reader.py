@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import run_cli
 
 from lighter.config.errors import ConfigError
 from lighter.config.loader import load_config
 from lighter.config.reader import MAX_DEPTH, MAX_ENTRIES
+from lighter.runner import prepare
 
 
 def billion_laughs(levels: int = 9, width: int = 9) -> str:
@@ -131,3 +134,48 @@ def test_billion_laughs_is_refused_by_every_command(tmp_path, command):
     assert result.returncode == 2, result.stderr
     assert f"expand to more than {MAX_ENTRIES:,} entries" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def macro_laughs(tmp_path: Path) -> Path:
+    """Same-file macros of macros: each level copies the one below nine times."""
+    lines = ["vars:", "  l0: [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"  l{i}: [" + ", ".join([f"'%vars::l{i - 1}'"] * 9) + "]" for i in range(1, 9)]
+    return write_text(tmp_path / "cfg.yaml", "\n".join(lines) + "\n")
+
+
+def file_macro_laughs(tmp_path: Path) -> Path:
+    """File macros of file macros: f0.yaml copies f1.yaml's part nine times, and so on."""
+    for i in range(9):
+        inner = f"'%f{i + 1}.yaml::v'" if i < 8 else "lol"
+        write_text(tmp_path / f"f{i}.yaml", "v: [" + ", ".join([inner] * 9) + "]\n")
+    return write_text(tmp_path / "cfg.yaml", "vars: {all: '%f0.yaml::v'}\n")
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "fragments"),
+    [
+        pytest.param(macro_laughs, ["vars::l6::0: the macro '%vars::l5' expands to more than 250,000"], id="macros"),
+        pytest.param(file_macro_laughs, ["file macros expand the config to more than 250,000"], id="file-macros"),
+        pytest.param(
+            lambda p: write_text(p / "cfg.yaml", "vars:\n  a: '%::b'\n  b: '%::a'\n"),
+            ["vars::b: macros copy each other in a loop: vars::a -> vars::b -> vars::a", "cfg.yaml:3"],
+            id="macro-loop",
+        ),
+        pytest.param(
+            lambda p: write_text(p / "cfg.yaml", "vars:\n  a: {x: '%vars::a'}\n"),
+            ["macros copy each other in a loop", "cfg.yaml:2"],
+            id="macro-inside-its-target",
+        ),
+    ],
+)
+def test_macros_that_multiply_or_loop_are_refused_before_copying(tmp_path, make, fragments):
+    path = make(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        prepare("fit", [str(path)], imports=False)
+    for fragment in fragments:
+        assert fragment in str(info.value)

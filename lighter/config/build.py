@@ -17,6 +17,7 @@ from typing import Any
 
 from lighter.config.errors import ConfigError, KeyedError, did_you_mean
 from lighter.config.loader import LoadedConfig, key_exists, lookup
+from lighter.config.reader import MAX_ENTRIES
 from lighter.config.targets import locate_target
 from lighter.config.tree import is_lighter_system, walk
 from lighter.keys import (
@@ -55,6 +56,7 @@ def _check_macros(data: dict[str, Any], loaded: LoadedConfig) -> None:
     """
     from monai.bundle import ConfigParser
 
+    targets: dict[str, str] = {}  # key of a macro -> the id it copies
     for key, value in walk(data):
         if not (isinstance(value, str) and value.startswith(MACRO)):
             continue
@@ -69,6 +71,44 @@ def _check_macros(data: dict[str, Any], loaded: LoadedConfig) -> None:
                 key=key,
                 location=loaded.where(key),
                 suggestion=did_you_mean(target, [k for k, _ in walk(data)], fallback="Check the id after `%`."),
+            )
+        targets[key] = target
+    _check_macro_growth(data, targets, loaded)
+
+
+def _check_macro_growth(data: dict[str, Any], targets: dict[str, str], loaded: LoadedConfig) -> None:
+    """Refuse macros that copy each other in a loop or grow the config past MAX_ENTRIES, from memoized counts,
+    before MONAI copies anything: macros of macros multiply like YAML aliases do."""
+    sizes: dict[str, int] = {}
+
+    def expanded(node_id: str, path: tuple[str, ...]) -> int:
+        if node_id in sizes:
+            return sizes[node_id]
+        if node_id in targets and node_id not in path:  # a macro copies its target, with the target's macros
+            sizes[node_id] = expanded(targets[node_id], (*path, node_id))
+            return sizes[node_id]
+        if node_id in path:
+            loop = " -> ".join((*path[path.index(node_id) :], node_id))
+            raise ConfigError(
+                f"macros copy each other in a loop: {loop}", key=path[-1], location=loaded.where(path[-1])
+            )
+        total = 1
+        for key, _ in walk(lookup(data, node_id), node_id):
+            total += expanded(targets[key], (*path, node_id)) if key in targets else 1
+        sizes[node_id] = total
+        return total
+
+    for key in targets:
+        try:
+            size = expanded(targets[key], (key,))
+        except RecursionError as err:
+            raise ConfigError("macros nest too deep", key=key, location=loaded.where(key)) from err
+        if size > MAX_ENTRIES:
+            raise ConfigError(
+                f"the macro {lookup(data, key)!r} expands to more than {MAX_ENTRIES:,} entries ({size:,})",
+                key=key,
+                location=loaded.where(key),
+                suggestion="Macros copy their target each time; refer to it with @ instead, or copy less.",
             )
 
 

@@ -176,15 +176,32 @@ def _all_ids(data: Any, prefix: str = "") -> list[str]:
 _MAX_MACRO_DEPTH = 16
 
 
-def expand_file_macros(value: Any, key: str, config: LoadedConfig, depth: int = 0) -> Any:
+@dataclass
+class _Inlining:
+    """One expansion's file cache and entry count: macros of macros multiply, like YAML aliases."""
+
+    files: dict[Path, tuple[dict[str, Any], dict[str, Location]]] = field(default_factory=dict)
+    entries: int = 0
+
+
+def expand_file_macros(
+    value: Any, key: str, config: LoadedConfig, depth: int = 0, state: _Inlining | None = None
+) -> Any:
     """Inline `%file.yaml` and `%file.yaml::id`, read with lighter's own reader so lines are known.
 
     Keys inside the inlined part map to their lines in the part's file; files may include other files.
     """
+    state = state if state is not None else _Inlining()
     if isinstance(value, dict):
-        return {k: expand_file_macros(v, f"{key}{SEP}{k}" if key else str(k), config, depth) for k, v in value.items()}
+        return {
+            k: expand_file_macros(v, f"{key}{SEP}{k}" if key else str(k), config, depth, state)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [expand_file_macros(v, f"{key}{SEP}{i}" if key else str(i), config, depth) for i, v in enumerate(value)]
+        return [
+            expand_file_macros(v, f"{key}{SEP}{i}" if key else str(i), config, depth, state)
+            for i, v in enumerate(value)
+        ]
     match = _FILE_MACRO.match(value) if isinstance(value, str) else None
     if match is None:
         return value
@@ -203,7 +220,9 @@ def expand_file_macros(value: Any, key: str, config: LoadedConfig, depth: int = 
             location=config.where(key),
             suggestion="A relative path in a macro is relative to the file that contains the macro.",
         )
-    data, sources = read_yaml(path)
+    if path not in state.files:
+        state.files[path] = read_yaml(path)
+    data, sources = state.files[path]
     target = (match["id"] or "")[len(SEP) :]
     part = lookup(data, target)
     if part is _MISSING:
@@ -217,7 +236,15 @@ def expand_file_macros(value: Any, key: str, config: LoadedConfig, depth: int = 
         if not target or source_key == target or source_key.startswith(target + SEP):
             inner = source_key[len(target) :].lstrip(":") if target else source_key
             config.sources.setdefault(f"{key}{SEP}{inner}" if inner else key, location)
-    return expand_file_macros(copy.deepcopy(part), key, config, depth + 1)
+    state.entries += 1 + len(_all_ids(part))
+    if state.entries > reader.MAX_ENTRIES:
+        raise ConfigError(
+            f"file macros expand the config to more than {reader.MAX_ENTRIES:,} entries",
+            key=key,
+            location=config.where(key),
+            suggestion="Each macro copies its target; include a shared part once and refer to it with @.",
+        )
+    return expand_file_macros(copy.deepcopy(part), key, config, depth + 1, state)
 
 
 def set_key(data: dict[str, Any], key: str, value: Any) -> None:

@@ -344,7 +344,7 @@ def test_requires_builds_dependencies_first(tmp_path):
     write_project(tmp_path)
     text = _runnable(tmp_path).replace("  width: 4\n", "  width: 4\n" + vars_extra) + extra
     path = write_yaml(tmp_path / "config.yaml", text)
-    experiment = runner.instantiate(runner.prepare("validate", [str(path)]), record=False)
+    experiment = runner.instantiate(runner.prepare("fit", [str(path)]), record=False)
     assert sorted(probe().BUILT) == ["first", "second"]  # nothing refers to them except `_requires_`
     assert experiment.system.inferer is not None
 
@@ -431,6 +431,7 @@ def test_trainer_and_system_targets_default(tmp_path):
     experiment = runner.instantiate(runner.prepare("fit", [str(write_yaml(tmp_path / "c.yaml", text))]), record=False)
     assert type(experiment.trainer).__name__ == "Trainer" and experiment.trainer.max_epochs == 1
     assert type(experiment.system).__name__ == "System"
-    assert runner.prepare("fit", [str(write_yaml(tmp_path / "d.yaml", "system: {model: {}}\n"))]).config["trainer"] == {
+    bare = write_yaml(tmp_path / "d.yaml", "system: {model: {}}\n")  # too little to run: only read, as `show` does
+    assert runner.prepare("fit", [str(bare)], imports=False).config["trainer"] == {
         "_target_": "pytorch_lightning.Trainer"
     }

@@ -745,8 +745,6 @@ def _rank() -> int:
 
 
 def _peer_failed(err: BaseException) -> bool:
-    """A collective broke because another rank died: that rank reports the cause."""
-    text = str(err)
-    return type(err).__name__ in ("DistBackendError", "DistNetworkError") or any(
-        phrase in text for phrase in ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
-    )
+    from lighter.preflight import peer_failed
+
+    return peer_failed(err)

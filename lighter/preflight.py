@@ -53,6 +53,14 @@ def check_writers(trainer: Any, components: dict[int, str], loaded: LoadedConfig
                 raise ConfigError(problem[0], key=path_key, location=loaded.where(path_key), suggestion=problem[1])
 
 
+def peer_failed(err: BaseException) -> bool:
+    """A collective broke because another rank died: that rank reports the cause."""
+    text = str(err)
+    return type(err).__name__ in ("DistBackendError", "DistNetworkError") or any(
+        phrase in text for phrase in ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
+    )
+
+
 def culprit(error: BaseException, components: dict[int, str], skip: set[int]) -> tuple[str, Any] | None:
     """(key, object) of the innermost component whose method the error passed through; `skip` holds the ids of
     the objects that wrap every call (the Trainer, lighter's System)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from lighter import preflight
 from lighter.config import build
-from lighter.config.components import check_seed
+from lighter.config.components import check_has_system, check_seed
 from lighter.config.errors import ConfigError
 from lighter.config.loader import LoadedConfig, load_config
 from lighter.config.validate import validate
@@ -108,6 +108,7 @@ def instantiate(experiment: Experiment, *, record: bool = True, checkpoint: bool
     from lighter.tracking import hooks as tracking
 
     stage, pruned = experiment.stage, experiment.pruned
+    check_has_system(pruned, experiment.loaded, stage)
     parser = build.make_parser(build.transforms_as_functions(pruned), experiment.loaded)
     seed = parser.get_parsed_content("seed") if pruned.get("seed") is not None else None
     if seed is not None:
@@ -218,7 +219,7 @@ def _errors_name_their_component(experiment: Experiment) -> Iterator[None]:
     except Exception as err:
         skip = {id(experiment.trainer)} | ({id(experiment.system)} if isinstance(experiment.system, System) else set())
         found = preflight.culprit(err, experiment.components, skip)
-        if found is None or type(err).__name__ == "OutOfMemoryError":
+        if found is None or type(err).__name__ == "OutOfMemoryError" or preflight.peer_failed(err):
             raise
         key, owner = found
         where = preflight.describe(key, experiment.loaded)

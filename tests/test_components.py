@@ -147,7 +147,6 @@ CASES = [
         [], "test", ["system::dataloaders::test: `lighter test` needs a `test` dataloader"], id="test-without-loader"
     ),
     pytest.param(["~system::model"], "predict", ["system::model: `lighter predict` needs a model"], id="no-model"),
-    pytest.param(["~system"], "validate", ["system: `lighter validate` needs a `system`"], id="no-system"),
 ]
 
 
@@ -161,6 +160,11 @@ def test_config_part_of_the_wrong_kind_is_refused_before_building(tmp_path, over
     for fragment in fragments:
         assert fragment in message
     assert len(message.splitlines()) <= 3
+
+
+def test_a_run_without_a_system_is_refused_before_building(tmp_path):
+    with pytest.raises(ConfigError, match="system: `lighter validate` needs a `system`"):
+        check("validate", [str(write(tmp_path))], ["~system"])
 
 
 def test_missing_part_points_at_its_parent_in_the_file(tmp_path):

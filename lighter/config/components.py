@@ -177,8 +177,6 @@ def _present(value: Any) -> bool:
 def check_stage_parts(pruned: dict[str, Any], loaded: LoadedConfig, stage: Stage) -> None:
     """The stage's dataloaders, and for fit a criterion and an optimizer, exist before any Trainer does."""
     command = f"`lighter {stage.value}`"
-    if not _present(pruned.get("system")):
-        raise _error(loaded, "system", f"{command} needs a `system`", "Add `system:` with `_target_: lighter.System`.")
     if not is_lighter_system(pruned):
         return
     system = pruned["system"]
@@ -204,6 +202,17 @@ def check_stage_parts(pruned: dict[str, Any], loaded: LoadedConfig, stage: Stage
         ):
             if not _present(system.get(name)):
                 raise _error(loaded, f"system::{name}", f"{command} needs a {name} to train", f"e.g. {example}")
+
+
+def check_has_system(pruned: dict[str, Any], loaded: LoadedConfig, stage: Stage) -> None:
+    """A run needs a `system`; a config without one can still be read, shown and validated (parts for others)."""
+    if not _present(pruned.get("system")):
+        raise _error(
+            loaded,
+            "system",
+            f"`lighter {stage.value}` needs a `system`",
+            "Add `system:` with `_target_: lighter.System`.",
+        )
 
 
 # ---- kinds: import the targets -----------------------------------------------------------------------------

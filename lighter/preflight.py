@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-import sysconfig
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -73,19 +70,6 @@ def culprit(error: BaseException, components: dict[int, str], skip: set[int]) ->
             found = (key, owner)
         tb = tb.tb_next
     return found
-
-
-def is_library_code(obj: Any) -> bool:
-    """Whether `obj`'s class comes from an installed package (torch, MONAI, ...), not from the user's own code."""
-    try:
-        file = Path(inspect.getfile(type(obj))).resolve()
-    except (TypeError, OSError):
-        return True  # built-in
-    roots = {Path(sysconfig.get_paths()[name]).resolve() for name in ("purelib", "platlib", "stdlib")}
-    module = type(obj).__module__
-    if module.startswith("lighter."):
-        return True  # lighter's own callbacks and adapters: the config gave them what they refuse
-    return any(file.is_relative_to(root) for root in roots) and not module.startswith("project")
 
 
 def describe(key: str, loaded: LoadedConfig) -> str:

@@ -207,9 +207,9 @@ def _batch_errors_name_their_key(experiment: Experiment) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _errors_name_their_component(experiment: Experiment) -> Iterator[None]:
-    """Name the component an error came from. In a library's class (torch, MONAI, ...) the values it was given are
-    at fault: a ConfigError naming its key. In the user's own code the traceback is theirs to read: it stays, with
-    a note naming the component, which the CLI prints first."""
+    """An error raised at run time keeps its type and traceback (a run that fails is recorded as failed, exit 1);
+    when it passed through a component the config built, a note names that component's key, and the CLI prints
+    that line first."""
     from lighter.system import System
 
     try:
@@ -219,21 +219,11 @@ def _errors_name_their_component(experiment: Experiment) -> Iterator[None]:
     except Exception as err:
         skip = {id(experiment.trainer)} | ({id(experiment.system)} if isinstance(experiment.system, System) else set())
         found = preflight.culprit(err, experiment.components, skip)
-        if found is None or type(err).__name__ == "OutOfMemoryError" or preflight.peer_failed(err):
-            raise
-        key, owner = found
-        where = preflight.describe(key, experiment.loaded)
-        if not preflight.is_library_code(owner):
+        if found is not None and not preflight.peer_failed(err):
+            where = preflight.describe(found[0], experiment.loaded)
             err.lighter_component = where  # type: ignore[attr-defined]
             err.add_note(f"lighter: raised in {where}")
-            raise
-        first, *more = str(err).strip().splitlines() or [""]
-        raise ConfigError(
-            f"{type(owner).__name__} raised {type(err).__name__}: {first}{' (...)' if more else ''}",
-            key=key,
-            location=experiment.loaded.where(key),
-            suggestion="Check the values this component is given; --debug shows the full traceback.",
-        ) from err
+        raise
 
 
 @contextlib.contextmanager

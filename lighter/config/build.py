@@ -248,7 +248,8 @@ def instantiation_error(
     from monai.bundle import ConfigExpression
 
     cause = error.__cause__ if isinstance(error, RuntimeError) and error.__cause__ is not None else error
-    reason = f"{type(cause).__name__}: {cause}"
+    first, *more = str(cause).strip().splitlines() or [""]
+    reason = f"{type(cause).__name__}: {first}" + (" (...; --debug shows the rest)" if more else "")
     config = item.get_config() if item is not None else None
     if item is not None and isinstance(item, ConfigExpression):
         written = lookup(data, key)  # MONAI has rewritten the @ids inside `config`; show the user's text

@@ -124,11 +124,11 @@ def _stage_command(stage: Stage) -> Callable[..., None]:
     return command
 
 
-def resume(run_dir: str, *positional: str, **overrides: str) -> None:
+def resume(run_dir: str, *positional: str, profile: str | None = None, **overrides: str) -> None:
     """Continue a recorded fit from its newest checkpoint, in its own directory."""
     from lighter.run.resume import resume as resume_run
 
-    resume_run(run_dir, [*positional, *(f"{key}={value}" for key, value in overrides.items())])
+    resume_run(run_dir, [*positional, *(f"{key}={value}" for key, value in overrides.items())], profile=profile)
 
 
 def show(*configs: str, trust: bool = False, profile: str | None = None, **overrides: str) -> None:
@@ -253,7 +253,9 @@ COMMAND_LIST: list[Command] = [
         examples=(
             ("lighter resume runs/digits/version_0", "continue an interrupted fit"),
             ("lighter resume runs/digits/version_0 trainer::max_epochs=20", "train a finished run for longer"),
+            ("lighter resume runs/digits/version_0 --profile me", "the profile that ran it holds its secrets"),
         ),
+        options=(PROFILE_OPTION,),
         takes_config=False,
     ),
     Command(

@@ -89,7 +89,9 @@ def test_fit_writes_run_directory_and_checkpoint_once(workdir):
     runs = list((workdir / "logs" / "run").iterdir())
     assert [r.name for r in runs] == ["version_0"]  # one run directory, not one per rank
     files = sorted(p.name for p in runs[0].iterdir())
-    assert files == ["checkpoints", "config.yaml", "metrics.csv", "run.yaml"]
+    # hparams.yaml: the CSV logger's copy of the (masked, flattened) config that lighter hands every tracker.
+    assert files == ["checkpoints", "config.yaml", "hparams.yaml", "metrics.csv", "run.yaml"]
+    assert "trainer/strategy" in (runs[0] / "hparams.yaml").read_text()
     assert len(list((runs[0] / "checkpoints").iterdir())) == 1
     assert "trainer::strategy=ddp" in (runs[0] / "run.yaml").read_text()
 

@@ -132,8 +132,13 @@ def _reached_end(checkpoint: dict[str, Any], trainer: Any) -> str | None:
     return None
 
 
-def resume(run_dir: str | os.PathLike, overrides: list[str] | dict[str, Any] | None = None) -> Any:
-    """Continue a recorded fit in its own directory; returns what `Trainer.fit` returns (None)."""
+def resume(
+    run_dir: str | os.PathLike, overrides: list[str] | dict[str, Any] | None = None, *, profile: str | None = None
+) -> Any:
+    """Continue a recorded fit in its own directory; returns what `Trainer.fit` returns (None).
+
+    `profile` (else `LIGHTER_PROFILE`) restores the values the recorded config holds as `<profile NAME>` markers.
+    """
     from lighter.run.lifecycle import recorder_of
     from lighter.run.record import process_rank
     from lighter.runner import execute, instantiate, prepare
@@ -147,7 +152,7 @@ def resume(run_dir: str | os.PathLike, overrides: list[str] | dict[str, Any] | N
     _refuse_live(folder, record)
     checkpoint = newest_checkpoint(folder, record)
     words = [f"{k}={v}" for k, v in overrides.items()] if isinstance(overrides, dict) else list(overrides or [])
-    experiment = prepare("fit", [str(folder / CONFIG_FILE)], overrides)
+    experiment = prepare("fit", [str(folder / CONFIG_FILE)], overrides, profile=profile)
     experiment.command = shlex.join(["lighter", "resume", str(run_dir), *words])
     experiment = instantiate(experiment)
     state = read_checkpoint(checkpoint)

@@ -14,7 +14,6 @@ import contextlib
 import io
 import os
 import stat
-import tempfile
 import threading
 import warnings
 import zlib
@@ -35,6 +34,7 @@ from lighter.dashboard.reduce import (
     lightning_epoch_table,
 )
 from lighter.sweep.trial import status_of
+from lighter.utils.atomic import replacing
 
 EPOCH_LOG = "epoch_log.csv"
 BATCH_LOG = "batch_log.csv"
@@ -118,17 +118,8 @@ class _Prefix(io.RawIOBase):
 
 def write_atomic(table: pd.DataFrame, path: Path, mtime_ns: int | None = None) -> None:
     """Write a CSV to a temporary file beside `path`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            table.to_csv(f, index=False)
-        if mtime_ns is not None:
-            os.utime(tmp, ns=(mtime_ns, mtime_ns))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with replacing(path, durable=False, mtime_ns=mtime_ns, newline="") as f:  # regenerable: no fsync
+        table.to_csv(f, index=False)
 
 
 def refresh_epoch_log(run_dir: Path) -> pd.DataFrame:

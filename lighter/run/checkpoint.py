@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from lighter.config.errors import ConfigError
+from lighter.utils.atomic import replacing
 
 TRUST_ENV = "LIGHTER_TRUST_CHECKPOINTS"
 _PLAIN_WEIGHTS = "Load plain weights with `lighter.utils.weights.load_weights`, or name a .ckpt file Lightning saved."
@@ -107,33 +107,10 @@ def atomic_checkpoint_io() -> Any:
 
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    torch.save(checkpoint, f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(temp, path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
-            _fsync_dir(path.parent)
+            with replacing(path, "wb") as f:
+                torch.save(checkpoint, f)
 
     return AtomicCheckpointIO()
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself survive a crash of the machine."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def use_atomic_writes(trainer: Any) -> None:

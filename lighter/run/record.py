@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from lighter.utils.atomic import replacing
+
 CONFIG_FILE = "config.yaml"  # the runnable config
 RUN_FILE = "run.yaml"  # the record: how the run was started and how it ended
 CHECKPOINTS_DIR = "checkpoints"
@@ -43,12 +45,8 @@ def _temp_beside(path: Path, text: str) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` so that a reader sees the old file or the new one, never a part."""
-    temp = _temp_beside(path, text)
-    try:
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with replacing(path) as f:
+        f.write(text)
 
 
 def create_exclusive(path: Path, text: str) -> bool:

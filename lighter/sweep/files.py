@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from lighter.utils.atomic import replacing
 
 # libyaml when PyYAML has it: dumping a thousand trial configs in pure Python alone takes seconds.
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -36,17 +36,8 @@ def write_atomic(path: Path, text: str, *, durable: bool = False) -> None:
     `durable` also fsyncs the data first, for records a crash must not lose (a trial's status). Configs that
     expansion can always write again skip it: a thousand fsyncs are most of the time of expanding a sweep.
     """
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with replacing(path, durable=durable) as f:
+        f.write(text)
 
 
 @contextlib.contextmanager

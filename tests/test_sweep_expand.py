@@ -442,3 +442,16 @@ def test_cli_mistakes_exit_2_with_a_hint(tmp_path, args, message):
     done = lighter(*args, cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_cli_status_table_names_every_column_and_marks_removed_trials(tmp_path):
+    root = cascade(tmp_path, {"sweep/data/m": LR_AXIS})
+    assert lighter("sweep", "expand", str(root), cwd=tmp_path).returncode == 0
+    (root / "sweep/data/m/cfg.yaml").write_text("sweep:\n  system::optimizer::lr: [0.1]\n")
+    for command in ("expand", "status"):
+        done = lighter("sweep", command, *([str(root)] if command == "expand" else []), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        header, rule = done.stdout.splitlines()[:2]
+        assert header.split() == ["trial", "axes", "status", "note"]
+        assert len(rule.split()) == 4
+    assert re.search(r"trial_001 +system::optimizer::lr=0.01 +pending +no longer in the sweep", done.stdout)

@@ -55,7 +55,7 @@ def expand(
         )
     out_dir = Path(out).expanduser().resolve() if out is not None else Path.cwd() / DEFAULT_OUT
     found = expand_records(root, out_dir, modes=modes, datasets=datasets, select=select, mode=mode)
-    print(render(["trial", "axes", "status", ""], _trial_rows(found, out_dir)))
+    print(render(["trial", "axes", "status", "note"], _trial_rows(found, out_dir)))
     print(f"\n{len(found)} trials in {out_dir}")
 
 
@@ -77,7 +77,7 @@ def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002
         print(json.dumps(records, indent=2, default=str))
         return
     rows = _trial_rows(found, out_dir)
-    print(render(["trial", "axes", "status", ""], rows))
+    print(render(["trial", "axes", "status", "note"], rows))
     counts: dict[str, int] = {}
     for row in rows:
         counts[row[2]] = counts.get(row[2], 0) + 1

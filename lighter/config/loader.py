@@ -164,12 +164,13 @@ def key_exists(data: Any, key: str) -> bool:
     return lookup(data, key) is not _MISSING
 
 
-def _all_ids(data: Any, prefix: str = "") -> list[str]:
+def all_ids(data: Any, prefix: str = "") -> list[str]:
+    """Every key path in `data`, parents before children (`a`, `a::b`, `a::0`)."""
     items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
     ids = []
     for k, v in items:
         key = f"{prefix}{SEP}{k}" if prefix else str(k)
-        ids += [key, *_all_ids(v, key)]
+        ids += [key, *all_ids(v, key)]
     return ids
 
 
@@ -230,13 +231,13 @@ def expand_file_macros(
             f"the macro {value!r} points to nothing",
             key=key,
             location=config.where(key),
-            suggestion=did_you_mean(target, _all_ids(data), fallback=f"Check the ids in {path}."),
+            suggestion=did_you_mean(target, all_ids(data), fallback=f"Check the ids in {path}."),
         )
     for source_key, location in sources.items():
         if not target or source_key == target or source_key.startswith(target + SEP):
             inner = source_key[len(target) :].lstrip(":") if target else source_key
             config.sources.setdefault(f"{key}{SEP}{inner}" if inner else key, location)
-    state.entries += 1 + len(_all_ids(part))
+    state.entries += 1 + len(all_ids(part))
     if state.entries > reader.MAX_ENTRIES:
         raise ConfigError(
             f"file macros expand the config to more than {reader.MAX_ENTRIES:,} entries",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lighter.config.errors import ConfigError, Location, did_you_mean
-from lighter.config.loader import LoadedConfig, key_exists, normalize_id, set_key
+from lighter.config.loader import LoadedConfig, all_ids, key_exists, normalize_id, set_key
 from lighter.keys import SEP
 from lighter.sweep.cascade import Leaf, SweepMode
 
@@ -38,15 +38,6 @@ class Axis:
 def _error(loaded: LoadedConfig, leaf: Leaf, key: str, message: str, suggestion: str) -> ConfigError:
     location = loaded.where(key) or Location(str(leaf.file))
     return ConfigError(message, key=key, location=location, suggestion=suggestion)
-
-
-def _all_ids(data: Any, prefix: str = "") -> list[str]:
-    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
-    ids = []
-    for k, v in items:
-        key = f"{prefix}{SEP}{k}" if prefix else str(k)
-        ids += [key, *_all_ids(v, key)]
-    return ids
 
 
 def _check_seed_value(loaded: LoadedConfig, leaf: Leaf, value: Any) -> None:
@@ -134,7 +125,7 @@ def _sweep_axes(loaded: LoadedConfig, leaf: Leaf) -> list[Axis]:
                 loaded, leaf, where, f"an axis is a list of values, got {values!r}", f"Write `{written}: [{values}]`."
             )
         if not creates and not key_exists(loaded.data, key):
-            others = [k for k in _all_ids(loaded.data) if k != SWEEP_KEY and not k.startswith(SWEEP_KEY + SEP)]
+            others = [k for k in all_ids(loaded.data) if k != SWEEP_KEY and not k.startswith(SWEEP_KEY + SEP)]
             hint = did_you_mean(key, others, fallback="Check the key path against the merged config (`lighter show`).")
             raise _error(
                 loaded,

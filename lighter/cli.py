@@ -148,6 +148,8 @@ def check(*configs: str, stage: str = "fit", profile: str | None = None, **overr
     from lighter.runner import check as run_check
 
     experiment = run_check(stage, _configs(configs, overrides), overrides, profile=profile)
+    if experiment.config.get("project"):
+        print(f"lighter check: imported `project` from {experiment.config['project']}")
     print(f"lighter check: OK: `lighter {experiment.stage.value}` builds and runs one batch.")
 
 

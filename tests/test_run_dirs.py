@@ -43,6 +43,7 @@ def test_finished_run_records_status_times_and_keeps_checkpoints_in_its_director
     rec = record(run_dir)
     assert rec["status"] == "finished"
     assert rec["started"] <= rec["ended"]
+    assert rec["project"] == str(tmp_path / "project")  # the absolute folder imported
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch=0-step=2.ckpt", "last.ckpt"]
     assert yaml.safe_load((run_dir / CONFIG_FILE).read_text())["trainer"]["max_epochs"] == 1
 

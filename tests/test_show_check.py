@@ -105,6 +105,7 @@ def test_check_builds_and_runs_one_batch_writing_nothing(workdir, stage):
     done = lighter("check", "cfg.yaml", f"--stage={stage}", cwd=workdir)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"lighter check: OK: `lighter {stage}` builds and runs one batch." in done.stdout
+    assert f"lighter check: imported `project` from {(workdir / 'proj').resolve()}" in done.stdout
     assert not (workdir / "logs").exists()
     assert not (workdir / "runs").exists()
 

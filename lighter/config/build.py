@@ -172,9 +172,13 @@ def transforms_as_functions(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def find_project(loaded: LoadedConfig, value: Any) -> Path:
-    """The absolute `project` directory: relative paths are tried against the current directory, then the
-    directory of the config file that set it."""
+def find_project(loaded: LoadedConfig, value: Any, *, cwd_fallback: bool = True) -> Path:
+    """The absolute `project` directory. A relative path is resolved against the folder of the file that declares
+    it; the current directory is a fallback (upstream configs rely on it) only where that folder does not exist.
+
+    Both existing and differing is refused: the current directory is not the user's to trust (a shared scratch
+    folder could plant a `project` there). `cwd_fallback` off (sweeps) makes the result independent of the cwd.
+    """
     where = loaded.where("project")
     if not isinstance(value, str) or not value:
         raise ConfigError(
@@ -184,19 +188,34 @@ def find_project(loaded: LoadedConfig, value: Any) -> Path:
             suggestion="Write e.g. `project: ./my_project`.",
         )
     path = Path(value).expanduser()
-    candidates = [path] if path.is_absolute() else [Path.cwd() / path]
-    if not path.is_absolute() and where is not None and where.file is not None:
-        candidates.append(Path(where.file).parent / path)
-    found = next((c.resolve() for c in candidates if c.is_dir()), None)
-    if found is None:
-        tried = ", ".join(str(c) for c in candidates)
-        raise ConfigError(
-            f"directory '{value}' does not exist (tried {tried})",
-            key="project",
-            location=where,
-            suggestion="Give a path relative to the current directory or to the config file.",
-        )
-    return found
+    if path.is_absolute():
+        if path.is_dir():
+            return path.resolve()
+        raise ConfigError(f"directory '{value}' does not exist", key="project", location=where)
+    declared = Path(where.file).parent / path if where is not None and where.file is not None else None
+    in_cwd = Path.cwd() / path
+    if declared is not None and declared.is_dir():
+        if cwd_fallback and in_cwd.is_dir() and in_cwd.resolve() != declared.resolve():
+            raise ConfigError(
+                f"'{value}' names two different folders: {declared.resolve()} (next to the config file) and "
+                f"{in_cwd.resolve()} (in the current directory)",
+                key="project",
+                location=where,
+                suggestion="Give an absolute path, or run from another directory; lighter will not guess which "
+                "folder's code to import.",
+            )
+        return declared.resolve()
+    if (cwd_fallback or declared is None) and in_cwd.is_dir():
+        return in_cwd.resolve()
+    tried = [declared] if declared is not None else []
+    tried += [in_cwd] if cwd_fallback or declared is None else []
+    raise ConfigError(
+        f"directory '{value}' does not exist (tried {', '.join(map(str, tried))})",
+        key="project",
+        location=where,
+        suggestion="A relative `project:` is resolved next to the file that declares it"
+        + ("." if not cwd_fallback else ", then in the current directory."),
+    )
 
 
 def import_project(folder: Path) -> None:

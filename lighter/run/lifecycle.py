@@ -53,6 +53,7 @@ def _first_record(recorder: Any) -> dict[str, Any]:
         "started": now(),
         "ended": None,
         "cwd": str(Path.cwd()),
+        "project": recorder.config.get("project"),  # the absolute folder imported as `project`
         "host": os.uname().nodename,
         "pid": os.getpid(),
         "seed": recorder.seed,

@@ -49,7 +49,8 @@ def runnable_base(loaded: LoadedConfig) -> dict[str, Any]:
 
     base = {k: v for k, v in loaded.data.items() if k not in (SWEEP_KEY, LAUNCHER_KEY)}
     if base.get("project") is not None:
-        base["project"] = str(find_project(loaded, base["project"]))
+        # Resolved once, next to the file, never from the cwd: a runner elsewhere must not make done trials stale.
+        base["project"] = str(find_project(loaded, base["project"], cwd_fallback=False))
     return base
 
 

@@ -153,10 +153,13 @@ def check(*configs: str, stage: str = "fit", profile: str | None = None, **overr
     print(f"lighter check: OK: `lighter {experiment.stage.value}` builds and runs one batch.")
 
 
-def dashboard(*folders: str, port: str = "8050", host: str = "127.0.0.1", **unknown: str) -> None:
+def dashboard(*folders: str, port: str = "8050", host: str = "127.0.0.1", allow_host: str = "", **unknown: str) -> None:
     """Serve interactive plots of every run under OUT until Ctrl+C."""
     if unknown:
-        _fail(f"unknown option --{next(iter(unknown))} for `lighter dashboard`. Its options: --port PORT, --host HOST.")
+        _fail(
+            f"unknown option --{next(iter(unknown))} for `lighter dashboard`. "
+            "Its options: --port PORT, --host HOST, --allow-host NAME,..."
+        )
     if len(folders) != 1:
         got = "none" if not folders else ", ".join(folders)
         _fail(f"lighter dashboard takes one folder, the one holding your runs (got {got}): lighter dashboard runs/")
@@ -167,7 +170,7 @@ def dashboard(*folders: str, port: str = "8050", host: str = "127.0.0.1", **unkn
     except ValueError:
         _fail(f"--port {port}: expected a whole number, e.g. --port 8050")
     try:
-        serve(folders[0], port=number, host=str(host))
+        serve(folders[0], port=number, host=str(host), allow_hosts=tuple(str(allow_host).split(",")))
     except ServeError as err:
         _fail(str(err))
 
@@ -350,7 +353,7 @@ COMMAND_LIST.append(
         "dashboard",
         dashboard,
         "Serve interactive plots of every run under a folder: sweeps grouped by axis, seeds as bands.",
-        usage="OUT [--port PORT] [--host HOST]",
+        usage="OUT [--port PORT] [--host HOST] [--allow-host NAME,...]",
         about=(
             "Serve a page of training curves for every run under OUT: sweep trials, lighter runs with a batch log, "
             "and any Lightning CSVLogger metrics.csv. Per-epoch logs are made from batch logs on first view and "
@@ -359,9 +362,15 @@ COMMAND_LIST.append(
         options=(
             Option("--port", "PORT", "the port to listen on (default: 8050; 0 picks a free one)", "-p"),
             Option("--host", "HOST", "the address to listen on (default: 127.0.0.1, this machine only)"),
+            Option(
+                "--allow-host",
+                "NAME,...",
+                "more names the page may be opened by (besides localhost and HOST); requests naming any other "
+                "host are refused",
+            ),
         ),
         examples=(
-            ("lighter dashboard runs/sweep", "serve on http://127.0.0.1:8050/"),
+            ("lighter dashboard runs/sweeps", "serve on http://127.0.0.1:8050/"),
             ("lighter dashboard runs --port 0", "any free port; the URL is printed"),
             ("lighter dashboard runs --host 0.0.0.0", "reachable from other machines (it warns)"),
         ),

@@ -290,7 +290,7 @@ def client(out: Path):
 
     from lighter.dashboard.app import create_app
 
-    with TestClient(create_app(out)) as test_client:
+    with TestClient(create_app(out), base_url="http://localhost:8050") as test_client:
         yield test_client
 
 
@@ -372,7 +372,9 @@ def test_api_epochs_of_many_runs_in_one_request(client, out):
 )
 def test_api_epochs_post_needs_a_list_of_runs(client, body):
     response = (
-        client.post("/api/epochs", content=body) if isinstance(body, str) else client.post("/api/epochs", json=body)
+        client.post("/api/epochs", content=body, headers={"Content-Type": "application/json"})
+        if isinstance(body, str)
+        else client.post("/api/epochs", json=body)
     )
     assert response.status_code == 400 and 'expected a JSON body {"runs": [id, ...]}' in response.json()["error"]
 
@@ -432,7 +434,7 @@ def stop(process: subprocess.Popen) -> str:
 
 
 def test_dashboard_command_serves_the_api_over_http(out):
-    process, url = start_dashboard(out)
+    process, url = start_dashboard(out, "--allow-host", "dash.example,other.example")
     try:
         assert url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(url + "api/runs", timeout=20) as response:
@@ -440,6 +442,12 @@ def test_dashboard_command_serves_the_api_over_http(out):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(url + "api/epochs?run=missing", timeout=20)
         assert err.value.code == 404 and "no run 'missing'" in json.load(err.value)["error"]
+        allowed = urllib.request.Request(url + "api/runs", headers={"Host": "dash.example"})
+        with urllib.request.urlopen(allowed, timeout=20) as response:
+            assert response.status == 200
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(urllib.request.Request(url, headers={"Host": "attacker.example"}), timeout=20)
+        assert err.value.code == 403 and "--allow-host attacker.example" in json.load(err.value)["error"]
     finally:
         err_text = stop(process)
     assert "warning" not in err_text
@@ -525,3 +533,119 @@ def test_every_page_file_is_package_data():
     static = root / "lighter" / "dashboard" / "static"
     files = [p.relative_to(static.parent).as_posix() for p in static.iterdir()]
     assert files and all(any(fnmatch.fnmatch(f, pattern) for pattern in patterns) for f in files), files
+
+
+# ---------------------------------------------------------------------------------------------------- security
+BOUND_HERE = frozenset(("localhost", "127.0.0.1", "::1"))
+JSON_POST = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "bound", "message"),
+    [
+        pytest.param("GET", {"host": "localhost:8050"}, "127.0.0.1", None, id="localhost"),
+        pytest.param("GET", {"host": "127.0.0.1:8050"}, "127.0.0.1", None, id="loopback-address"),
+        pytest.param("GET", {"host": "[::1]:8050"}, "127.0.0.1", None, id="loopback-ipv6"),
+        pytest.param("GET", {"host": "127.0.0.2"}, "127.0.0.1", None, id="loopback-range"),
+        pytest.param("GET", {"host": "dash.example:80"}, "127.0.0.1", None, id="allowed-name"),
+        pytest.param("GET", {"host": "10.1.2.3:8050"}, "0.0.0.0", None, id="any-address-when-bound-to-all"),
+        pytest.param("GET", {"host": "attacker.example"}, "127.0.0.1", "--allow-host attacker.example", id="rebind"),
+        pytest.param("GET", {"host": "attacker.example"}, "0.0.0.0", "DNS rebinding", id="rebind-bound-to-all"),
+        pytest.param("GET", {"host": "10.1.2.3:8050"}, "127.0.0.1", "not an address of this", id="other-address"),
+        pytest.param("GET", {}, "127.0.0.1", "--allow-host NAME", id="no-host"),
+        pytest.param("POST", {"host": "localhost:8050", **JSON_POST}, "127.0.0.1", None, id="json-post"),
+        pytest.param(
+            "POST",
+            {"host": "localhost:8050", "origin": "http://localhost:8050", "sec-fetch-site": "same-origin", **JSON_POST},
+            "127.0.0.1",
+            None,
+            id="own-page-post",
+        ),
+        pytest.param(
+            "POST",
+            {"host": "localhost:8050", "origin": "http://evil.example", **JSON_POST},
+            "127.0.0.1",
+            "from http://evil.example is refused",
+            id="foreign-origin",
+        ),
+        pytest.param(
+            "POST",
+            {"host": "localhost:8050", "origin": "null", **JSON_POST},
+            "127.0.0.1",
+            "from null is refused",
+            id="opaque-origin",
+        ),
+        pytest.param(
+            "POST",
+            {"host": "localhost:8050", "sec-fetch-site": "cross-site", **JSON_POST},
+            "127.0.0.1",
+            "a cross-site POST is refused",
+            id="cross-site",
+        ),
+        pytest.param(
+            "POST",
+            {"host": "localhost:8050", "content-type": "text/plain"},
+            "127.0.0.1",
+            "Content-Type: application/json (got text/plain)",
+            id="text-plain",
+        ),
+    ],
+)
+def test_guard_answers_only_its_own_address_and_page(method, headers, bound, message):
+    from lighter.dashboard.guard import allowed_hosts, refusal
+
+    reason = refusal(method, headers, allowed_hosts(bound, ("dash.example",)))
+    assert reason is None if message is None else message in reason, reason
+
+
+def test_a_rebinding_host_and_a_cross_origin_post_are_refused(client):
+    for path in ("/", "/api/runs", "/api/epochs?run=plain"):
+        response = client.get(path, headers={"Host": "attacker.example"})
+        assert response.status_code == 403 and "DNS rebinding" in response.json()["error"]
+    simple = client.post(
+        "/api/epochs",
+        content='{"runs": ["plain"]}',
+        headers={"Content-Type": "text/plain", "Origin": "http://attacker.example", "Sec-Fetch-Site": "cross-site"},
+    )
+    assert simple.status_code == 403 and "cross-site POST is refused" in simple.json()["error"]
+    assert "epochs" not in simple.json()
+
+
+def test_records_and_logs_linked_out_of_the_folder_are_not_read(client, out):
+    outside = out.parent / "elsewhere"
+    write_run(outside, epochs=1, trial=trial_record("trial_009", lr=123.0, seed=7))
+    (outside / "epoch_log.csv").write_text("epoch,mode,loss\n0,val,42\n")
+    trial = out / "sweep" / "trial_000"
+    (trial / "trial.yaml").unlink()
+    (trial / "trial.yaml").symlink_to(outside / "trial.yaml")
+    (trial / "epoch_log.csv").symlink_to(outside / "epoch_log.csv")
+    pending = out / "sweep" / "trial_002"
+    pending.mkdir()
+    (pending / "trial.yaml").symlink_to(outside / "trial.yaml")
+    runs = {run["id"]: run for run in client.get("/api/runs").json()["runs"]}
+    assert runs["sweep/trial_000"]["axes"] == {} and "status" not in runs["sweep/trial_000"]
+    assert "trial_000/trial.yaml: a link to a file outside the served folder" in runs["sweep/trial_000"]["problem"]
+    assert "sweep/trial_002" not in runs
+    refused = client.get("/api/epochs", params={"run": "sweep/trial_002"})
+    assert refused.status_code == 403 and "links to files outside" in refused.json()["error"]
+    rows = client.get("/api/epochs", params={"run": "sweep/trial_000"}).json()
+    assert 42 not in [row["loss"] for row in rows] and len(rows) == 6  # from its own batch log
+    assert (trial / "epoch_log.csv").is_symlink() and "42" in (outside / "epoch_log.csv").read_text()  # untouched
+
+
+def test_secret_named_axis_values_are_masked(client, out):
+    record = trial_record("trial_000", lr=0.1, **{"trainer::logger::api_key": "sk-live-123", "hf_token": "hf_abc"})
+    (out / "sweep" / "trial_000" / "trial.yaml").write_text(yaml.safe_dump(record))
+    listing = client.get("/api/runs").text
+    assert "sk-live-123" not in listing and "hf_abc" not in listing
+    run = next(r for r in json.loads(listing)["runs"] if r["id"] == "sweep/trial_000")
+    assert run["axes"] == {"lr": 0.1, "trainer::logger::api_key": "<secret>", "hf_token": "<secret>"}
+
+
+def test_a_text_column_is_not_a_metric(client, out):
+    run = out / "noted"
+    run.mkdir()
+    (run / "batch_log.csv").write_text(CRAFTED)
+    listed = next(r for r in client.get("/api/runs").json()["runs"] if r["id"] == "noted")
+    assert "note" not in listed["metrics"] and "mixed" not in listed["metrics"]
+    assert listed["metrics"][:3] == ["loss", "acc", "dice"]

@@ -12,10 +12,12 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from lighter.dashboard.guard import Guard, allowed_hosts
 from lighter.dashboard.store import RefusedPath, RunStore, UnknownRun
 
 STATIC = resources.files("lighter.dashboard") / "static"
@@ -33,8 +35,8 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=NO_STORE)
 
 
-def create_app(root: str | Path) -> Starlette:
-    """The dashboard's web app over the runs under `root`."""
+def create_app(root: str | Path, host: str = "127.0.0.1", allow_hosts: tuple[str, ...] = ()) -> Starlette:
+    """The dashboard's web app over the runs under `root`, answering requests addressed to `host` (see `guard`)."""
     store = RunStore(root)
     page = (STATIC / "index.html").read_text()
     script = (STATIC / "dashboard.js").read_text()
@@ -95,6 +97,6 @@ def create_app(root: str | Path) -> Starlette:
         Route("/api/epochs", epochs_many, methods=["POST"]),
         Route("/favicon.ico", lambda request: Response(status_code=204)),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(Guard, allowed=allowed_hosts(host, allow_hosts))])
     app.state.store = store
     return app

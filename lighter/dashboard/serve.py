@@ -49,7 +49,7 @@ def url(host: str, port: int) -> str:
     return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
 
-def serve(out: str | Path, port: int = 8050, host: str = "127.0.0.1") -> None:
+def serve(out: str | Path, port: int = 8050, host: str = "127.0.0.1", allow_hosts: tuple[str, ...] = ()) -> None:
     """Serve the runs under `out` until interrupted."""
     root = Path(out).expanduser()
     if not root.is_dir():
@@ -63,7 +63,7 @@ def serve(out: str | Path, port: int = 8050, host: str = "127.0.0.1") -> None:
 
     from lighter.dashboard.app import create_app
 
-    app = create_app(root)
+    app = create_app(root, host=host, allow_hosts=allow_hosts)
     port = sock.getsockname()[1]
     if not is_local(host):
         print(

@@ -11,7 +11,9 @@ the reduction is served from memory instead.
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
+import itertools
 import os
 import stat
 import threading
@@ -34,6 +36,7 @@ from lighter.dashboard.reduce import (
     lightning_epoch_table,
 )
 from lighter.sweep.trial import status_of
+from lighter.tracking.secrets import SECRET_MARKER, is_secret_key
 from lighter.utils.atomic import replacing
 
 EPOCH_LOG = "epoch_log.csv"
@@ -46,6 +49,7 @@ RUN_FILE = "run.yaml"  # any lighter run's record: status
 RECORDS = (TRIAL_FILE, RUN_FILE)
 SKIPPED_DIRS = ("checkpoints", "__pycache__")  # never hold a run, and checkpoints can be many
 NOT_METRICS = frozenset((*KEYS, *DROPPED, *X_COLUMNS, N_BATCHES))
+SAMPLED_LINES = 20  # rows read to tell a text column (a note, a tag) from a metric
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -127,12 +131,13 @@ def refresh_epoch_log(run_dir: Path) -> pd.DataFrame:
     batch, epoch = run_dir / BATCH_LOG, run_dir / EPOCH_LOG
     source_mtime = batch.stat().st_mtime_ns  # taken before reading: lines appended meanwhile make it newer again
     with contextlib.suppress(FileNotFoundError):
-        cached = epoch.stat()
+        cached = epoch.lstat()  # a link is never read: it could point out of the served folder
         if stat.S_ISREG(cached.st_mode) and cached.st_mtime_ns >= source_mtime:
             return pd.read_csv(epoch)
     table = epoch_table(read_batch_log(batch))
-    with contextlib.suppress(OSError):  # a read-only results folder: serve the reduction, uncached on disk
-        write_atomic(table, epoch, mtime_ns=source_mtime)
+    if not epoch.is_symlink():  # someone's link stays as it is
+        with contextlib.suppress(OSError):  # a read-only results folder: serve the reduction, uncached on disk
+            write_atomic(table, epoch, mtime_ns=source_mtime)
     return table
 
 
@@ -169,12 +174,11 @@ class RunStore:
                 entries = list(os.scandir(folder))
             except OSError:
                 continue  # unreadable or vanished meanwhile
-            files = {e.name: e for e in entries if e.name in LOGS or e.name in RECORDS}
-            logs = [name for name in LOGS if name in files and self._inside(files[name])]
-            if logs or TRIAL_FILE in files:  # a pending trial has no log yet, but belongs in the table
-                if BATCH_LOG in logs and EPOCH_LOG in logs:
-                    logs.remove(EPOCH_LOG)  # derived from the batch log: rewriting it is no change of the run
-                yield folder, {name: files[name] for name in files if name in logs or name in RECORDS}
+            files = {e.name: e for e in entries if (e.name in LOGS or e.name in RECORDS) and self._inside(e)}
+            if any(name in files for name in LOGS) or TRIAL_FILE in files:  # a pending trial has no log yet
+                if BATCH_LOG in files:
+                    files.pop(EPOCH_LOG, None)  # derived from the batch log: rewriting it is no change of the run
+                yield folder, files
                 continue
             stack.extend(
                 e.path
@@ -182,11 +186,11 @@ class RunStore:
                 if e.is_dir(follow_symlinks=False) and not e.name.startswith(".") and e.name not in SKIPPED_DIRS
             )
 
-    def _inside(self, entry: os.DirEntry) -> bool:
-        """A file is served only if it is inside the root, also after following links."""
+    def _inside(self, entry: os.DirEntry | Path) -> bool:
+        """A file is read only if it is inside the root, also after following links: logs and records alike."""
         if not entry.is_symlink():
             return entry.is_file()
-        real = Path(entry.path).resolve()
+        real = Path(entry).resolve()
         return real.is_file() and real.is_relative_to(self.root)
 
     def _id(self, run_dir: str | Path) -> str:
@@ -214,9 +218,12 @@ class RunStore:
             version=format(zlib.crc32(repr(stamp).encode()), "08x"),
         )
         record_dir, present = run_dir, {name for name in RECORDS if name in files}
-        while not present and record_dir != self.root:
+        refused = [name for name in RECORDS if name not in files and (run_dir / name).is_symlink()]
+        if refused:
+            run.problem = f"{run_id}/{refused[0]}: a link to a file outside the served folder; not read"
+        while not present and not refused and record_dir != self.root:
             record_dir = record_dir.parent  # a Lightning version_N folder inside a lighter run dir
-            present = {name for name in RECORDS if (record_dir / name).is_file()}
+            present = {name for name in RECORDS if self._inside(record_dir / name)}
         for name in RECORDS:
             path = record_dir / name
             if (name == RUN_FILE and run.status is not None) or name not in present:
@@ -232,7 +239,7 @@ class RunStore:
                 run.status = _trial_status(record) if name == TRIAL_FILE else record["status"]
             if name == TRIAL_FILE:
                 axes = record.get("axes")
-                run.axes = {str(k): v for k, v in axes.items()} if isinstance(axes, dict) else {}
+                run.axes = {str(k): _shown(k, v) for k, v in axes.items()} if isinstance(axes, dict) else {}
                 run.leaf, run.trial = record.get("leaf"), record.get("trial")
                 run.in_sweep = record.get("in_sweep")
         return run
@@ -248,17 +255,15 @@ class RunStore:
         path = (self.root / text).resolve()
         if not path.is_relative_to(self.root):
             raise RefusedPath(f"run id {text!r} is a link to a folder outside the served folder")
-        if path.is_dir() and (any(self._log(path, name) for name in LOGS) or (path / TRIAL_FILE).is_file()):
+        if path.is_dir() and any(self._inside(path / name) for name in (*LOGS, TRIAL_FILE)):
             return path
-        if path.is_dir() and any((path / name).is_file() for name in LOGS):
-            raise RefusedPath(f"run id {text!r}: its logs are links to files outside the served folder")
+        if path.is_dir() and any((path / name).is_file() for name in (*LOGS, TRIAL_FILE)):
+            raise RefusedPath(f"run id {text!r}: its files are links to files outside the served folder")
         raise UnknownRun(f"no run {text!r} under {self.root}; GET /api/runs lists them")
 
     def _log(self, run_dir: Path, name: str) -> Path | None:
         path = run_dir / name
-        if not path.is_file():
-            return None
-        return path if path.resolve().is_relative_to(self.root) else None
+        return path if self._inside(path) else None
 
     def epochs(self, run_id: str) -> pd.DataFrame:
         """The run's rows, one per (epoch, mode)."""
@@ -297,6 +302,11 @@ class RunStore:
         return pd.DataFrame(columns=list(KEYS))  # a trial that has not started
 
 
+def _shown(key: Any, value: Any) -> Any:
+    """An axis value as the page may show it: masked under a secret-named key, as lighter masks it everywhere."""
+    return SECRET_MARKER if is_secret_key(key) else value
+
+
 def _trial_status(record: dict) -> str:
     """The status `lighter sweep status` shows: a done trial whose config changed since it ran is stale."""
     try:
@@ -306,14 +316,26 @@ def _trial_status(record: dict) -> str:
 
 
 def _metric_columns(path: Path) -> list[str]:
-    """The metrics a log offers, from its header line alone."""
+    """The metrics a log offers: its numeric columns, judged from the header and the first `SAMPLED_LINES` rows."""
     try:
-        with path.open() as f:
-            header = f.readline().strip()
-    except OSError:
+        with path.open(newline="") as f:
+            rows = list(itertools.islice(csv.reader(f), SAMPLED_LINES + 1))
+    except (OSError, csv.Error, UnicodeDecodeError):
         return []
-    columns = [c for c in header.split(",") if c]
+    if not rows:
+        return []
+    header, body = rows[0], [row for row in rows[1:] if len(row) == len(rows[0])]
+    text = {c for i, c in enumerate(header) if any(row[i] and not _is_number(row[i]) for row in body)}
+    columns = [c for c in header if c and c not in text]  # `note`, a tag: text, not a metric
     if path.name == LIGHTNING_LOG:
         names = [lightning_column(c)[1] for c in columns if c not in ("epoch", "step")]
         return list(dict.fromkeys(names))
     return [c for c in columns if c not in NOT_METRICS]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -219,6 +219,24 @@ def test_a_newer_batch_log_regenerates_the_epoch_log(tmp_path):
     assert os.stat(run / EPOCH_LOG).st_mtime_ns > before
 
 
+@pytest.mark.parametrize("same_size", [pytest.param(False, id="longer"), pytest.param(True, id="same-size")])
+def test_an_edited_batch_log_whose_mtime_was_put_back_is_never_served_stale(tmp_path, same_size):
+    run = write_run(tmp_path / "r", epochs=2)
+    log = run / "batch_log.csv"
+    store = RunStore(tmp_path)
+    assert store.epochs("r")["loss"].iloc[1] == pytest.approx(1 / 1.5)  # epoch 0's val row
+    before = os.stat(log)
+    text = log.read_text().replace("0.6666666666666666", "0.5" if not same_size else "0.7777777777777777")
+    assert text != log.read_text()
+    log.write_text(text)
+    os.utime(log, ns=(before.st_atime_ns, before.st_mtime_ns))  # as `cp -p`, rsync or an editor may leave it
+    assert (os.stat(log).st_size == before.st_size) is same_size
+    expected = 0.7777777777777777 if same_size else 0.5
+    assert store.epochs("r")["loss"].iloc[1] == pytest.approx(expected)  # this server, its memory cache
+    assert RunStore(tmp_path).epochs("r")["loss"].iloc[1] == pytest.approx(expected)  # a fresh one, the file
+    assert pd.read_csv(run / EPOCH_LOG)["loss"].iloc[1] == pytest.approx(expected)
+
+
 def test_a_half_written_last_line_of_a_live_batch_log_is_left_for_later(tmp_path):
     run = write_run(tmp_path / "r", epochs=2)
     with open(run / "batch_log.csv", "a") as f:

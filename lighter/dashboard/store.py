@@ -3,9 +3,10 @@
 A run is a directory holding `epoch_log.csv`, `batch_log.csv` (lighter's `BatchLog` callback) or a Lightning
 CSVLogger `metrics.csv`; nothing else about it needs to come from lighter. A batch-logged run gets an
 `epoch_log.csv` beside its batch log the first time it is read, stamped with the batch log's modification time, and
-regenerated whenever the batch log is newer. It is written to a temporary file in the same directory and renamed
-into place, so a reader sees the old file or the new one, never half of one. Where the run's folder is read-only
-the reduction is served from memory instead.
+regenerated whenever the batch log's size, mtime or ctime differ from those it was made from (kept in
+`.epoch_log.key`): an edit is never served stale, even one whose mtime was put back. It is written to a temporary
+file in the same directory and renamed into place, so a reader sees the old file or the new one, never half of
+one. Where the run's folder is read-only the reduction is served from memory instead.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from lighter.tracking.secrets import SECRET_MARKER, is_secret_key
 from lighter.utils.atomic import replacing
 
 EPOCH_LOG = "epoch_log.csv"
+EPOCH_KEY = ".epoch_log.key"  # the signature of the batch log that epoch_log.csv was made from
 BATCH_LOG = "batch_log.csv"
 LIGHTNING_LOG = "metrics.csv"
 LOGS = (EPOCH_LOG, BATCH_LOG, LIGHTNING_LOG)
@@ -126,18 +128,38 @@ def write_atomic(table: pd.DataFrame, path: Path, mtime_ns: int | None = None) -
         table.to_csv(f, index=False)
 
 
+def signature(st: os.stat_result) -> str:
+    """What identifies a file's content cheaply: size, mtime and ctime (which no one can set back), in ns."""
+    return f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
+
+
+def _read_key(path: Path) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # never through a link
+    except OSError:
+        return None
+    with os.fdopen(fd) as f:
+        return f.read(200)
+
+
 def refresh_epoch_log(run_dir: Path) -> pd.DataFrame:
-    """The run's epoch table, regenerating `epoch_log.csv` when it is missing or older than `batch_log.csv`."""
-    batch, epoch = run_dir / BATCH_LOG, run_dir / EPOCH_LOG
-    source_mtime = batch.stat().st_mtime_ns  # taken before reading: lines appended meanwhile make it newer again
+    """The run's epoch table, regenerating `epoch_log.csv` unless it was made from the batch log as it is now."""
+    batch, epoch, key = run_dir / BATCH_LOG, run_dir / EPOCH_LOG, run_dir / EPOCH_KEY
+    source = batch.stat()  # taken before reading: lines appended meanwhile change it again
     with contextlib.suppress(FileNotFoundError):
         cached = epoch.lstat()  # a link is never read: it could point out of the served folder
-        if stat.S_ISREG(cached.st_mode) and cached.st_mtime_ns >= source_mtime:
+        if (
+            stat.S_ISREG(cached.st_mode)
+            and cached.st_mtime_ns == source.st_mtime_ns
+            and _read_key(key) == signature(source)
+        ):
             return pd.read_csv(epoch)
     table = epoch_table(read_batch_log(batch))
     if not epoch.is_symlink():  # someone's link stays as it is
         with contextlib.suppress(OSError):  # a read-only results folder: serve the reduction, uncached on disk
-            write_atomic(table, epoch, mtime_ns=source_mtime)
+            write_atomic(table, epoch, mtime_ns=source.st_mtime_ns)
+            with replacing(key, durable=False) as f:  # after the log: a key never vouches for an older one
+                f.write(signature(source))
     return table
 
 
@@ -206,7 +228,7 @@ class RunStore:
                 st = entry.stat()
             except OSError:
                 continue
-            stamp.append((name, st.st_mtime_ns, st.st_size))
+            stamp.append((name, signature(st)))
         return tuple(stamp)
 
     def _read_run(self, run_id: str, run_dir: Path, files: dict, stamp: tuple) -> Run:
@@ -289,7 +311,7 @@ class RunStore:
         for name in LOGS:
             with contextlib.suppress(OSError):
                 st = (run_dir / name).stat()
-                stamp.append((name, st.st_mtime_ns, st.st_size))
+                stamp.append((name, signature(st)))
         return tuple(stamp)
 
     def _epoch_table(self, run_dir: Path) -> pd.DataFrame:

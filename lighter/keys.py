@@ -93,10 +93,3 @@ def per(base: str, when: str) -> str:
 TOP_LEVEL_KEYS = ("trainer", "system", "project", "vars", "args", "seed", META, REQUIRES)
 SYSTEM_KEYS = ("model", "dataloaders", "optimizer", "scheduler", "criterion", "metrics", "adapters", "inferer")
 COMPONENT_KEYS = (TARGET, REQUIRES, DISABLED, MODE, "_desc_")
-
-STAGE_HELP = {
-    Stage.FIT: "Train the system, validating as the trainer is configured to.",
-    Stage.VALIDATE: "Run one pass over the `val` dataloader and report loss and metrics.",
-    Stage.TEST: "Run one pass over the `test` dataloader and report metrics.",
-    Stage.PREDICT: "Run the model over the `predict` dataloader; writer callbacks save the outputs.",
-}

@@ -10,6 +10,7 @@ sample standard deviation and count over their done trials (in the sweep) of eve
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 import statistics
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lighter.sweep.files import write_atomic
 from lighter.sweep.trial import BATCH_LOG_FILE, Status, Trial, status_of
 
 METRICS_FILE = "metrics.csv"
@@ -159,3 +161,60 @@ def columns(results: list[TrialResult]) -> list[str]:
 def mean_std(stat: tuple[float, float | None, int]) -> str:
     mean, spread, n = stat
     return f"{mean:.4g} ± {spread:.2g} (n={n})" if spread is not None else f"{mean:.4g} (n={n})"
+
+
+def _summary_columns(summaries: list[Summary], value_columns: list[str]) -> list[str]:
+    return sorted({c for s in summaries for c in s.stats}, key=value_columns.index)
+
+
+def summary_table(summaries: list[Summary], value_columns: list[str]) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of the per-leaf table: mean ± std (n) of each value column."""
+    names = _summary_columns(summaries, value_columns)
+    rows = [[s.leaf, s.n, *(mean_std(s.stats[c]) if c in s.stats else "" for c in names)] for s in summaries]
+    return ["leaf", "n", *names], rows
+
+
+def _write_table(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, buffer.getvalue())
+
+
+def write_csv(path: Path, found: list[TrialResult], summaries: list[Summary], value_columns: list[str]) -> Path | None:
+    """Write the per-trial table to `path` and, when there are experiment leaves, the per-leaf mean/std/n table to
+    `<stem>_summary.csv` beside it; returns the summary's path, or None when there is none."""
+    axis_keys = list(dict.fromkeys(k for r in found for k in (r.record.get("axes") or {})))
+    _write_table(
+        path,
+        ["leaf", "trial", "status", "in_sweep", *axis_keys, *value_columns],
+        [
+            [
+                r.record.get("leaf", ""),
+                r.trial.name,
+                r.status.value,
+                r.record.get("in_sweep", True),
+                *((r.record.get("axes") or {}).get(k, "") for k in axis_keys),
+                *(r.values.get(c, "") for c in value_columns),
+            ]
+            for r in found
+        ],
+    )
+    if not summaries:
+        return None
+    summary_path = path.with_name(f"{path.stem}_summary{path.suffix or '.csv'}")
+    names = _summary_columns(summaries, value_columns)
+    header = ["leaf", "n"]
+    for c in names:
+        header += [f"{c}/mean", f"{c}/std", f"{c}/n"]
+    body = []
+    for s in summaries:
+        row = [s.leaf, s.n]
+        for c in names:
+            mean, spread, n = s.stats.get(c, ("", "", 0))
+            row += [mean, "" if spread is None else spread, n]
+        body.append(row)
+    _write_table(summary_path, header, body)
+    return summary_path

@@ -1,43 +1,30 @@
-"""The `lighter` command: one table of commands, our own help text for each, fire to call them.
+"""The `lighter` commands as one table: each command's function, options, help text and examples.
 
-Adding a command is one entry in `COMMANDS`:
+Adding a command is one entry in `COMMAND_LIST` and one function in `actions.py` (or `sweep_actions.py`):
 
-    def report(*configs: str, out: str = "report.md", **overrides: str) -> None:
-        \"\"\"Import heavy modules inside, so `lighter --help` stays instant.\"\"\"
-        from lighter.report import write
-        write(_configs(configs, overrides), overrides, out)
-
-    Command("report", report, "Write a report of a config.", usage="CONFIG... [KEY::PATH=VALUE ...] [--out FILE]",
+    Command("report", actions.report, "Write a report of a config.", usage="CONFIG... [KEY::PATH=VALUE ...]",
             about="...", options=(Option("--out", "FILE", "where the report goes"),),
             examples=(("lighter report config.yaml --out r.md", "write r.md"),))
 
 A command with sub-commands is several entries named with a space ("sweep run", "sweep status"): `lighter sweep`
-lists them. Options listed in `options` are parsed here, before fire sees them: `--out FILE`, `--out=FILE` and the
-short form (`-o FILE`) all reach the function as `out="FILE"`; an option without a metavar is a flag that takes no
-value (`--trust`), so `lighter show c.yaml --trust key=value` keeps `key=value` as an override. Every other
-argument goes to fire as the exact string typed: fire would read `a#b=[1]` as Python (and drop everything after
-`#`), so positionals arrive in `*configs` and `--key::path=value` in `**overrides`, and the config loader parses
-them as YAML. The help text is ours (`render_help`); fire's is never shown. Heavy modules load inside the commands,
-so `lighter --help` and `lighter --version` import neither fire nor torch.
+lists them. An option without a metavar is a flag that takes no value (`--trust`). `dispatch.py` reads options
+from this table and hands the function every other argument as the exact string typed; `help.py` renders it.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lighter.keys import STAGE_HELP, SYSTEM_KEYS, Stage
-from lighter.quiet import VERBOSE_ENV, hide_noise
+from lighter.cli import actions, sweep_actions
+from lighter.keys import SYSTEM_KEYS, Stage
+from lighter.quiet import VERBOSE_ENV
 
 HELP_FLAGS = ("--help", "-h")
 VERSION_FLAGS = ("--version", "-V")
 DEBUG_FLAG = "--debug"
 VERBOSE_FLAG = "--verbose"
 DEBUG_ENV = "LIGHTER_DEBUG"
-CONFIG_FLAG = "config"
-VERSIONED = ("lighter", "torch", "pytorch-lightning", "lightning")  # `lightning` only when installed
 
 
 @dataclass(frozen=True)
@@ -103,105 +90,12 @@ KEYS_HELP = (
 )
 SHOW_HINT = "See the config as it would run, overrides applied: lighter show CONFIG [KEY::PATH=VALUE ...]"
 
-
-# --- the commands ---------------------------------------------------------------------------------------------------
-
-
-def _configs(configs: tuple[str, ...], overrides: dict[str, str]) -> list[str]:
-    """The config files, including one given as `--config FILE` (Lighter's own CLI names the argument so)."""
-    named = overrides.pop(CONFIG_FLAG, None)
-    return [*([named] if named is not None else []), *configs]
-
-
-def _stage_command(stage: Stage) -> Callable[..., None]:
-    def command(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
-        from lighter.runner import run
-
-        run(stage, _configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
-
-    command.__name__ = command.__qualname__ = stage.value
-    command.__doc__ = STAGE_HELP[stage]
-    return command
-
-
-def resume(run_dir: str, *positional: str, profile: str | None = None, **overrides: str) -> None:
-    """Continue a recorded fit from its newest checkpoint, in its own directory."""
-    from lighter.run.resume import resume as resume_run
-
-    resume_run(run_dir, [*positional, *(f"{key}={value}" for key, value in overrides.items())], profile=profile)
-
-
-def show(*configs: str, trust: bool = False, profile: str | None = None, **overrides: str) -> None:
-    """Print the merged config after overrides, as YAML: exactly what would run, secrets masked. Imports nothing."""
-    from lighter.config.loader import dump_yaml
-    from lighter.config.trust import trust_summary
-    from lighter.runner import prepare
-
-    experiment = prepare(Stage.FIT, _configs(configs, overrides), overrides, imports=False, profile=profile)
-    if trust:
-        print(experiment.secrets.scrub(trust_summary(experiment.config, experiment.loaded)))
-    print(dump_yaml(experiment.secrets.mask(experiment.config)), end="")
-
-
-def check(*configs: str, stage: str = "fit", profile: str | None = None, **overrides: str) -> None:
-    """Build everything a stage builds and run one batch per loop through it, without training or writing."""
-    from lighter.runner import check as run_check
-
-    experiment = run_check(stage, _configs(configs, overrides), overrides, profile=profile)
-    if experiment.config.get("project"):
-        print(f"lighter check: imported `project` from {experiment.config['project']}")
-    print(f"lighter check: OK: `lighter {experiment.stage.value}` builds and runs one batch.")
-
-
-def dashboard(*folders: str, port: str = "8050", host: str = "127.0.0.1", allow_host: str = "", **unknown: str) -> None:
-    """Serve interactive plots of every run under OUT until Ctrl+C."""
-    if unknown:
-        _fail(
-            f"unknown option --{next(iter(unknown))} for `lighter dashboard`. "
-            "Its options: --port PORT, --host HOST, --allow-host NAME,..."
-        )
-    if len(folders) != 1:
-        got = "none" if not folders else ", ".join(folders)
-        _fail(f"lighter dashboard takes one folder, the one holding your runs (got {got}): lighter dashboard runs/")
-    from lighter.dashboard.serve import ServeError, serve
-
-    try:
-        number = int(port)
-    except ValueError:
-        _fail(f"--port {port}: expected a whole number, e.g. --port 8050")
-    try:
-        serve(folders[0], port=number, host=str(host), allow_hosts=tuple(str(allow_host).split(",")))
-    except ServeError as err:
-        _fail(str(err))
-
-
-def profile_list() -> None:
-    """List the profiles in the profile folder."""
-    from lighter.tracking.commands import list_text
-
-    print(list_text())
-
-
-def profile_show(name: str) -> None:
-    """Print a profile as YAML, secret values masked, under the path of its file."""
-    from lighter.tracking.commands import show_text
-
-    print(show_text(name), end="")
-
-
-def lr_find(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
-    """Lightning's learning-rate range test on a fit config."""
-    from lighter.tuner import lr_find as find
-
-    find(_configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
-
-
-def scale_batch_size(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
-    """Lightning's batch-size finder on a fit config."""
-    from lighter.tuner import scale_batch_size as scale
-
-    scale(_configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
-
+STAGE_HELP = {
+    Stage.FIT: "Train the system, validating as the trainer is configured to.",
+    Stage.VALIDATE: "Run one pass over the `val` dataloader and report loss and metrics.",
+    Stage.TEST: "Run one pass over the `test` dataloader and report metrics.",
+    Stage.PREDICT: "Run the model over the `predict` dataloader; writer callbacks save the outputs.",
+}
 
 STAGE_EXAMPLES: dict[Stage, tuple[tuple[str, str], ...]] = {
     Stage.FIT: (
@@ -236,7 +130,7 @@ COMMAND_LIST: list[Command] = [
     *(
         Command(
             stage.value,
-            _stage_command(stage),
+            actions.stage_command(stage, STAGE_HELP[stage]),
             STAGE_HELP[stage],
             about=STAGE_HELP[stage],
             options=(CONFIG_OPTION, RUN_DIR_OPTION, PROFILE_OPTION),
@@ -246,7 +140,7 @@ COMMAND_LIST: list[Command] = [
     ),
     Command(
         "resume",
-        resume,
+        actions.resume,
         "Continue a recorded fit from its newest checkpoint, in the same run directory.",
         usage="RUN_DIR [KEY::PATH=VALUE ...]",
         about=(
@@ -265,7 +159,7 @@ COMMAND_LIST: list[Command] = [
     ),
     Command(
         "show",
-        show,
+        actions.show,
         "Print the merged config after overrides, as YAML: exactly what would run.",
         usage="CONFIG... [KEY::PATH=VALUE ...] [--trust]",
         about="Print the merged config after overrides, as YAML: exactly what would run. Imports no project code.",
@@ -288,7 +182,7 @@ COMMAND_LIST: list[Command] = [
     ),
     Command(
         "check",
-        check,
+        actions.check,
         "Build what a stage builds and run one batch per loop through it, writing nothing.",
         usage="CONFIG... [KEY::PATH=VALUE ...] [--stage STAGE]",
         about=(
@@ -311,7 +205,7 @@ COMMAND_LIST: list[Command] = [
 COMMAND_LIST += [
     Command(
         "lr_find",
-        lr_find,
+        actions.lr_find,
         "Find a learning rate with Lightning's range test; print it and the override that uses it.",
         about=(
             "Build what `lighter fit` builds, then run Lightning's learning-rate range test (Tuner.lr_find): about "
@@ -330,7 +224,7 @@ COMMAND_LIST += [
     ),
     Command(
         "scale_batch_size",
-        scale_batch_size,
+        actions.scale_batch_size,
         "Find the largest train batch size that fits in memory with Lightning's batch-size finder.",
         about=(
             "Build what `lighter fit` builds, then run Lightning's batch-size finder (Tuner.scale_batch_size) on "
@@ -351,7 +245,7 @@ COMMAND_LIST += [
 COMMAND_LIST.append(
     Command(
         "dashboard",
-        dashboard,
+        actions.dashboard,
         "Serve interactive plots of every run under a folder: sweeps grouped by axis, seeds as bands.",
         usage="OUT [--port PORT] [--host HOST] [--allow-host NAME,...]",
         about=(
@@ -392,20 +286,10 @@ SWEEP_LAYOUT_HELP = (
 )
 
 
-def _sweep_command(name: str) -> Callable[..., None]:
-    def command(*args: str, **kwargs: str) -> None:
-        from lighter.sweep import commands
-
-        getattr(commands, name)(*args, **kwargs)
-
-    command.__name__ = command.__qualname__ = name
-    return command
-
-
 COMMAND_LIST += [
     Command(
         "sweep expand",
-        _sweep_command("expand"),
+        sweep_actions.expand,
         "Write the trials of a config cascade (or one config file) and list them; runs nothing.",
         usage="ROOT [--out OUT] [--modes M,...] [--datasets D,...] [--select GLOB] [--mode MODE]",
         about="Expand the cascade at ROOT into trial folders and print each trial's axis values and status. "
@@ -421,7 +305,7 @@ COMMAND_LIST += [
     ),
     Command(
         "sweep status",
-        _sweep_command("status"),
+        sweep_actions.status,
         "List every trial under OUT with its axis values and status.",
         usage="[OUT] [--format table|json]",
         about="Every trial under OUT (default runs/sweeps): pending, running, done, failed or stale "
@@ -436,7 +320,7 @@ COMMAND_LIST += [
     ),
     Command(
         "sweep results",
-        _sweep_command("results"),
+        sweep_actions.results,
         "Final and best validation metrics per trial; mean ± std over seeds per experiment leaf.",
         usage="[OUT] [--csv FILE]",
         about="Per trial under OUT (default runs/sweeps): the final and best value of each validation metric "
@@ -452,7 +336,7 @@ COMMAND_LIST += [
     ),
     Command(
         "sweep run",
-        _sweep_command("run"),
+        sweep_actions.run,
         "Expand, then run every trial that is not complete: here, N at a time, or on SLURM as a job array.",
         usage="ROOT [--out OUT] [--jobs N] [--executor local|slurm] [--fail-fast] [filters]",
         about="Expand the cascade at ROOT, then run each trial that is not complete (its run finished and wrote "
@@ -501,7 +385,7 @@ PROFILE_HELP = (
 COMMAND_LIST += [
     Command(
         "profile list",
-        profile_list,
+        actions.profile_list,
         "List your profiles.",
         usage="",
         about="List the profiles in ~/.config/lighter/profiles (or the folder LIGHTER_PROFILE_DIR names).",
@@ -515,7 +399,7 @@ COMMAND_LIST += [
     ),
     Command(
         "profile show",
-        profile_show,
+        actions.profile_show,
         "Print a profile, secret values masked.",
         usage="NAME",
         about="Print profile NAME as YAML under the path of its file; values of secret keys (api_key, token, "
@@ -530,234 +414,3 @@ COMMAND_LIST += [
     ),
 ]
 COMMANDS: dict[str, Command] = {command.name: command for command in COMMAND_LIST}
-
-
-# --- help -----------------------------------------------------------------------------------------------------------
-
-
-def _section(title: str, rows: list[tuple[str, str]] | str) -> str:
-    if isinstance(rows, str):
-        return f"{title}:\n" + "\n".join(f"  {line}" for line in rows.splitlines())
-    width = max(len(left) for left, _ in rows)
-    lines = []
-    for left, right in rows:
-        if width > 40:  # long example lines: the explanation goes underneath
-            lines += [f"  {left}", f"      {right}"] if right else [f"  {left}"]
-        else:
-            lines.append(f"  {left.ljust(width)}  {right}".rstrip())
-    return f"{title}:\n" + "\n".join(lines)
-
-
-def _wrap(text: str, width: int = 100) -> str:
-    import textwrap
-
-    return "\n".join(textwrap.fill(part, width) for part in text.split("\n"))
-
-
-def render_help(name: str | None = None) -> str:
-    """`lighter --help` (name None), `lighter fit --help`, or the list of a command group (`lighter sweep`)."""
-    if name in COMMANDS:
-        command = COMMANDS[name]
-        options = [*command.options, *GLOBAL_OPTIONS]
-        parts = [f"usage: lighter {name} {command.usage} [options]", _wrap(command.about or command.summary)]
-        if command.takes_config:
-            parts.append(CONFIG_HELP)
-        parts.append(_section("options", [(o.usage(), o.help) for o in options]))
-        if command.examples:
-            parts.append(_section("examples", list(command.examples)))
-        parts += [_section(title, text) for title, text in command.extra.items()]
-        if command.takes_config:
-            parts += [_section("keys", KEYS_HELP), SHOW_HINT]
-        return "\n\n".join(parts) + "\n"
-    prefix = f"{name} " if name else ""
-    listed = [c for c in COMMAND_LIST if c.name.startswith(prefix)]
-    title = f"lighter {name}" if name else "lighter"
-    parts = [
-        f"usage: {title} COMMAND [CONFIG...] [KEY::PATH=VALUE ...] [options]",
-        "Run a deep-learning experiment described in YAML with PyTorch Lightning." if not name else "",
-        _section("commands", [(c.name, c.summary) for c in listed]),
-    ]
-    if not name:
-        parts += [
-            _section(
-                "options",
-                [
-                    ("-h, --help", "show this help; `lighter COMMAND --help` shows a command's options and examples"),
-                    ("-V, --version", "print the versions of lighter, torch and Lightning"),
-                    *[(o.usage(), o.help) for o in GLOBAL_OPTIONS[:-1]],
-                ],
-            ),
-            _section(
-                "examples",
-                [
-                    ("lighter fit config.yaml", "train"),
-                    ("lighter fit config.yaml trainer::max_epochs=5", "train, with one key overridden"),
-                    ("lighter test config.yaml args::test::ckpt_path=runs/best.ckpt", "test a checkpoint"),
-                    ("lighter fit --help", "what fit takes, with more examples"),
-                ],
-            ),
-            SHOW_HINT,
-        ]
-    else:
-        parts.append(f"Run `lighter {name} COMMAND --help` for a command's options and examples.")
-    return "\n\n".join(p for p in parts if p) + "\n"
-
-
-def versions_text() -> str:
-    """`lighter --version`: read from the installed packages' metadata, so nothing heavy is imported."""
-    from importlib import metadata
-
-    lines = []
-    for package in VERSIONED:
-        try:
-            lines.append(f"{package} {metadata.version(package)}")
-        except metadata.PackageNotFoundError:
-            if package == "lighter":
-                lines.append("lighter (not installed; running from source)")
-    return "\n".join(lines) + f"\npython {sys.version.split()[0]}\n"
-
-
-# --- dispatch -------------------------------------------------------------------------------------------------------
-
-
-def _fail(message: str, code: int = 2, *, quiet: bool = False) -> None:
-    if not quiet:
-        print(f"lighter: error: {message}", file=sys.stderr)
-    raise SystemExit(code)
-
-
-def _find_command(argv: list[str]) -> tuple[str | None, list[str]]:
-    """The longest command name at the front of argv (`sweep run` before `sweep`), and the arguments after it."""
-    for n in range(min(len(argv), 3), 0, -1):
-        name = " ".join(argv[:n])
-        if name in COMMANDS:
-            return name, argv[n:]
-    return None, argv
-
-
-def _is_group(word: str) -> bool:
-    return any(name.startswith(f"{word} ") for name in COMMANDS)
-
-
-def _fire_argv(command: Command, args: list[str]) -> list[str]:
-    """The arguments as fire must see them: options by keyword, everything else as the exact string typed."""
-    options = {**{o.name: o for o in command.options}, **{o.short: o for o in command.options if o.short}}
-    if command.takes_config:
-        options.setdefault(CONFIG_OPTION.name, CONFIG_OPTION)
-    out = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        i += 1
-        name, has_value, value = arg.partition("=")
-        option = options.get(name) if arg.startswith("-") else None
-        if option is not None and option.metavar is None:
-            if has_value:
-                _fail(f"{option.name} is a flag and takes no value; write `{option.name}` alone.")
-            out.append(f"--{option.keyword}=True")
-        elif option is not None:
-            if not has_value:
-                if i >= len(args):
-                    _fail(f"{option.name} needs a value: {option.name} {option.metavar}.")
-                value, i = args[i], i + 1
-            out.append(f"--{option.keyword}={value!r}")
-        elif arg.startswith("--") and has_value:
-            out.append(f"{name}={value!r}")
-        elif arg.startswith("--"):
-            out.append(arg)  # `--key::path VALUE`: fire takes the next argument as its value
-        elif arg.startswith("-") and len(arg) > 1 and not os.path.exists(arg) and not _is_number(arg):
-            known = ", ".join(o.usage() for o in command.options) or "none besides --help, --debug, --verbose"
-            _fail(f"unknown option '{arg}' for `lighter {command.name}`. Its options: {known}.")
-        else:
-            out.append(repr(arg))
-    return out
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _fire_tree() -> dict:
-    """Commands as fire wants them: nested dicts for sub-commands."""
-    tree: dict = {}
-    for command in COMMAND_LIST:
-        *groups, leaf = command.name.split(" ")
-        node = tree
-        for group in groups:
-            node = node.setdefault(group, {})
-        node[leaf] = command.run
-    return tree
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `lighter` console script and `python -m lighter`."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
-    if VERBOSE_FLAG in argv:
-        os.environ[VERBOSE_ENV] = "1"  # processes Lightning starts for more devices inherit it
-    argv = [a for a in argv if a not in (DEBUG_FLAG, VERBOSE_FLAG)]
-
-    if not argv:
-        print(render_help(), end="")
-        raise SystemExit(2)  # a bare `lighter` ran nothing: a script that calls it by mistake must notice
-    if argv[0] in HELP_FLAGS:
-        print(render_help(), end="")
-        return
-    if argv[0] in VERSION_FLAGS:
-        print(versions_text(), end="")
-        return
-    name, args = _find_command(argv)
-    if name is None:
-        if _is_group(argv[0]):
-            print(render_help(argv[0]), end="")
-            raise SystemExit(0 if any(a in HELP_FLAGS for a in argv[1:]) else 2)
-        from lighter.config.errors import did_you_mean
-
-        words = sorted({n.split(" ")[0] for n in COMMANDS})
-        hint = did_you_mean(argv[0], words, fallback="Commands: " + ", ".join(words) + ".")
-        _fail(f"unknown command '{argv[0]}'. {hint} `lighter --help` lists them.")
-    if any(a in HELP_FLAGS for a in args):
-        print(render_help(name), end="")
-        return
-    command = COMMANDS[name]
-    fire_args = _fire_argv(command, args)
-
-    hide_noise()
-    import fire
-
-    from lighter.adapters import BatchAccessError
-    from lighter.config.errors import ConfigError
-
-    try:
-        fire.Fire(_fire_tree(), command=[*name.split(" "), *fire_args], name="lighter")
-    except (ConfigError, BatchAccessError) as err:
-        if debug:
-            raise
-        # Every process meets the same config mistake: one message is enough.
-        _fail(err.render() if isinstance(err, ConfigError) else str(err), quiet=_rank() != 0)
-    except BrokenPipeError:
-        sys.stderr.close()  # `lighter show ... | head`: the reader left, nothing to report
-    except Exception as err:
-        if debug or not _peer_failed(err):
-            if getattr(err, "lighter_component", None):  # set by the runner: the user's own code raised
-                print(f"lighter: error in {err.lighter_component}; its traceback follows.", file=sys.stderr)
-            raise
-        _fail(f"process {_rank()} stopped because another process of this run failed; its error is above.", 1)
-
-
-def _rank() -> int:
-    """This process's rank under torchrun, SLURM or Lightning's launcher; 0 outside them."""
-    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return 0
-
-
-def _peer_failed(err: BaseException) -> bool:
-    from lighter.preflight import peer_failed
-
-    return peer_failed(err)

@@ -1,0 +1,118 @@
+"""What each `lighter` command does, given its arguments as typed: the functions the command table names.
+
+Heavy modules load inside each function (lazy: `lighter --help` imports this file and must not import torch).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from lighter.keys import Stage
+
+CONFIG_KEYWORD = "config"  # `--config FILE`, as Lighter's own CLI names the argument
+
+
+def fail(message: str, code: int = 2, *, quiet: bool = False) -> None:
+    """Stop with `lighter: error: MESSAGE` on stderr (unless `quiet`) and exit `code`."""
+    if not quiet:
+        print(f"lighter: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _configs(configs: tuple[str, ...], overrides: dict[str, str]) -> list[str]:
+    """The config files, including one given as `--config FILE`."""
+    named = overrides.pop(CONFIG_KEYWORD, None)
+    return [*([named] if named is not None else []), *configs]
+
+
+def stage_command(stage: Stage, doc: str) -> Callable[..., None]:
+    """`lighter fit|validate|test|predict`."""
+
+    def command(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
+        from lighter.runner import run  # lazy: torch
+
+        run(stage, _configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
+
+    command.__name__ = command.__qualname__ = stage.value
+    command.__doc__ = doc
+    return command
+
+
+def resume(run_dir: str, *positional: str, profile: str | None = None, **overrides: str) -> None:
+    """Continue a recorded fit from its newest checkpoint, in its own directory."""
+    from lighter.run.resume import resume as resume_run  # lazy: torch
+
+    resume_run(run_dir, [*positional, *(f"{key}={value}" for key, value in overrides.items())], profile=profile)
+
+
+def show(*configs: str, trust: bool = False, profile: str | None = None, **overrides: str) -> None:
+    """Print the merged config after overrides, as YAML: exactly what would run, secrets masked. Imports nothing."""
+    from lighter.config.loader import dump_yaml  # lazy: yaml and the config modules, not needed by --help
+    from lighter.config.trust import trust_summary
+    from lighter.runner import prepare
+
+    experiment = prepare(Stage.FIT, _configs(configs, overrides), overrides, imports=False, profile=profile)
+    if trust:
+        print(experiment.secrets.scrub(trust_summary(experiment.config, experiment.loaded)))
+    print(dump_yaml(experiment.secrets.mask(experiment.config)), end="")
+
+
+def check(*configs: str, stage: str = "fit", profile: str | None = None, **overrides: str) -> None:
+    """Build everything a stage builds and run one batch per loop through it, without training or writing."""
+    from lighter.runner import check as run_check  # lazy: torch
+
+    experiment = run_check(stage, _configs(configs, overrides), overrides, profile=profile)
+    if experiment.config.get("project"):
+        print(f"lighter check: imported `project` from {experiment.config['project']}")
+    print(f"lighter check: OK: `lighter {experiment.stage.value}` builds and runs one batch.")
+
+
+def lr_find(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
+    """Lightning's learning-rate range test on a fit config."""
+    from lighter.tuner import lr_find as find  # lazy: torch
+
+    find(_configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
+
+
+def scale_batch_size(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
+    """Lightning's batch-size finder on a fit config."""
+    from lighter.tuner import scale_batch_size as scale  # lazy: torch
+
+    scale(_configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
+
+
+def dashboard(*folders: str, port: str = "8050", host: str = "127.0.0.1", allow_host: str = "", **unknown: str) -> None:
+    """Serve interactive plots of every run under OUT until Ctrl+C."""
+    if unknown:
+        fail(
+            f"unknown option --{next(iter(unknown))} for `lighter dashboard`. "
+            "Its options: --port PORT, --host HOST, --allow-host NAME,..."
+        )
+    if len(folders) != 1:
+        got = "none" if not folders else ", ".join(folders)
+        fail(f"lighter dashboard takes one folder, the one holding your runs (got {got}): lighter dashboard runs/")
+    from lighter.dashboard.serve import ServeError, serve  # lazy: the web stack
+
+    try:
+        number = int(port)
+    except ValueError:
+        fail(f"--port {port}: expected a whole number, e.g. --port 8050")
+    try:
+        serve(folders[0], port=number, host=str(host), allow_hosts=tuple(str(allow_host).split(",")))
+    except ServeError as err:
+        fail(str(err))
+
+
+def profile_list() -> None:
+    """List the profiles in the profile folder."""
+    from lighter.tracking.commands import list_text  # lazy: yaml and the config modules
+
+    print(list_text())
+
+
+def profile_show(name: str) -> None:
+    """Print a profile as YAML, secret values masked, under the path of its file."""
+    from lighter.tracking.commands import show_text  # lazy: yaml and the config modules
+
+    print(show_text(name), end="")

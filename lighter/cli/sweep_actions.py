@@ -1,0 +1,178 @@
+"""What `lighter sweep expand|status|results|run` print; their options and help are entries of the command table.
+
+The sweep modules load inside each function (lazy: `lighter --help` imports this file, and they import yaml).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lighter.config.errors import ConfigError, did_you_mean
+
+STATUS_FORMATS = ("table", "json")
+LAUNCHER_COUNTS = ("gpus", "cpus", "mem_gb")  # slurm flags that take a whole number
+
+
+def _axes_text(axes: dict) -> str:
+    return " ".join(f"{key}={json.dumps(value)}" for key, value in axes.items()) or "(no axes)"
+
+
+def _trial_rows(found: list, out: Path) -> list[list[str]]:
+    """Table rows for (trial, record) pairs."""
+    from lighter.sweep.trial import status_of  # lazy: yaml
+
+    rows = []
+    for trial, record in found:
+        name = str(Path(trial.dir).relative_to(Path(out).resolve()))
+        note = "" if record.get("in_sweep", True) else "no longer in the sweep"
+        rows.append([name, _axes_text(record.get("axes") or {}), status_of(record).value, note])
+    return rows
+
+
+def _out_dir(out: str | None, *, exists: bool = True) -> Path:
+    """The --out folder (default runs/sweeps below the current directory); it must exist unless `exists` is off."""
+    from lighter.sweep.expand import DEFAULT_OUT  # lazy: yaml
+
+    out_dir = Path(out).expanduser().resolve() if out is not None else Path.cwd() / DEFAULT_OUT
+    if exists and not out_dir.is_dir():
+        raise ConfigError(
+            f"'{out_dir}' does not exist", suggestion="Name the --out folder of `lighter sweep expand` or `run`."
+        )
+    return out_dir
+
+
+def expand(
+    root: str | None = None,
+    out: str | None = None,
+    modes: str | None = None,
+    datasets: str | None = None,
+    select: str | None = None,
+    mode: str | None = None,
+) -> None:
+    """Write the trials of the cascade at ROOT (a folder of cfg.yaml files, or one config file); run nothing."""
+    from lighter.sweep.expand import expand_records  # lazy: yaml
+    from lighter.sweep.table import render
+
+    if root is None:
+        raise ConfigError(
+            "no sweep root given",
+            suggestion="Name a cascade folder or one config file: lighter sweep expand configs/cascade",
+        )
+    out_dir = _out_dir(out, exists=False)
+    found = expand_records(root, out_dir, modes=modes, datasets=datasets, select=select, mode=mode)
+    print(render(["trial", "axes", "status", "note"], _trial_rows(found, out_dir)))
+    print(f"\n{len(found)} trials in {out_dir}")
+
+
+def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002 - the flag is --format
+    """Every trial under OUT (default runs/sweeps) with its axes and status; --format table|json."""
+    from lighter.sweep.expand import load_trials  # lazy: yaml
+    from lighter.sweep.table import render
+    from lighter.sweep.trial import status_of
+
+    if format not in STATUS_FORMATS:
+        hint = did_you_mean(format, STATUS_FORMATS, fallback="Formats: table, json.")
+        raise ConfigError(f"--format: unknown format {format!r}", suggestion=hint)
+    out_dir = _out_dir(out)
+    found = [(trial, trial.record()) for trial in load_trials(out_dir)]
+    if format == "json":
+        records = [{**record, "status": status_of(record).value, "dir": str(trial.dir)} for trial, record in found]
+        print(json.dumps(records, indent=2, default=str))
+        return
+    rows = _trial_rows(found, out_dir)
+    print(render(["trial", "axes", "status", "note"], rows))
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row[2]] = counts.get(row[2], 0) + 1
+    print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items()) if counts else f"no trials under {out_dir}")
+
+
+def results(out: str | None = None, csv: str | None = None) -> None:
+    """Final and best validation metrics and test metrics per trial; mean ± std over seeds per experiment leaf."""
+    from lighter.sweep import results as res  # lazy: yaml
+    from lighter.sweep.expand import load_trials
+    from lighter.sweep.table import render
+
+    out_dir = _out_dir(out)
+    found = res.collect(load_trials(out_dir))
+    value_columns = res.columns(found)
+    rows = []
+    for r in found:
+        name = str(r.trial.dir.relative_to(out_dir))
+        status = r.status.value + ("" if r.record.get("in_sweep", True) else " (not in sweep)")
+        axes = _axes_text(r.record.get("axes") or {})
+        rows.append([name, status, axes, *(r.values.get(c) for c in value_columns)])
+    print(render(["trial", "status", "axes", *value_columns], rows))
+    summaries = res.summarize(found)
+    if summaries:
+        print("\nexperiments: mean ± std over seeds (done trials)")
+        header, body = res.summary_table(summaries, value_columns)
+        print(render(header, body))
+    if csv is None:
+        return
+    path = Path(csv).expanduser()
+    summary_path = res.write_csv(path, found, summaries, value_columns)
+    print(f"\nwrote {path}")
+    if summary_path is not None:
+        print(f"wrote {summary_path}")
+
+
+def _count(value: str, option: str) -> int:
+    """A positive whole number given on the command line."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(f"{option} takes a whole number of at least 1, got '{value}'", suggestion=f"e.g. {option} 2")
+    return number
+
+
+def run(
+    root: str,
+    out: str | None = None,
+    jobs: str = "1",
+    executor: str = "local",
+    fail_fast: bool = False,
+    rerun_stale: bool = False,
+    cold: bool = False,
+    gpus_per_trial: str = "1",
+    modes: str | None = None,
+    datasets: str | None = None,
+    select: str | None = None,
+    mode: str | None = None,
+    partition: str | None = None,
+    time: str | None = None,
+    gpus: str | None = None,
+    cpus: str | None = None,
+    mem_gb: str | None = None,
+) -> None:
+    """Expand, then run every trial that is not complete; exit 1 when a trial failed, 130/143 on a signal."""
+    from lighter.sweep.run import EXECUTORS, run_trials  # lazy: yaml, and torch for the local executor's warm start
+
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor: unknown executor '{executor}'", suggestion=did_you_mean(executor, EXECUTORS))
+    flags = {"partition": partition, "time": time, "gpus": gpus, "cpus": cpus, "mem_gb": mem_gb}
+    launcher = {
+        key: _count(value, f"--{key.replace('_', '-')}") if key in LAUNCHER_COUNTS else value
+        for key, value in flags.items()
+        if value is not None
+    }
+    result = run_trials(
+        root,
+        out,
+        modes,
+        datasets,
+        _count(jobs, "--jobs"),
+        select=select,
+        mode=mode,
+        executor=executor,
+        fail_fast=bool(fail_fast),
+        rerun_stale=bool(rerun_stale),
+        launcher=launcher,
+        warm=not cold,
+        gpus_per_trial=_count(gpus_per_trial, "--gpus-per-trial"),
+    )
+    if result.exit_code:
+        raise SystemExit(result.exit_code)

@@ -1,21 +1,32 @@
-"""Shared helpers: a tiny `project` package and config written to tmp_path, CSV logs, and the CLI in a subprocess.
+"""Shared helpers: a tiny `project` package and config written to tmp_path, CSV logs, and the CLI.
 
 Every run is real: Lightning's Trainer on CPU, MONAI's ConfigParser, torchmetrics. The data are a few random
-tensors, so a whole fit takes about a second.
+tensors, so a whole fit takes about a second. The `cli` fixture calls the real entry point in this process;
+`run_cli` starts a process, for the tests where the process itself is the point (signals, kills, imports, DDP).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
+import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+import lighter.cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -268,6 +279,144 @@ def run_cli(
     return subprocess.run(
         [*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What a `lighter` command left: its exit status and everything it printed (the names of CompletedProcess)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class _CurrentStream(io.TextIOBase):
+    """Writes to whatever `sys.<name>` is at the moment, so a handler made during one capture serves the next."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def write(self, text: str) -> int:
+        return getattr(sys, self.name).write(text)
+
+    def flush(self) -> None:
+        getattr(sys, self.name).flush()
+
+
+_STDERR = _CurrentStream("stderr")
+# Python's own warnings filters, as a new process starts with them (pytest changes them only around each test).
+_PROCESS_WARNING_FILTERS = list(warnings.filters)
+# Signals whose handlers a run installs (lighter's graceful stop, Lightning's SLURM connector) and must give back.
+_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2) if s is not None)
+
+
+def _loggers() -> list[logging.Logger]:
+    known = logging.Logger.manager.loggerDict.values()
+    return [logging.getLogger(), *(x for x in known if isinstance(x, logging.Logger))]
+
+
+def _follow_stderr() -> None:
+    """Point every plain stream handler at the current stderr: one made while some capture was active (here or by
+    capsys in a test that called `main` itself) holds that capture's stream, closed by now."""
+    for x in _loggers():
+        for handler in x.handlers:
+            if type(handler) is logging.StreamHandler and handler.stream not in (_STDERR, sys.stdout, sys.__stdout__):
+                with handler.lock:  # setStream would flush the old stream, which may be closed
+                    handler.stream = _STDERR
+
+
+@contextlib.contextmanager
+def _fresh_process_logging() -> Iterator[None]:
+    """Logging as a new `lighter` process has it: no root handlers (pytest's live in this process), so lighter's
+    and Lightning's loggers print to stderr themselves; every logger's state is given back afterwards."""
+    saved = {x: (x.level, x.propagate, x.disabled, list(x.handlers), list(x.filters)) for x in _loggers()}
+    root = logging.getLogger()
+    root.handlers = []
+    # Modules imported at collection, under pytest's root handlers, added none of their own: add what a fresh
+    # import would have (lighter.utils.log: INFO on `lighter`; Lightning's packages: INFO, not propagated).
+    for name in ("lighter", "pytorch_lightning", "lightning_fabric"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = logging.StreamHandler(_STDERR)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)
+            logger.propagate = name == "lighter"
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+    _follow_stderr()
+    try:
+        yield
+    finally:
+        _follow_stderr()
+        for x in _loggers():
+            if x in saved:
+                x.level, x.propagate, x.disabled, handlers, filters = saved[x]
+                x.handlers, x.filters = handlers, filters
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+@contextlib.contextmanager
+def _fresh_process_warnings() -> Iterator[None]:
+    """Warnings as a new process shows them: Python's default filters, printed to stderr (not recorded by pytest);
+    the filters lighter or Lightning add during the call are dropped afterwards."""
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.filters.extend(_PROCESS_WARNING_FILTERS)
+        warnings.showwarning = _show_warning
+        yield
+
+
+def run_in_process(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+    """`lighter ARGS` through the real entry point `lighter.cli.main`, in this process, as a new process would run
+    it: its exit status (an uncaught exception prints its traceback and gives 1, as Python does) and its output.
+    The working directory, environment, argv, signal handlers, warnings filters and logging are restored after."""
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd, saved_argv = dict(os.environ), Path.cwd(), list(sys.argv)
+    saved_signals = {s: signal.getsignal(s) for s in _SIGNALS}
+    code = 0
+    try:
+        os.environ.pop("LIGHTER_DEBUG", None)
+        os.environ.update(env or {})
+        if cwd is not None:
+            os.chdir(cwd)
+        sys.argv = ["lighter", *args]
+        with (
+            _fresh_process_warnings(),
+            _fresh_process_logging(),
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
+            try:
+                lighter.cli.main(list(args))
+            except SystemExit as stop:
+                if isinstance(stop.code, int | None):
+                    code = stop.code or 0
+                else:
+                    print(stop.code, file=sys.stderr)
+                    code = 1
+            except Exception:
+                traceback.print_exc()
+                code = 1
+    finally:
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for s, handler in saved_signals.items():
+            signal.signal(s, handler)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliResult]:
+    """`cli(["fit", "config.yaml", ...], cwd=..., env=...)`: the `lighter` command in this process (`run_in_process`).
+
+    Use it for every CLI test that is not about the process itself; those use `run_cli`.
+    """
+    return run_in_process
 
 
 @pytest.fixture

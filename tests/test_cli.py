@@ -1,4 +1,5 @@
-"""The `lighter` command end to end, in a subprocess: `python -m lighter` and the console script."""
+"""The `lighter` command end to end: in this process through `main(argv)`; in a subprocess (`python -m lighter`, the
+console script) where what the process imports or how it starts is the point."""
 
 from __future__ import annotations
 
@@ -143,8 +144,8 @@ def test_config_path_with_equals_sign_is_a_path(tmp_path, capsys):
         pytest.param("validat", "'validate'", id="validat"),
     ],
 )
-def test_unknown_command_says_did_you_mean(tmp_path, command, suggestion):
-    done = run_cli([command, "config.yaml"], tmp_path)
+def test_unknown_command_says_did_you_mean(cli, command, suggestion):
+    done = cli([command, "config.yaml"])
     assert done.returncode != 0
     assert "did you mean" in done.stderr.lower() and suggestion in done.stderr, done.stderr
 
@@ -168,17 +169,13 @@ def _cli_config(tmp_path):
     return config
 
 
-def test_fit_then_test_end_to_end(tmp_path):
+def test_fit_then_test_end_to_end(tmp_path, cli):
     config = _cli_config(tmp_path)
     base = write_yaml(tmp_path / "base.yaml", config)
     extra = write_yaml(tmp_path / "extra.yaml", {"trainer": {"max_epochs": 5}})
 
-    # The console script; two files as a comma list; `#` and `--` overrides, one of them `1e-3`.
-    fit = run_cli(
-        ["fit", f"{base},{extra}", "trainer#max_epochs=2", "--system::optimizer::lr=1e-3"],
-        tmp_path,
-        console_script=True,
-    )
+    # Two files as a comma list; `#` and `--` overrides, one of them `1e-3`.
+    fit = cli(["fit", f"{base},{extra}", "trainer#max_epochs=2", "--system::optimizer::lr=1e-3"])
     assert fit.returncode == 0, fit.stderr[-3000:]
     assert (tmp_path / "ckpt" / "last.ckpt").is_file()
     rows = read_metrics(tmp_path)
@@ -186,25 +183,23 @@ def test_fit_then_test_end_to_end(tmp_path):
     assert logged(rows, "train/optimizer/SGD/lr") == pytest.approx([1e-3, 1e-3])
     assert len(logged(rows, "train/metrics/acc/epoch")) == 2
 
-    # `python -m lighter`; files as separate arguments; the checkpoint through an override.
-    test = run_cli(
-        ["test", str(base), str(extra), f"args::test::ckpt_path={tmp_path / 'ckpt' / 'last.ckpt'}"], tmp_path
-    )
+    # Files as separate arguments; the checkpoint through an override.
+    test = cli(["test", str(base), str(extra), f"args::test::ckpt_path={tmp_path / 'ckpt' / 'last.ckpt'}"])
     assert test.returncode == 0, test.stderr[-3000:]
     assert "test/metrics/acc/epoch" in test.stdout + test.stderr  # Lightning's results table
 
 
-def test_failing_run_exits_non_zero(tmp_path):
+def test_failing_run_exits_non_zero(tmp_path, cli):
     # MSELoss on class indices: torch refuses the dtypes inside the first training step.
     path = write_yaml(tmp_path / "config.yaml", _cli_config(tmp_path))
-    done = run_cli(["fit", str(path), "system::criterion={_target_: torch.nn.MSELoss}"], tmp_path)
+    done = cli(["fit", str(path), "system::criterion={_target_: torch.nn.MSELoss}"])
     assert done.returncode != 0
     assert "RuntimeError" in done.stderr, done.stderr[-3000:]
     assert not (tmp_path / "ckpt" / "last.ckpt").exists()
 
 
-def test_missing_config_file_exits_non_zero(tmp_path):
-    done = run_cli(["fit", "nowhere.yaml"], tmp_path)
+def test_missing_config_file_exits_non_zero(cli):
+    done = cli(["fit", "nowhere.yaml"])
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
 

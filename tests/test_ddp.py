@@ -1,14 +1,12 @@
 """Two-process DDP on CPU (gloo), launched through the real CLI: what single-process tests cannot see."""
 
 import csv
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
-LIGHTER = str(Path(sys.executable).parent / "lighter")
 DDP = ["trainer::strategy=ddp", "trainer::devices=2", "trainer::accelerator=cpu"]
 
 # 12 samples: DistributedSampler pads nothing, so two processes see exactly the single process's data.
@@ -72,11 +70,6 @@ def workdir(tmp_path):
     return tmp_path
 
 
-def lighter(cwd: Path, *args: str, module: bool = False) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "lighter"] if module else [LIGHTER]
-    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=240)
-
-
 def metrics(run_dir: Path) -> dict[str, float]:
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
     # Epoch values only: per-step values are each process's own batches.
@@ -84,7 +77,7 @@ def metrics(run_dir: Path) -> dict[str, float]:
 
 
 def test_fit_writes_run_directory_and_checkpoint_once(workdir):
-    done = lighter(workdir, "fit", "cfg.yaml", *DDP)
+    done = run_cli(["fit", "cfg.yaml", *DDP], workdir, console_script=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     runs = list((workdir / "logs" / "run").iterdir())
     assert [r.name for r in runs] == ["version_0"]  # one run directory, not one per rank
@@ -96,10 +89,10 @@ def test_fit_writes_run_directory_and_checkpoint_once(workdir):
     assert "trainer::strategy=ddp" in (runs[0] / "run.yaml").read_text()
 
 
-def test_two_process_validate_matches_single_process(workdir):
-    single = lighter(workdir, "validate", "cfg.yaml", "trainer::accelerator=cpu", "trainer::devices=1", module=True)
+def test_two_process_validate_matches_single_process(workdir, cli):
+    single = cli(["validate", "cfg.yaml", "trainer::accelerator=cpu", "trainer::devices=1"], cwd=workdir)
     assert single.returncode == 0, single.stderr[-3000:]
-    double = lighter(workdir, "validate", "cfg.yaml", *DDP, module=True)
+    double = run_cli(["validate", "cfg.yaml", *DDP], workdir, timeout=240)
     assert double.returncode == 0, double.stderr[-3000:]
     one, two = metrics(workdir / "logs" / "run" / "version_0"), metrics(workdir / "logs" / "run" / "version_1")
     assert set(one) == {"val/loss/epoch", "val/metrics/accuracy/epoch"}
@@ -109,7 +102,9 @@ def test_two_process_validate_matches_single_process(workdir):
 
 
 def test_a_failing_rank_ends_every_rank_and_is_reported_once(workdir):
-    done = lighter(workdir, "fit", "cfg.yaml", *DDP, "system::model::fail_on_rank=1")  # timeout: no hang
+    done = run_cli(
+        ["fit", "cfg.yaml", *DDP, "system::model::fail_on_rank=1"], workdir, console_script=True, timeout=240
+    )  # timeout: no hang
     assert done.returncode != 0
     output = done.stdout + done.stderr
     assert output.count("ValueError: deliberate failure on rank 1") == 1

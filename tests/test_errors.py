@@ -1,7 +1,5 @@
 """Every user mistake gives a short message naming the key path, the file and line, and a fix."""
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -284,12 +282,6 @@ def test_unknown_stage_suggests_the_closest(tmp_path):
     assert "Did you mean 'test'" in str(info.value)
 
 
-def run_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lighter", *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
-    )
-
-
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
@@ -309,18 +301,18 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Comple
         ),
     ],
 )
-def test_cli_prints_short_error_and_exits_2(tmp_path, args, fragment):
+def test_cli_prints_short_error_and_exits_2(tmp_path, cli, args, fragment):
     write(tmp_path, BASE)
-    done = run_cli(*args, cwd=tmp_path)
+    done = cli(args)
     assert done.returncode == 2, done.stderr
     assert fragment in done.stderr
     assert "Traceback" not in done.stderr
     assert "lighter: error:" in done.stderr
 
 
-def test_debug_flag_shows_the_traceback(tmp_path):
+def test_debug_flag_shows_the_traceback(tmp_path, cli):
     write(tmp_path, BASE)
-    done = run_cli("fit", "cfg.yaml", "traner::max_epochs=1", "--debug", cwd=tmp_path)
+    done = cli(["fit", "cfg.yaml", "traner::max_epochs=1", "--debug"])
     assert done.returncode != 0
     assert "Traceback" in done.stderr and "ConfigError" in done.stderr
 
@@ -353,12 +345,12 @@ OWN_MODULE = textwrap.dedent(
 )
 
 
-def test_batch_accessor_in_a_users_own_module_gets_a_short_error(tmp_path):
+def test_batch_accessor_in_a_users_own_module_gets_a_short_error(tmp_path, cli):
     # Outside lighter.System there is no config key to name, but the message and exit code stand.
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "__init__.py").write_text(OWN_MODULE)
     write(tmp_path, "project: ./proj\ntrainer: {max_epochs: 1, logger: false}\nsystem: {_target_: project.Own}\n")
-    done = run_cli("fit", "cfg.yaml", cwd=tmp_path)
+    done = cli(["fit", "cfg.yaml"])
     assert done.returncode == 2, done.stderr[-2000:]
     assert (
         "lighter: error: BatchAdapter input_accessor='image' (key) does not fit the batch, which is a list of 2"

@@ -58,14 +58,8 @@ def workdir(tmp_path):
     return tmp_path
 
 
-def lighter(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lighter", *args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
-
-
-def test_show_prints_the_merged_config_and_imports_no_project_code(workdir):
-    done = lighter("show", "cfg.yaml,more.yaml", "system::optimizer::lr=0.5", cwd=workdir)
+def test_show_prints_the_merged_config_and_imports_no_project_code(workdir, cli):
+    done = cli(["show", "cfg.yaml,more.yaml", "system::optimizer::lr=0.5"], cwd=workdir)
     assert done.returncode == 0, done.stderr
     shown = yaml.safe_load(done.stdout)
     assert shown["trainer"]["max_epochs"] == 5
@@ -87,8 +81,8 @@ def test_show_imports_no_trainer_or_target(workdir):
         assert f"'{name}'" not in imported, name
 
 
-def test_show_trust_lists_imports_and_expressions_with_key_paths(workdir):
-    done = lighter("show", "cfg.yaml", "--trust", cwd=workdir)
+def test_show_trust_lists_imports_and_expressions_with_key_paths(workdir, cli):
+    done = cli(["show", "cfg.yaml", "--trust"], cwd=workdir)
     assert done.returncode == 0, done.stderr
     summary = [line for line in done.stdout.splitlines() if line.startswith("#")]
     text = "\n".join(summary)
@@ -101,8 +95,8 @@ def test_show_trust_lists_imports_and_expressions_with_key_paths(workdir):
 
 
 @pytest.mark.parametrize("stage", ["fit", "validate"])
-def test_check_builds_and_runs_one_batch_writing_nothing(workdir, stage):
-    done = lighter("check", "cfg.yaml", f"--stage={stage}", cwd=workdir)
+def test_check_builds_and_runs_one_batch_writing_nothing(workdir, stage, cli):
+    done = cli(["check", "cfg.yaml", f"--stage={stage}"], cwd=workdir)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"lighter check: OK: `lighter {stage}` builds and runs one batch." in done.stdout
     assert f"lighter check: imported `project` from {(workdir / 'proj').resolve()}" in done.stdout
@@ -110,8 +104,8 @@ def test_check_builds_and_runs_one_batch_writing_nothing(workdir, stage):
     assert not (workdir / "runs").exists()
 
 
-def test_check_reports_the_first_error(workdir):
-    done = lighter("check", "cfg.yaml", "system::criterion::_target_=torch.nn.CrossEntropyLos", cwd=workdir)
+def test_check_reports_the_first_error(workdir, cli):
+    done = cli(["check", "cfg.yaml", "system::criterion::_target_=torch.nn.CrossEntropyLos"], cwd=workdir)
     assert done.returncode == 2
     assert "system::criterion::_target_: cannot import 'torch.nn.CrossEntropyLos'" in done.stderr
     assert "Traceback" not in done.stderr
@@ -122,12 +116,12 @@ def test_show_and_check_are_in_the_readme():
     assert "lighter show" in readme and "lighter check" in readme
 
 
-def test_transform_written_as_a_function_component_is_used_as_the_function(workdir):
+def test_transform_written_as_a_function_component_is_used_as_the_function(workdir, cli):
     # Lighter's docs write `pred_transforms: [{_target_: torch.argmax, dim: 1}]`: the function, not argmax(dim=1).
     adapter = (
         "system::adapters::train::metrics={_target_: lighter.adapters.MetricsAdapter, pred_argument: 0, "
         "target_argument: 1, pred_transforms: [{_target_: torch.argmax, dim: 1}]}"
     )
-    done = lighter("check", "cfg.yaml", adapter, cwd=workdir)
+    done = cli(["check", "cfg.yaml", adapter], cwd=workdir)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "builds and runs one batch" in done.stdout

@@ -306,19 +306,13 @@ def test_complete_needs_a_finished_run_and_a_batch_log(tmp_path):
     assert trial.complete()
 
 
-def lighter(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lighter", *args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
-
-
-def test_cli_expand_and_status(tmp_path):
+def test_cli_expand_and_status(tmp_path, cli):
     root = cascade(tmp_path, {"sweep/data/m": LR_AXIS, "experiment/data/m": "seed: [0, 1]\n"})
-    done = lighter("sweep", "expand", str(root), cwd=tmp_path)
+    done = cli(["sweep", "expand", str(root)], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert re.search(r"sweep/data/m/trial_001 +system::optimizer::lr=0.01 +pending", done.stdout)
     assert (tmp_path / "runs/sweeps/experiment/data/m/trial_001/config.yaml").is_file()
-    status = lighter("sweep", "status", "--format", "json", cwd=tmp_path)
+    status = cli(["sweep", "status", "--format", "json"], cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     records = json.loads(status.stdout)
     assert [r["axes"] for r in records] == [
@@ -329,9 +323,9 @@ def test_cli_expand_and_status(tmp_path):
     ]
 
 
-def test_cli_rule_violation_exits_2_with_key_and_line(tmp_path):
+def test_cli_rule_violation_exits_2_with_key_and_line(tmp_path, cli):
     root = cascade(tmp_path, {"experiment/data/m": "seed: [0, 1]\n" + LR_AXIS})
-    done = lighter("sweep", "expand", str(root), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    done = cli(["sweep", "expand", str(root), "--out", str(tmp_path / "out")], cwd=tmp_path)
     assert done.returncode == 2
     assert "sweep::system::optimizer::lr: in experiment mode only the seed varies" in done.stderr
     assert f"{root}/experiment/data/m/cfg.yaml:3" in done.stderr
@@ -437,19 +431,19 @@ def test_digits_cascade_trial_runs_alone_from_any_directory(tmp_path):
         pytest.param(["sweep", "results", "nope"], "does not exist", id="results-missing-out"),
     ],
 )
-def test_cli_mistakes_exit_2_with_a_hint(tmp_path, args, message):
+def test_cli_mistakes_exit_2_with_a_hint(tmp_path, args, message, cli):
     cascade(tmp_path, {"sweep/data/m": LR_AXIS})
-    done = lighter(*args, cwd=tmp_path)
+    done = cli(args, cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_cli_status_table_names_every_column_and_marks_removed_trials(tmp_path):
+def test_cli_status_table_names_every_column_and_marks_removed_trials(tmp_path, cli):
     root = cascade(tmp_path, {"sweep/data/m": LR_AXIS})
-    assert lighter("sweep", "expand", str(root), cwd=tmp_path).returncode == 0
+    assert cli(["sweep", "expand", str(root)], cwd=tmp_path).returncode == 0
     (root / "sweep/data/m/cfg.yaml").write_text("sweep:\n  system::optimizer::lr: [0.1]\n")
     for command in ("expand", "status"):
-        done = lighter("sweep", command, *([str(root)] if command == "expand" else []), cwd=tmp_path)
+        done = cli(["sweep", command, *([str(root)] if command == "expand" else [])], cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         header, rule = done.stdout.splitlines()[:2]
         assert header.split() == ["trial", "axes", "status", "note"]

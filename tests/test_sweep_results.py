@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -123,14 +121,9 @@ def test_metric_column_names(column, expected):
     assert short_name(column) == expected
 
 
-def test_cli_results_prints_mean_std_and_writes_csv(experiment, tmp_path):
+def test_cli_results_prints_mean_std_and_writes_csv(experiment, tmp_path, cli):
     out, _ = experiment
-    done = subprocess.run(
-        [sys.executable, "-m", "lighter", "sweep", "results", str(out), "--csv", str(tmp_path / "r.csv")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = cli(["sweep", "results", str(out), "--csv", str(tmp_path / "r.csv")])
     assert done.returncode == 0, done.stderr
     assert "0.7667 ± 0.15 (n=3)" in done.stdout
     with (tmp_path / "r.csv").open() as f:
@@ -142,11 +135,6 @@ def test_cli_results_prints_mean_std_and_writes_csv(experiment, tmp_path):
     assert summary["n"] == "3" and float(summary["val/accuracy/best/mean"]) == pytest.approx(0.8)
 
 
-def test_cli_results_of_a_missing_folder_exits_2(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "lighter", "sweep", "results", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_cli_results_of_a_missing_folder_exits_2(tmp_path, cli):
+    done = cli(["sweep", "results", str(tmp_path / "nope")])
     assert done.returncode == 2 and "does not exist" in done.stderr

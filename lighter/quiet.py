@@ -24,6 +24,11 @@ HIDDEN_WARNINGS = (
         "Lightning's log_every_n_steps default (50) on a small dataset: the epoch-level values lighter logs "
         "are complete regardless, and the per-step ones still appear every epoch",
     ),
+    (
+        r"The `srun` command is available on your system but is not used",
+        "Lightning's hint on any machine with SLURM installed: on a login node lighter runs in one process by "
+        "design, and in a SLURM job srun (submitit's, or the user's own sbatch script) already started it",
+    ),
 )
 # Info lines Lightning prints through its `rank_zero` logger, by their start.
 HIDDEN_NOTICES = (

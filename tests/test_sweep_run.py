@@ -279,7 +279,6 @@ def test_the_command_runs_a_one_file_sweep_and_a_second_run_skips_it(tmp_path):
         pytest.param(["--jobs", "0"], "--jobs takes a whole number of at least 1, got '0'", id="jobs"),
         pytest.param(["--jobs", "many"], "--jobs takes a whole number of at least 1, got 'many'", id="jobs-word"),
         pytest.param(["--executor", "pbs"], "--executor: unknown executor 'pbs'", id="executor"),
-        pytest.param(["--executor", "slurm"], "submitit cannot use the cluster 'slurm'", id="no-slurm-here"),
         pytest.param(["--executor", "slurm", "--time", "soon"], "'soon' is not a time limit", id="time"),
     ],
 )

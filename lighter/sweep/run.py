@@ -48,10 +48,10 @@ class SweepRun:
 
     @property
     def exit_code(self) -> int:
-        """0 when nothing failed; 1 when a trial failed; 130 or 143 when a signal stopped the runner."""
+        """0 when every trial is done; 1 when one failed or was stopped; 130 or 143 when a signal stopped the runner."""
         if self.interrupted is not None:
             return 130 if self.interrupted == "SIGINT" else 143
-        return 1 if self.failed else 0
+        return 1 if self.failed or any(e.status == "interrupted" for e in self.ended) else 0
 
 
 def launcher_block(root: Path) -> dict[str, Any]:
@@ -138,10 +138,14 @@ def run_dirs(
         from lighter.sweep.slurm import SlurmExecutor
 
         slurm = SlurmExecutor(out, dict(launcher or {}), rerun_stale=rerun_stale)
+        held = slurm.on_slurm(todo)
         where = " (SLURM job array)"
+        if held:
+            where += f"; {len(held)} of them already on SLURM ({', '.join(sorted(held.values()))}): not submitted again"
 
         def start() -> None:
-            slurm.run(todo, on_start, on_end, lambda job_id, count: reporter.say(_submitted(job_id, count)))
+            submitted = lambda job_id, count: reporter.say(_submitted(job_id, count))  # noqa: E731
+            slurm.run(todo, on_start, on_end, submitted, reporter.say, held)
 
     reporter.say(f"{len(trials)} trials in {out}: {complete} complete, {len(todo)} to run{where}")
     try:

@@ -3,21 +3,32 @@
 submitit writes the sbatch script, pickles the call and collects the result; we only name the parameters and
 wait. Each task runs `lighter.sweep.attempt.run_trial` on its trial, exactly what the local executor's processes
 run, so locking, resume and records behave the same on a cluster. `cluster: local` in the `launcher:` block runs
-the same submitit path on this machine (submitit's LocalExecutor), which is how it is tested.
+the same submitit path on this machine (submitit's LocalExecutor).
+
+Preemption and time limits: the job asks SLURM for SIGUSR1 `signal_delay_s` seconds (90 by default) before its
+time limit. That is Lightning's requeue signal: it saves a checkpoint and requeues the task, which then resumes
+the trial (its run directory has an interrupted run with a checkpoint). submitit's own signal (SIGUSR2) would
+requeue without a checkpoint. The runner learns what SLURM holds from `squeue` (lighter.sweep.slurm_jobs), so a
+requeued task is waited for, not counted as ended.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from lighter.config.errors import ConfigError
+from lighter.sweep import slurm_jobs
 from lighter.sweep.attempt import run_trial
 from lighter.sweep.axes import LAUNCHER_KEY
 from lighter.sweep.local import settle
-from lighter.sweep.trial import Trial
+from lighter.sweep.slurm_errors import failed_at_start, missing_sbatch, refused_submission
+from lighter.sweep.trial import Status, Trial
 
 SUBMITIT_FOLDER = ".submitit"
 POLL_SECONDS = {"slurm": 5.0}  # how often to look at the jobs: SLURM's accounting is asked each time
@@ -33,8 +44,13 @@ ALIASES = {
     "account": "slurm_account",
     "qos": "slurm_qos",
     "array_parallelism": "slurm_array_parallelism",
+    "setup": "slurm_setup",
+    "signal_delay_s": "slurm_signal_delay_s",
 }
-OWN_KEYS = ("cluster", "folder")  # ours, not submitit's: which submitit cluster, where its files go
+# Ours, not submitit's update_parameters: which submitit cluster, where its files go, the Python the job runs.
+OWN_KEYS = ("cluster", "folder", "python")
+REQUEUE_SIGNAL = "USR1"  # Lightning's SLURMEnvironment.requeue_signal: checkpoint, then `scontrol requeue`
+DEFAULT_SIGNAL_DELAY_S = 90
 
 
 def minutes(value: Any, key: str) -> int:
@@ -91,8 +107,16 @@ def make_executor(out: Path, launcher: Mapping[str, Any]) -> Any:
     params, own = parameters(launcher)
     folder = Path(own.get("folder") or out / SUBMITIT_FOLDER) / "%j"  # an array task: <array id>_<index>
     cluster = own.get("cluster", "slurm")
+    if cluster == "slurm" and shutil.which("sbatch") is None:
+        raise missing_sbatch()
+    python = {"slurm_python": str(own["python"])} if own.get("python") and cluster == "slurm" else {}
+    if cluster == "slurm":
+        delay = int(params.get("slurm_signal_delay_s", DEFAULT_SIGNAL_DELAY_S))
+        extra = dict(params.get("slurm_additional_parameters") or {})
+        extra.setdefault("signal", f"{REQUEUE_SIGNAL}@{delay}")
+        params["slurm_additional_parameters"] = extra
     try:
-        executor = submitit.AutoExecutor(folder=folder, cluster=cluster)
+        executor = submitit.AutoExecutor(folder=folder, cluster=cluster, **python)
     except (ValueError, RuntimeError) as err:
         raise ConfigError(
             f"submitit cannot use the cluster '{cluster}': {err}",
@@ -120,32 +144,100 @@ class SlurmExecutor:
         self.rerun_stale = rerun_stale
         self.jobs: list[Any] = []
 
+    def submit(self, trials: Sequence[Path]) -> tuple[Any, list[Any]]:
+        """(executor, one job per trial); the trials are `queued` once SLURM took them."""
+        executor = make_executor(self.out, self.launcher)
+        before = {t: Trial(Path(t)).record().get("status") for t in trials}
+        for trial in trials:
+            Trial(Path(trial)).update(status=Status.QUEUED.value)
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's refusal, which we explain
+                jobs = executor.map_array(_job_call, [str(t) for t in trials], [self.rerun_stale] * len(trials))
+        except Exception as err:
+            for trial, status in before.items():
+                Trial(Path(trial)).update(status=status or Status.PENDING.value)
+            if type(err).__name__ == "FailedJobError":  # submitit's: sbatch refused, its stderr is the message
+                raise refused_submission(str(err), self.launcher) from err
+            raise
+        for job, trial in zip(jobs, trials, strict=True):
+            Trial(Path(trial)).update(slurm_job=str(job.job_id))
+        return executor, jobs
+
+    def on_slurm(self, trials: Sequence[Path]) -> dict[Path, str]:
+        """{trial: its array task} for the trials an earlier run submitted that SLURM still holds."""
+        if self.launcher.get("cluster", "slurm") != "slurm":
+            return {}
+        named = {t: Trial(Path(t)).record().get("slurm_job") for t in trials}
+        named = {t: str(j) for t, j in named.items() if j}
+        states = slurm_jobs.held(named.values()) if named else {}
+        return {t: j for t, j in named.items() if slurm_jobs.phase((states or {}).get(j)) != "ended"}
+
+    def adopt(self, held: Mapping[Path, str]) -> list[Any]:
+        """submitit's handles on array tasks an earlier run submitted, to wait for them as for our own."""
+        import submitit  # lazily, as in make_executor: `lighter --help` imports this module's callers
+
+        folder = Path(parameters(self.launcher)[1].get("folder") or self.out / SUBMITIT_FOLDER) / "%j"
+        return [submitit.SlurmJob(folder=folder, job_id=job_id) for job_id in held.values()]
+
     def run(
         self,
         trials: Sequence[Path],
         on_start: Callable[[Path, str | None], None],
         on_end: Callable[[Path, str, float, int], bool],
         on_submit: Callable[[str, int], None] | None = None,
+        on_note: Callable[[str], None] | None = None,
+        held: Mapping[Path, str] | None = None,
     ) -> None:
-        if not trials:
+        """Submit `trials`, then wait for them and for the `held` ones (submitted earlier, still on SLURM)."""
+        held = dict(held or {})
+        trials = [t for t in trials if t not in held]
+        if not trials and not held:
             return
-        executor = make_executor(self.out, self.launcher)
-        poll = POLL_SECONDS.get(executor.cluster, POLL_LOCAL_SECONDS)
-        self.jobs = executor.map_array(_job_call, [str(t) for t in trials], [self.rerun_stale] * len(trials))
-        if on_submit is not None:
-            on_submit(str(self.jobs[0].job_id).split("_")[0], len(self.jobs))
-        waiting = dict(zip(self.jobs, trials, strict=True))
+        self.jobs = []
+        cluster = self.launcher.get("cluster", "slurm")
+        if trials:
+            executor, self.jobs = self.submit(trials)
+            cluster = executor.cluster
+            if on_submit is not None:
+                on_submit(str(self.jobs[0].job_id).split("_")[0], len(self.jobs))
+        adopted = self.adopt(held)
+        on_scheduler = cluster == "slurm"
+        poll = POLL_SECONDS.get(cluster, POLL_LOCAL_SECONDS)
+        every = [*trials, *held]
+        attempts = {t: int(Trial(Path(t)).record().get("attempts") or 0) for t in every}
+        waiting = dict(zip([*self.jobs, *adopted], every, strict=True))
+        self.jobs = list(waiting)
         started: dict[Path, float] = {}
+        seen_running: set[Path] = set()
+        failed_start: list[Any] = []
         stopping = False
         while waiting:
+            states = slurm_jobs.held(str(job.job_id) for job in waiting) if on_scheduler else None
             for job, trial in list(waiting.items()):
                 if trial not in started and Trial(Path(trial)).record().get("status") == "running":
                     started[trial] = time.perf_counter()
                     on_start(trial, None)
-                if not job.done():
-                    continue
+                if states is None:
+                    if not job.done():
+                        continue
+                else:
+                    phase = slurm_jobs.phase(states.get(str(job.job_id)))
+                    if phase == "running":
+                        seen_running.add(trial)
+                        continue
+                    if phase == "queued":
+                        if trial in seen_running and on_note is not None:  # it ran, and SLURM queued it again
+                            seen_running.discard(trial)
+                            on_note(f"{Trial(Path(trial)).name}: SLURM requeued job {job.job_id}; waiting for it")
+                        continue
                 del waiting[job]
-                code = _exit_code(job)
+                if on_scheduler and not _has_result(job):
+                    if int(Trial(Path(trial)).record().get("attempts") or 0) == attempts[trial]:
+                        failed_start.append((job, trial))  # lighter never ran: the node could not start it
+                        continue
+                    code = 1  # killed by SLURM (cancelled, time limit, out of memory) before it could return
+                else:
+                    code = _exit_code(job)
                 seconds = time.perf_counter() - started.get(trial, time.perf_counter())
                 if not on_end(trial, settle(trial, code), seconds, code) and not stopping:
                     stopping = True
@@ -153,6 +245,23 @@ class SlurmExecutor:
                         other.cancel(check=False)
             if waiting:
                 time.sleep(poll)
+        if failed_start:
+            for _job, trial in failed_start:
+                Trial(Path(trial)).update(status=Status.PENDING.value)
+            job, trial = failed_start[0]
+            raise failed_at_start(str(job.job_id), Trial(Path(trial)).name, *_log_of(job))
+
+
+def _has_result(job: Any) -> bool:
+    return Path(job.paths.result_pickle).exists()
+
+
+def _log_of(job: Any) -> tuple[Path | None, str]:
+    """The task's error log and its text (where srun and the node say why a job could not start)."""
+    path = Path(job.paths.stderr)
+    if not path.is_file():
+        return None, ""
+    return path, path.read_text(errors="replace")
 
 
 def _exit_code(job: Any) -> int:

@@ -3,8 +3,9 @@
 `trial.yaml` keys: `trial` ("trial_000"), `leaf`, `mode`, `axes` ({key path: value}, seed included when it is an
 axis), `status`, `in_sweep`, `config_hash` (of the `config.yaml` expansion wrote last), `run_hash` (of the config
 the latest run started with, from `mark_running`), `ran_hash` (what a stale trial ran), `exit_code` and `error_tail`,
-`started`/`ended`. Every change is a read-modify-write under a short lock on `.trial.lock`, written atomically and
-fsynced, so an expansion and a runner can update the same trial at once without losing either's change.
+`started`/`ended`, `slurm_job` (the SLURM array task that runs it, e.g. "12_3"). Every change is a
+read-modify-write under a short lock on `.trial.lock`, written atomically and fsynced, so an expansion and a
+runner can update the same trial at once without losing either's change.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ ERROR_TAIL_LINES = 20
 
 class Status(str, Enum):
     PENDING = "pending"
+    QUEUED = "queued"  # submitted to SLURM (`slurm_job` names the array task), not started yet
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
@@ -123,6 +125,7 @@ class Trial:
             ended=None,
             pid=os.getpid(),
             host=os.uname().nodename,
+            slurm_job=_slurm_task(),
             exit_code=None,
             error_tail=None,
         )
@@ -141,6 +144,12 @@ class Trial:
     def mark_pending(self) -> dict[str, Any]:
         """Back to pending, e.g. after its runner was killed: the next run resumes or restarts it."""
         return self.update(status=Status.PENDING.value, pid=None, ended=None)
+
+
+def _slurm_task() -> str | None:
+    """This process's SLURM job as squeue names it ("12_3" for an array task), None outside SLURM."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
 
 
 def _track_staleness(record: dict[str, Any], old_hash: str | None) -> None:

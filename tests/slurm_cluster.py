@@ -62,7 +62,7 @@ SchedulerParameters=sched_interval=2,bf_interval=2
 MpiDefault=none
 ReturnToService=2
 MinJobAge=900
-KillWait=5
+KillWait=30
 InactiveLimit=0
 EnforcePartLimits=ALL
 NodeName={host} NodeAddr=127.0.0.1 {node}

@@ -7,21 +7,19 @@ running submitit's pickled call on the node.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import slurm_cluster
+import torch
 import yaml
 from conftest import classifier_config, write_yaml
-
-from lighter.cli import main
 
 
 @pytest.fixture(scope="session")
@@ -51,22 +49,36 @@ def slurm(cluster: slurm_cluster.Cluster, monkeypatch: pytest.MonkeyPatch) -> sl
     return cluster
 
 
-def lighter(argv: list[str]) -> tuple[int, str, str]:
-    """`lighter ARGV` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(argv)
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    return code, out.getvalue(), err.getvalue()
+STEPS = """
+    import time
+    from pathlib import Path
+
+    import pytorch_lightning as pl
 
 
-def sweep_file(tmp_path: Path, lrs: list[float], **launcher) -> Path:
-    """One config file over learning rates, 1 epoch, with a `launcher:` block."""
-    config = classifier_config(tmp_path, epochs=1)
-    del config["trainer"]["default_root_dir"]
+    class Steps(pl.Callback):
+        \"\"\"Marks each training step (`<run dir>/step_N`), `seconds` after it: a test stops a trial midway.\"\"\"
+
+        def __init__(self, seconds):
+            self.seconds = seconds
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            time.sleep(self.seconds)
+            (Path(trainer.default_root_dir) / f"step_{trainer.global_step}").touch()
+"""
+
+
+def sweep_file(tmp_path: Path, lrs: list[float], *, epochs: int = 1, seconds: float = 0.0, **launcher) -> Path:
+    """One config file over learning rates, with a `launcher:` block; `seconds` per training step."""
+    config = classifier_config(tmp_path, epochs=epochs)
+    (tmp_path / "project" / "steps.py").write_text(textwrap.dedent(STEPS))
+    trainer = config["trainer"]
+    del trainer["default_root_dir"]
+    trainer["enable_checkpointing"] = True
+    trainer["callbacks"] = [
+        {"_target_": "pytorch_lightning.callbacks.ModelCheckpoint", "save_last": True},
+        {"_target_": "project.steps.Steps", "seconds": seconds},
+    ]
     config["seed"] = 0
     config["sweep"] = {"system::optimizer::lr": lrs}
     config["launcher"] = {"partition": slurm_cluster.PARTITION, "time": 10, "cpus": 1, **launcher}
@@ -85,7 +97,7 @@ def wait_for(condition, timeout: float = 120.0, what: str = "") -> None:
         time.sleep(0.2)
 
 
-def test_a_sweep_runs_as_one_job_array_and_a_rerun_submits_nothing_again(slurm, tmp_path):
+def test_a_sweep_runs_as_one_job_array_and_a_rerun_submits_nothing_again(slurm, tmp_path, cli):
     root = sweep_file(tmp_path, [0.1, 0.2, 0.3, 0.4])
     out = tmp_path / "out"
     argv = ["sweep", "run", str(root), "-o", str(out), "--executor", "slurm"]
@@ -97,21 +109,21 @@ def test_a_sweep_runs_as_one_job_array_and_a_rerun_submits_nothing_again(slurm, 
         arrays = {r["slurm_job"].split("_")[0] for r in records(out).values()}
         tasks = sorted(r["slurm_job"] for r in records(out).values())
 
-        code, shown, _ = lighter(["sweep", "status", str(out)])  # 2 CPUs, 1 per trial: 2 run, 2 wait
+        shown = cli(["sweep", "status", str(out)])  # 2 CPUs, 1 per trial: 2 run, 2 wait
 
-        assert code == 0
+        assert shown.returncode == 0
         assert len(arrays) == 1
         assert tasks == [f"{min(arrays)}_{i}" for i in range(4)]
-        states = [line.split()[2] for line in shown.splitlines() if line.startswith("grid/")]
-        assert set(states) <= {"queued", "running"} and len(states) == 4, shown
+        states = [line.split()[2] for line in shown.stdout.splitlines() if line.startswith("grid/")]
+        assert set(states) <= {"queued", "running"} and len(states) == 4, shown.stdout
 
         # A second runner while the first waits: it submits nothing and waits for the same tasks.
-        code, printed, err = lighter(argv)
+        second = cli(argv)
 
-        assert code == 0, printed + err
-        assert "4 of them already on SLURM" in printed, printed
-        assert "job array" not in printed.replace("(SLURM job array)", ""), printed  # no second sbatch
-        assert printed.splitlines()[-1] == "4 done"
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "4 of them already on SLURM" in second.stdout, second.stdout
+        assert "job array" not in second.stdout.replace("(SLURM job array)", "")  # no second sbatch
+        assert second.stdout.splitlines()[-1] == "4 done"
         stdout, stderr = first.communicate(timeout=120)
     finally:
         first.kill()
@@ -124,10 +136,13 @@ def test_a_sweep_runs_as_one_job_array_and_a_rerun_submits_nothing_again(slurm, 
         assert record["status"] == "done", (name, record)
         assert (out / "grid" / name / "batch_log.csv").is_file()
 
-    code, printed, _ = lighter(argv)
+    third = cli(argv)
 
-    assert code == 0
-    assert printed.splitlines() == [f"4 trials in {out}: 4 complete, 0 to run (SLURM job array)", "4 complete before"]
+    assert third.returncode == 0
+    assert third.stdout.splitlines() == [
+        f"4 trials in {out}: 4 complete, 0 to run (SLURM job array)",
+        "4 complete before",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -168,7 +183,7 @@ def test_a_sweep_runs_as_one_job_array_and_a_rerun_submits_nothing_again(slurm, 
         ),
     ],
 )
-def test_what_slurm_refuses_is_one_message_and_exit_2(slurm, tmp_path, monkeypatch, launcher, env, message):
+def test_what_slurm_refuses_is_one_message_and_exit_2(slurm, tmp_path, monkeypatch, cli, launcher, env, message):
     root = sweep_file(tmp_path, [0.1], **launcher)
     for key, value in env.items():
         if value is None:
@@ -176,9 +191,55 @@ def test_what_slurm_refuses_is_one_message_and_exit_2(slurm, tmp_path, monkeypat
         else:
             monkeypatch.setenv(key, value)
 
-    code, printed, err = lighter(["sweep", "run", str(root), "-o", str(tmp_path / "out"), "--executor", "slurm"])
+    done = cli(["sweep", "run", str(root), "-o", str(tmp_path / "out"), "--executor", "slurm"])
 
-    assert code == 2, printed + err
-    assert message in err
-    assert "Traceback" not in err and "sbatch: error" not in err
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr and "sbatch: error" not in done.stderr
     assert records(tmp_path / "out")["trial_000"]["status"] == "pending"  # nothing ran: the next run submits it
+
+
+def weights(trial: Path) -> dict[str, torch.Tensor]:
+    return torch.load(trial / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_a_requeued_trial_resumes_to_the_same_weights(slurm, tmp_path):
+    """`scontrol requeue` (SIGTERM, then SLURM starts the task again) and `scancel --signal=USR1` (Lightning saves
+    a checkpoint and requeues the task itself) midway through a trial: it resumes, and ends with the weights of
+    the trial nobody stopped. The runner waits for the requeued tasks and exits 0."""
+    root = sweep_file(tmp_path, [0.1], epochs=2, seconds=0.5)
+    config = yaml.safe_load(root.read_text())
+    config["sweep"] = {"trainer::log_every_n_steps": [1, 2, 3]}  # three trials that train alike
+    config["system"]["dataloaders"]["train"]["dataset"]["n"] = 64  # 8 steps an epoch: stopped within epoch 0
+    write_yaml(root, config)
+    out = tmp_path / "out"
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "lighter", "sweep", "run", str(root), "-o", str(out), "--executor", "slurm"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        trials = [out / "grid" / f"trial_{i:03d}" for i in range(3)]
+        wait_for(lambda: (trials[0] / "step_2").exists(), 180, "trial_000's third step")
+        tasks = [records(out)[t.name]["slurm_job"] for t in trials]
+        requeued_at = time.monotonic()
+        slurm.command("scontrol", "requeue", tasks[0])
+        wait_for(lambda: (trials[1] / "step_2").exists(), 180, "trial_001's third step")
+        slurm.command("scancel", "--signal=USR1", tasks[1])
+        wait_for(lambda: records(out)["trial_000"].get("attempts") == 2, 120, "trial_000 to start again")
+        print(f"requeue -> resume: {time.monotonic() - requeued_at:.1f} s")
+        stdout, stderr = runner.communicate(timeout=240)
+    finally:
+        runner.kill()
+    assert runner.returncode == 0, stdout + stderr
+    assert stdout.splitlines()[-1] == "3 done", stdout
+    assert "SLURM requeued job" in stdout
+    for trial in trials[:2]:
+        record = records(out)[trial.name]
+        assert record["status"] == "done" and record["attempts"] == 2 and record["action"] == "resume", record
+    expected = weights(trials[2])
+    for trial in trials[:2]:
+        got = weights(trial)
+        assert got.keys() == expected.keys()
+        assert all(torch.equal(got[k], expected[k]) for k in expected), trial.name

@@ -6,9 +6,12 @@ the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +20,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from lighter.dashboard.compare import compare
 from lighter.dashboard.guard import Guard, allowed_hosts
+from lighter.dashboard.settings import BEST, FINAL, LEAF, setting_of, trial_table, value_of
 from lighter.dashboard.store import RefusedPath, RunStore, UnknownRun
 
 STATIC = resources.files("lighter.dashboard") / "static"
@@ -33,6 +38,37 @@ def plotly_js() -> Path:
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=NO_STORE)
+
+
+def compare_json(
+    store: RunStore, *, mode: str, metric: str, which: str, by: list[str], higher_is_better: bool
+) -> dict[str, Any]:
+    """The comparison of settings (`compare`) and what every run reached, as `/api/compare` answers it."""
+    runs, reached = store.runs(), {}
+    for run in runs:
+        with contextlib.suppress(LookupError, ValueError):  # unreadable runs are reported by /api/epochs
+            reached[run.id] = store.reached(run.id)
+    key = f"{mode}/{metric}"
+    trials = trial_table(runs, reached, key=key, which=which, by=by, higher_is_better=higher_is_better)
+    table = compare(trials, higher_is_better=higher_is_better)
+    members = trials.groupby("setting")["run"].apply(list).to_dict() if len(trials) else {}
+    counted = set(trials["run"])
+    per_run = {}
+    for run in runs:
+        final = value_of(reached.get(run.id, {}), key, FINAL, higher_is_better)
+        if final is not None:
+            best = value_of(reached[run.id], key, BEST, higher_is_better)
+            per_run[run.id] = {"final": final[0], "best": best[0], "source": final[1],
+                               "setting": setting_of(run, by), "counted": run.id in counted}  # fmt: skip
+    settings = [{**_plain(row), "runs": members.get(row["setting"], [])} for row in table.to_dict("records")]
+    return {"key": key, "value": which, "by": by, "higher_is_better": higher_is_better, "settings": settings,
+            "runs": per_run, "sources": sorted({r["source"] for r in per_run.values()})}  # fmt: skip
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """A table's row as JSON takes it: numpy numbers as Python's, NaN as null."""
+    row = {key: value.item() if hasattr(value, "item") else value for key, value in row.items()}
+    return {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in row.items()}
 
 
 def create_app(root: str | Path, host: str = "127.0.0.1", allow_hosts: tuple[str, ...] = ()) -> Starlette:
@@ -88,6 +124,20 @@ def create_app(root: str | Path, host: str = "127.0.0.1", allow_hosts: tuple[str
                 errors[run_id] = str(err)
         return b'{"epochs":{' + b",".join(parts) + b'},"errors":' + json.dumps(errors).encode() + b"}"
 
+    def comparison(request: Request) -> Response:
+        """GET ?mode=val&metric=accuracy&value=final|best&by=AXIS (repeated) or by=leaf&best=max|min."""
+        query = request.query_params
+        mode, metric, which, best = query.get("mode"), query.get("metric"), query.get("value", FINAL), query.get("best")
+        if not mode or not metric:
+            return _error(400, "missing ?mode=...&metric=...; e.g. /api/compare?mode=val&metric=accuracy&by=leaf")
+        if which not in (FINAL, BEST):
+            return _error(400, f"value={which}: expected value=final or value=best")
+        if best not in ("max", "min"):
+            return _error(400, f"best={best}: expected best=max (higher is better) or best=min")
+        body = compare_json(store, mode=mode, metric=metric, which=which, by=query.getlist("by") or [LEAF],
+                            higher_is_better=best == "max")  # fmt: skip
+        return Response(json.dumps(body), media_type="application/json", headers=NO_STORE)
+
     routes = [
         Route("/", index),
         Route("/static/dashboard.js", dashboard_js),
@@ -95,6 +145,7 @@ def create_app(root: str | Path, host: str = "127.0.0.1", allow_hosts: tuple[str
         Route("/api/runs", runs),
         Route("/api/epochs", epochs),
         Route("/api/epochs", epochs_many, methods=["POST"]),
+        Route("/api/compare", comparison),
         Route("/favicon.ico", lambda request: Response(status_code=204)),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(Guard, allowed=allowed_hosts(host, allow_hosts))])

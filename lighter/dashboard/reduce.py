@@ -8,6 +8,7 @@ epoch's batches. Absent columns stay absent and non-numeric ones are dropped.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pandas as pd
 
@@ -126,3 +127,34 @@ def lightning_epoch_table(metrics: pd.DataFrame) -> pd.DataFrame:
     if not tables:
         return pd.DataFrame(columns=list(KEYS))
     return _sorted(pd.concat(tables, ignore_index=True))
+
+
+# What a run reached, per (mode, metric): Lightning's logged epoch values (weighted by batch size, as `sweep results`
+# and run.yaml report them) wherever the run logged them, else the epoch table's unweighted batch means.
+LOGGED = "Lightning's epoch value"
+BATCH_MEAN = "mean of batches"
+
+
+def reached(epochs: pd.DataFrame, metrics: pd.DataFrame | None = None) -> dict[str, dict[str, Any]]:
+    """`{"val/accuracy": {"final", "min", "max", "epochs", "source"}}` from an epoch table and a `metrics.csv`."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def add(mode: str, name: str, values: pd.Series, source: str) -> None:
+        values = pd.to_numeric(values, errors="coerce").dropna()
+        if len(values):
+            found[f"{mode}/{name}"] = dict(final=float(values.iloc[-1]), min=float(values.min()),
+                                           max=float(values.max()), epochs=len(values), source=source)  # fmt: skip
+
+    for mode, part in epochs.groupby("mode", sort=False) if "mode" in epochs.columns else ():
+        part = part.sort_values("epoch", kind="stable")
+        for col in part.columns:
+            if col not in (*KEYS, *DROPPED, *X_COLUMNS, N_BATCHES):
+                add(str(mode), col, part[col], BATCH_MEAN)
+    if metrics is not None and "epoch" in metrics.columns:
+        for col in metrics.columns:
+            mode, name, when = lightning_column(col)
+            if col in ("epoch", "step") or when == "step" or not pd.api.types.is_numeric_dtype(metrics[col]):
+                continue
+            per_epoch = metrics[["epoch", col]].dropna().groupby("epoch", sort=True)[col].last()
+            add(mode, name, per_epoch, LOGGED)
+    return found

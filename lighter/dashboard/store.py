@@ -35,7 +35,9 @@ from lighter.dashboard.reduce import (
     epoch_table,
     lightning_column,
     lightning_epoch_table,
+    reached,
 )
+from lighter.keys import SEP
 from lighter.sweep.trial import status_of
 from lighter.tracking.secrets import SECRET_MARKER, is_secret_key
 from lighter.utils.atomic import replacing
@@ -49,6 +51,8 @@ SOURCES = (BATCH_LOG, EPOCH_LOG, LIGHTNING_LOG)  # where a run's epochs come fro
 TRIAL_FILE = "trial.yaml"  # a sweep trial's record: status, axes, leaf
 RUN_FILE = "run.yaml"  # any lighter run's record: status
 RECORDS = (TRIAL_FILE, RUN_FILE)
+CONFIG_FILE = "config.yaml"  # a sweep trial's whole config
+SEED = "seed"
 SKIPPED_DIRS = ("checkpoints", "__pycache__")  # never hold a run, and checkpoints can be many
 NOT_METRICS = frozenset((*KEYS, *DROPPED, *X_COLUMNS, N_BATCHES))
 SAMPLED_LINES = 20  # rows read to tell a text column (a note, a tag) from a metric
@@ -76,6 +80,10 @@ class Run:
     leaf: str | None = None
     trial: str | None = None
     in_sweep: bool | None = None
+    leaf_mode: str | None = None  # sweep or experiment
+    # Every sweep axis of the folder (seed included) with this trial's value, from its axes or its config.yaml: an
+    # experiment that repeats a sweep's setting over seeds has the same values apart from its seed.
+    values: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None  # a record that could not be read
 
     def as_dict(self) -> dict[str, Any]:
@@ -169,7 +177,8 @@ class RunStore:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).resolve()
         self._runs: dict[str, tuple[tuple, Run]] = {}
-        self._epochs: dict[str, tuple[tuple, bytes]] = {}
+        self._epochs: dict[str, tuple[tuple, bytes, dict]] = {}
+        self._configs: dict[str, tuple[tuple, dict]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -185,7 +194,25 @@ class RunStore:
                 cached = (stamp, self._read_run(run_id, Path(run_dir), files, stamp))
                 self._runs[run_id] = cached
             found.append(cached[1])
+        keys = sorted({key for run in found for key in run.axes} | {SEED})
+        for run in found:
+            if run.trial is not None:
+                config = self._config(run)
+                run.values = {key: run.axes[key] if key in run.axes else _value_at(config, key) for key in keys}
         return sorted(found, key=lambda run: run.id)
+
+    def _config(self, run: Run) -> dict:
+        """A trial's config.yaml, read once per change of its files; {} when it has none or it cannot be read."""
+        stamp, _ = self._runs[run.id]
+        cached = self._configs.get(run.id)
+        if cached is None or cached[0] != stamp:
+            path, config = self.root / run.id / CONFIG_FILE, {}
+            if self._inside(path):
+                with contextlib.suppress(OSError, yaml.YAMLError):
+                    config = yaml.load(path.read_text(), Loader=_Loader)
+            cached = (stamp, config if isinstance(config, dict) else {})
+            self._configs[run.id] = cached
+        return cached[1]
 
     def _walk(self):
         """(run directory, {log or record name: stat}) for every run; a run's subfolders are not searched."""
@@ -263,7 +290,7 @@ class RunStore:
                 axes = record.get("axes")
                 run.axes = {str(k): _shown(k, v) for k, v in axes.items()} if isinstance(axes, dict) else {}
                 run.leaf, run.trial = record.get("leaf"), record.get("trial")
-                run.in_sweep = record.get("in_sweep")
+                run.in_sweep, run.leaf_mode = record.get("in_sweep"), record.get("mode")
         return run
 
     # Epochs ----------------------------------------------------------------------------------------------------
@@ -293,7 +320,13 @@ class RunStore:
 
     def epochs_json(self, run_id: str) -> bytes:
         """The run's rows as a JSON list of records (missing values are null), cached until its files change."""
-        run_dir = self.resolve(run_id)
+        return self._cached(self.resolve(run_id))[1]
+
+    def reached(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """What the run reached per `mode/metric` (`reduce.reached`), cached with its epochs."""
+        return self._cached(self.resolve(run_id))[2]
+
+    def _cached(self, run_dir: Path) -> tuple[tuple, bytes, dict]:
         key = self._id(run_dir)
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
@@ -301,10 +334,13 @@ class RunStore:
             stamp = self._files_stamp(run_dir)
             cached = self._epochs.get(key)
             if cached is not None and cached[0] == stamp:
-                return cached[1]
-            body = self._epoch_table(run_dir).to_json(orient="records").encode()
-            self._epochs[key] = (self._files_stamp(run_dir), body)
-            return body
+                return cached
+            table = self._epoch_table(run_dir)
+            metrics = self._log(run_dir, LIGHTNING_LOG)
+            logged = read_batch_log(metrics) if metrics else None
+            cached = (self._files_stamp(run_dir), table.to_json(orient="records").encode(), reached(table, logged))
+            self._epochs[key] = cached
+            return cached
 
     def _files_stamp(self, run_dir: Path) -> tuple:
         stamp = []
@@ -322,6 +358,19 @@ class RunStore:
         if path := self._log(run_dir, LIGHTNING_LOG):
             return lightning_epoch_table(read_batch_log(path))
         return pd.DataFrame(columns=list(KEYS))  # a trial that has not started
+
+
+def _value_at(config: dict, key: str) -> Any:
+    """The plain value at a `::` key path of a config, masked if secret; None where there is none."""
+    node: Any = config
+    for part in key.split(SEP):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return _shown(key, node) if isinstance(node, str | int | float | bool) else None
 
 
 def _shown(key: Any, value: Any) -> Any:

@@ -1,9 +1,10 @@
 """The dashboard page in a real headless Chromium (Debian's `chromium`, driven by playwright; nothing downloaded).
 
-The page is served by the real `lighter dashboard` command over a small real sweep's output: a cascade of two
-experiment leaves (two seeds each) and a sweep leaf (two learning rates), run by `lighter sweep run`'s API with the
-BatchLog callback. Everything is checked through the DOM: plotly's traces on the plot element, the SVG it drew, and
-the runs table. Without chromium the tests skip on a laptop and fail under CI=true.
+The page is served by the real `lighter dashboard` command over a small real sweep's output: a cascade of a sweep
+leaf over three learning rates (seed 0 each) and two experiment leaves that repeat two of them over three seeds, run
+by `lighter sweep run`'s API with the BatchLog callback and Lightning's CSV logger. Everything is checked through the
+DOM: plotly's traces on the plot element, the SVG it drew, the runs and comparison tables. Without chromium the
+tests skip on a laptop and fail under CI=true.
 """
 
 from __future__ import annotations
@@ -30,14 +31,16 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 LR_AXIS = "system::optimizer::lr"
-EPOCHS = 4
-# A real cascade: two experiment leaves that repeat a setting over two seeds, and a sweep leaf over the learning rate.
+EPOCHS = 3
+LRS = (0.5, 0.05, 0.0001)  # the last too small to learn in 3 epochs: its loss stays high
+# A real cascade: a sweep leaf over the learning rate, and two experiment leaves that repeat two of its settings over
+# three seeds (their seed 0 is the sweep's run again: the comparison counts it once).
 CASCADE = {
-    "experiment/toy/fast/cfg.yaml": {"system": {"optimizer": {"lr": 0.5}}, "seed": [0, 1]},
-    "experiment/toy/slow/cfg.yaml": {"system": {"optimizer": {"lr": 0.05}}, "seed": [0, 1]},
-    "sweep/toy/lr/cfg.yaml": {"sweep": {LR_AXIS: [0.5, 0.05]}},
+    "experiment/toy/fast/cfg.yaml": {"system": {"optimizer": {"lr": 0.5}}, "seed": [0, 1, 2]},
+    "experiment/toy/slow/cfg.yaml": {"system": {"optimizer": {"lr": 0.05}}, "seed": [0, 1, 2]},
+    "sweep/toy/lr/cfg.yaml": {"sweep": {LR_AXIS: list(LRS)}},
 }
-RUNS = 6
+RUNS = 9
 HIGHLIGHTED = "experiment/toy/fast/trial_001"
 
 
@@ -59,11 +62,10 @@ def chromium_or_skip() -> Path:
 
 
 def base_config(tmp: Path) -> dict:
-    """The cascade's root config: a tiny classifier with accuracy, the BatchLog callback, no other logger."""
+    """The cascade's root config: a tiny classifier with accuracy, the BatchLog callback and the CSV logger."""
     config = classifier_config(tmp, epochs=EPOCHS)
     config["seed"] = 0
     config["system"]["metrics"] = {"train": {"accuracy": accuracy()}, "val": "%::train"}
-    config["trainer"]["logger"] = False
     config["trainer"]["callbacks"] = [{"_target_": "lighter.callbacks.BatchLog", "flush_seconds": 0}]
     return config
 
@@ -138,6 +140,7 @@ class Page:
         tab.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url) else route.abort())
         tab.goto(url)
         tab.wait_for_selector("body[data-state=ready]", timeout=30_000)
+        tab.wait_for_selector("body[data-compared]", timeout=30_000)  # the comparison arrives after the curves
 
     def _record(self, request) -> None:
         self.requests.append(request.url)
@@ -179,16 +182,39 @@ def run_ids(out: Path) -> list[str]:
     return sorted(p.parent.relative_to(out).as_posix() for p in out.rglob("batch_log.csv"))
 
 
-def test_on_load_one_line_per_run_of_the_first_validation_metric(page, sweep_out):
+def legend(page) -> list[str]:
+    return page.js("Array.from(document.querySelectorAll('#plot .legendtext'), e => e.textContent)")
+
+
+def test_on_load_groups_by_the_first_sweep_axis_with_short_labels(page, sweep_out):
     assert page.js("document.getElementById('mode').value") == "val"
     assert page.js("document.getElementById('metric').value") == "accuracy"
+    assert page.js("document.getElementById('group').value") == LR_AXIS
     lines = page.traces("run")
     assert sorted(t["meta"]["run"] for t in lines) == run_ids(sweep_out) and len(lines) == RUNS
     assert all(t["n"] == EPOCHS for t in lines)
-    assert page.svg_traces() == RUNS  # drawn, not only handed to plotly
+    assert sorted(legend(page), key=float) == sorted(str(lr) for lr in LRS)  # values, not paths
+    assert page.js("document.querySelector('#plot .legendtitletext').textContent").strip() == "lr"
+    # The experiments' seeds join the sweep setting they repeat: one band for each of 0.5 and 0.05.
+    bands = {t["name"]: t["meta"]["runs"] for t in page.traces("mean")}
+    assert sorted(bands) == ["0.05", "0.5"]
+    assert sorted(bands["0.5"]) == [*(f"experiment/toy/fast/trial_00{i}" for i in range(3)), "sweep/toy/lr/trial_000"]
+    ticks = page.js("Array.from(document.querySelectorAll('#plot .xtick text'), e => e.textContent)")
+    assert ticks == [str(epoch) for epoch in range(EPOCHS)]  # whole epochs, no 0.5
     assert page.js("document.querySelector('#plot .ytitle').textContent") == "val accuracy"
     statuses = page.js("Array.from(document.querySelectorAll('#runs-table tbody .status'), e => e.textContent)")
     assert statuses == ["done"] * RUNS
+
+
+def test_the_legend_stays_clear_of_the_toolbar(page):
+    page.tab.hover("#plot")  # the toolbar shows while the mouse is over the plot
+    boxes = page.js(
+        "[document.querySelector('#plot .legend'), document.querySelector('#plot .modebar')]"
+        ".map(e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })"
+    )
+    (l1, t1, r1, b1), (l2, t2, r2, b2) = boxes
+    assert r2 > l2 and b2 > t2  # the toolbar is drawn
+    assert r1 <= l2 or r2 <= l1 or b1 <= t2 or b2 <= t1, boxes
 
 
 def test_grouping_by_leaf_draws_mean_and_std_bands_over_seeds(page, tmp_path):
@@ -196,29 +222,27 @@ def test_grouping_by_leaf_draws_mean_and_std_bands_over_seeds(page, tmp_path):
     bands = page.traces("band")
     assert len(bands) == 2 and all(t["fill"] == "tonexty" for t in bands)  # one per experiment leaf
     assert sorted(sorted(t["meta"]["runs"]) for t in bands) == [
-        [f"experiment/toy/{leaf}/trial_{i:03d}" for i in range(2)] for leaf in ("fast", "slow")
+        [f"experiment/toy/{leaf}/trial_{i:03d}" for i in range(3)] for leaf in ("fast", "slow")
     ]
     means = sorted(t["name"] for t in page.traces("mean"))
-    assert means == ["leaf = experiment/toy/fast", "leaf = experiment/toy/slow"]
+    assert means == ["experiment/toy/fast", "experiment/toy/slow"]
     fills = page.js("Array.from(document.querySelectorAll('#plot .scatterlayer .js-fill'), p => p.getAttribute('d'))")
     assert len([d for d in fills if d and len(d) > 10]) == 2  # the bands are painted
     colours = {t["meta"]["run"]: t["line"]["color"] for t in page.traces("run")}
     assert len(set(colours.values())) == 3  # coloured by leaf
-    legend = page.js("Array.from(document.querySelectorAll('#plot .legendtext'), e => e.textContent)")
-    assert "leaf = sweep/toy/lr" in legend
-    page.tab.screenshot(path=str(tmp_path / "grouped.png"))
+    assert "sweep/toy/lr" in legend(page)
 
 
 def test_grouping_by_a_sweep_axis_colours_by_its_value(page):
+    page.after_render(lambda: page.tab.select_option("#group", "leaf"))
     page.after_render(lambda: page.tab.select_option("#group", LR_AXIS))
     colours = {t["meta"]["run"]: t["line"]["color"] for t in page.traces("run")}
-    swept = [colours["sweep/toy/lr/trial_000"], colours["sweep/toy/lr/trial_001"]]
-    others = {colour for run, colour in colours.items() if not run.startswith("sweep/")}
-    assert len(set(swept)) == 2 and len(others) == 1 and others.isdisjoint(swept)  # runs without the axis: grey
-    bands = page.traces("band")  # the sweep leaf has one seed; each experiment leaf is a grey band over its seeds
-    assert len(bands) == 2 and {t["line"]["color"] for t in bands} == others
-    legend = page.js("Array.from(document.querySelectorAll('#plot .legendtext'), e => e.textContent)")
-    assert {f"{LR_AXIS} = 0.05", f"{LR_AXIS} = 0.5", f"no {LR_AXIS}"} <= set(legend)
+    swept = [colours[f"sweep/toy/lr/trial_00{i}"] for i in range(3)]
+    assert len(set(swept)) == 3
+    assert {colours[f"experiment/toy/fast/trial_00{i}"] for i in range(3)} == {swept[0]}  # lr 0.5 joins its setting
+    assert {colours[f"experiment/toy/slow/trial_00{i}"] for i in range(3)} == {swept[1]}
+    bands = page.traces("band")
+    assert len(bands) == 2 and {t["line"]["color"] for t in bands} == set(swept[:2])
 
 
 # Every line as painted: which run or band it is, its opacity (the group's times the stroke's, or the fill's where
@@ -233,6 +257,7 @@ DRAWN = """Array.from(document.querySelectorAll('#plot .scatterlayer .trace'), g
 
 
 def test_clicking_a_table_row_highlights_its_curve(page, tmp_path):
+    page.after_render(lambda: page.tab.select_option("#group", ""))
     before = page.js(DRAWN)
     row = page.tab.locator(f"#runs-table tbody tr[data-run='{HIGHLIGHTED}']")
     row.click()
@@ -308,6 +333,103 @@ def test_the_page_names_no_outside_address(page, server):
     assert all(url.startswith(server) for url in page.requests) and any("plotly.min.js" in u for u in page.requests)
 
 
+def logged_final(run_dir: Path, column: str) -> float:
+    """The last epoch value Lightning logged to the run's metrics.csv."""
+    import pandas as pd
+
+    return float(pd.read_csv(run_dir / "metrics.csv")[column].dropna().iloc[-1])
+
+
+def compare_rows(page) -> dict[str, dict[str, str]]:
+    head = page.js("Array.from(document.querySelectorAll('#compare-table thead th'), e => e.textContent)")
+    cells = page.js(
+        "Array.from(document.querySelectorAll('#compare-table tbody tr'),"
+        " r => Array.from(r.children, c => c.textContent))"
+    )
+    return {row[0]: dict(zip(head, row, strict=True)) for row in cells}
+
+
+def test_comparison_shows_n_and_the_verdict_a_welch_test_supports(page, sweep_out, tmp_path):
+    from scipy import stats
+
+    from lighter.dashboard.compare import ALPHA, BETTER, FEW, WITHIN, WORSE
+
+    before = int(page.js("document.body.dataset.compared || 0"))
+    page.after_render(lambda: page.tab.select_option("#metric", "loss"))  # lower is better, continuous
+    page.tab.wait_for_function(f"Number(document.body.dataset.compared) > {before}", timeout=20_000)
+    assert page.js("document.getElementById('best').value") == "min"
+    rows = compare_rows(page)
+    assert list(rows) and set(rows) == {str(lr) for lr in LRS}
+    assert {setting: rows[setting]["n"] for setting in rows} == {"0.5": "3", "0.05": "3", "0.0001": "1"}
+    # Worked out here from the trials' own files: the final val loss each run logged, per setting.
+    losses = {
+        lr: [logged_final(sweep_out / f"experiment/toy/{leaf}/trial_00{i}", "val/loss/epoch") for i in range(3)]
+        for lr, leaf in (("0.5", "fast"), ("0.05", "slow"))
+    }
+    losses["0.0001"] = [logged_final(sweep_out / "sweep/toy/lr/trial_002", "val/loss/epoch")]
+    means = {lr: sum(v) / len(v) for lr, v in losses.items()}
+    best = min(means, key=means.get)
+    order = sorted(means, key=means.get)
+    assert list(rows) == order and best != "0.0001"
+
+    def expected(lr: str, other: str, beyond: str) -> str:
+        if len(losses[lr]) < 2 or len(losses[other]) < 2:
+            return FEW
+        p = stats.ttest_ind(losses[lr], losses[other], equal_var=False).pvalue
+        assert float(rows[lr]["p (Welch)"]) == pytest.approx(p, rel=0.01)
+        return beyond if p < ALPHA else WITHIN
+
+    assert rows[best]["verdict"] == expected(best, order[1], BETTER)  # the best against the runner-up
+    for lr in order[1:]:
+        assert rows[lr]["verdict"] == expected(lr, best, WORSE)  # every other setting against the best
+    assert rows["0.0001"]["verdict"] == FEW
+    assert sum(rows[lr]["verdict"] != FEW for lr in rows) >= 1  # the two settings with three seeds each meet
+    mean, std = rows[best]["mean ± std"].split(" ± ")
+    assert float(mean) == pytest.approx(means[best], rel=1e-3)
+    assert float(std) == pytest.approx(stats.tstd(losses[best]), rel=1e-3)
+    plotted = page.js("document.getElementById('compare-plot').data.find(t => t.meta.kind === 'means').y")
+    assert plotted == pytest.approx([means[lr] for lr in rows])
+    shot = Path(os.environ.get("LIGHTER_COMPARE_SCREENSHOT", tmp_path / "compare.png"))
+    page.tab.locator("#compare-section").screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_final_values_agree_with_run_yaml_and_sweep_results(page, sweep_out):
+    import yaml
+
+    from lighter.dashboard.reduce import LOGGED
+    from lighter.sweep.results import trial_values
+
+    header = page.js("document.querySelector('#runs-table th[data-key=final]').textContent")
+    assert header == f"final accuracy ({LOGGED})"
+    assert "weighted by batch size" in page.js("document.querySelector('#runs-table th[data-key=final]').title")
+    shown = page.js("Object.fromEntries(Object.entries(window.lighterDashboard.state.compare.runs)"
+                    ".map(([id, r]) => [id, r.final]))")  # fmt: skip
+    assert sorted(shown) == run_ids(sweep_out)
+    for run, final in shown.items():
+        recorded = yaml.safe_load((sweep_out / run / "run.yaml").read_text())["metrics"]["val/metrics/accuracy/epoch"]
+        assert final == pytest.approx(recorded) == pytest.approx(trial_values(sweep_out / run)["val/accuracy/final"])
+        cell = page.js(f"document.querySelector(\"tr[data-run='{run}'] td:nth-last-child(3)\").textContent")
+        assert float(cell) == pytest.approx(final, abs=5e-5)
+
+
+def test_clicking_a_parallel_coordinates_line_highlights_its_trial(page):
+    assert page.js("document.getElementById('leaf').value") == "sweep/toy/lr"
+    assert page.js("window.lighterDashboard.state.pcRuns") == [f"sweep/toy/lr/trial_00{i}" for i in range(3)]
+    page.tab.locator("#parcoords").scroll_into_view_if_needed()
+    # The lr = 0.0001 trial's line leaves the lr axis at that tick: click just right of it, on the line.
+    tick = page.tab.locator("#parcoords .y-axis .tick", has_text="0.0001").first.locator("line").bounding_box()
+    x, y = tick["x"] + tick["width"] + 4, tick["y"] + tick["height"] / 2
+    page.tab.mouse.click(x, y)
+    assert page.js("window.lighterDashboard.state.highlight") == "sweep/toy/lr/trial_002"
+    assert (
+        page.tab.locator("#runs-table tbody tr[data-run='sweep/toy/lr/trial_002']").get_attribute("class") == "selected"
+    )
+    assert [line["run"] for line in page.js(DRAWN) if line["width"] == "4px"] == ["sweep/toy/lr/trial_002"]
+    page.tab.mouse.click(x, y - 60)  # between the lines: nothing changes
+    assert page.js("window.lighterDashboard.state.highlight") == "sweep/toy/lr/trial_002"
+
+
 @pytest.fixture(scope="module")
 def axis_and_seed_out(tmp_path_factory) -> Path:
     """Trials whose axes hold a seed beside a setting (as a sweep with a seed axis records them), made by hand."""
@@ -327,7 +449,7 @@ def test_grouping_by_an_axis_beside_a_seed_axis_draws_bands(browser, axis_and_se
         page.after_render(lambda: page.tab.select_option("#group", "lr"))
         bands = page.traces("band")
         assert sorted(len(t["meta"]["runs"]) for t in bands) == [3, 3]  # one band per lr over its three seeds
-        assert sorted(t["name"] for t in page.traces("mean")) == ["lr = 0.01", "lr = 0.1"]
+        assert sorted(t["name"] for t in page.traces("mean")) == ["0.01", "0.1"]
         page.after_render(lambda: page.tab.select_option("#group", "seed"))
         assert page.traces("band") == [] and len(page.traces("run")) == 6  # coloured by seed: a line each
         assert page.errors == []

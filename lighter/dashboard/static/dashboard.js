@@ -1,5 +1,7 @@
 // The dashboard page: fetches /api/runs and /api/epochs, draws one line per run (or mean ± std bands over
-// seeds when grouped by a sweep axis), and keeps a sortable table of runs. State lives in `S` and the URL hash.
+// seeds when grouped by a sweep axis), and keeps a sortable table of runs. /api/compare gives each run's final and
+// best value and the comparison of settings (table, plot of means, parallel coordinates per leaf). State lives in
+// `S` and the URL hash.
 "use strict";
 
 const NOT_METRICS = new Set(["epoch", "mode", "batch", "step", "time", "n_batches"]);
@@ -16,8 +18,16 @@ const LEAF = "leaf"; // group-by choice: the sweep leaf a trial belongs to
 const S = {
   runs: new Map(), // id -> run from /api/runs
   epochs: new Map(), // id -> {version, rows} or {version, error}
-  mode: null, metric: null, x: "epoch", group: "", best: null, logy: false, filter: "",
+  mode: null, metric: null, x: "epoch", group: null, best: null, logy: false, filter: "",
   highlight: null, sort: {key: "id", dir: 1}, renders: 0,
+  value: "final", by: null, leaf: null, // the comparison: final or best, grouped by axes (or leaf), the parcoords leaf
+  compare: null, compared: 0, // the latest /api/compare answer, and how many have been drawn
+};
+const LOGGED = "Lightning's epoch value"; // reduce.LOGGED: a run's own logged epoch value, weighted by batch size
+const VALUE_HELP = {
+  final: "final: the value at the run's last epoch; best: the lowest or highest over its epochs (\"best is\"). " +
+    "Both are Lightning's logged epoch value (weighted by batch size, as `lighter sweep results` and run.yaml show " +
+    "it) where the run logged one to metrics.csv, else the plain mean of the epoch's batches (the curve).",
 };
 const $ = (id) => document.getElementById(id);
 const plot = $("plot");
@@ -96,10 +106,27 @@ function axisNames() {
   return [...(leaves.size > 1 ? [LEAF] : []), ...[...names].sort()];
 }
 
+/** The first axis a sweep leaf varies (not its seed), else the leaf when there are trials, else nothing. */
+function defaultGroup() {
+  const runs = [...S.runs.values()].sort((a, b) => a.id.localeCompare(b.id));
+  const swept = runs.filter((r) => r.leaf_mode !== "experiment");
+  for (const run of [...swept, ...runs]) {
+    const axis = Object.keys(run.axes || {}).find((k) => !isSeed(k));
+    if (axis) return axis;
+  }
+  return runs.some((r) => r.leaf !== undefined) ? LEAF : "";
+}
+
 const isSeed = (axis) => axis.split("::").pop() === "seed";
+const shortAxis = (axis) => axis.split("::").pop();
 const fmt = (v) => (v === null || v === undefined ? "—" : typeof v === "number" ? +v.toPrecision(4) + "" : String(v));
-const axisValue = (run, axis) =>
-  axis === LEAF ? run.leaf ?? undefined : run.axes && axis in run.axes ? run.axes[axis] : undefined;
+/** A run's value of an axis: its own, or (an experiment repeating a sweep setting) the one its config holds. */
+const axisValue = (run, axis) => {
+  if (axis === LEAF) return run.leaf ?? undefined;
+  if (run.axes && axis in run.axes) return run.axes[axis];
+  const v = run.values ? run.values[axis] : undefined;
+  return v === null ? undefined : v;
+};
 
 function visibleRuns() {
   const f = S.filter.toLowerCase();
@@ -161,6 +188,16 @@ function runLine(run, {colour, width = 1.6, opacity = 1, legend, showlegend = tr
   };
 }
 
+/** One run per seed: a sweep's seed-0 run and the experiment's seed-0 run of its setting measure the same thing. */
+function distinctSeeds(runs) {
+  const seen = new Map();
+  for (const run of [...runs].sort((a, b) => (a.leaf_mode === "experiment" ? 0 : 1) - (b.leaf_mode === "experiment" ? 0 : 1))) {
+    const key = run.values && Object.keys(run.values).length ? JSON.stringify(Object.entries(run.values).sort()) : run.id;
+    if (!seen.has(key)) seen.set(key, run);
+  }
+  return [...seen.values()];
+}
+
 /** Mean and sample std per epoch across runs (x is the mean x of the epoch, so time axes work too). */
 function meanStd(runs) {
   const byEpoch = new Map();
@@ -199,10 +236,12 @@ function traces(runs) {
   const bands = new Map();
   for (const run of runs) {
     const v = axisValue(run, axis);
-    const rest = Object.entries(run.axes || {}).filter(([k]) => !isSeed(k)).sort();
+    // Alike in every sweep axis but the seed (an experiment joins the sweep setting it repeats); by leaf, per leaf.
+    const own = Object.keys(run.values || {}).length ? run.values : run.axes || {};
+    const rest = Object.entries(own).filter(([k]) => !isSeed(k)).sort();
     // Coloured by seed, every run is its own line; so is a run outside any sweep (it has no leaf to share).
     const alone = isSeed(axis) || run.leaf === undefined;
-    const key = JSON.stringify(alone ? ["run", run.id] : [run.leaf, rest, v === undefined]);
+    const key = JSON.stringify(alone ? ["run", run.id] : [axis === LEAF || !run.values ? run.leaf : null, rest, v === undefined]);
     if (!bands.has(key)) bands.set(key, {value: v, runs: []});
     bands.get(key).runs.push(run);
   }
@@ -210,7 +249,7 @@ function traces(runs) {
   const ordering = [...bands.values()].sort((a, b) => rank(a.value) - rank(b.value));
   const out = [], legendShown = new Set();
   for (const band of ordering) {
-    const label = band.value === undefined ? `no ${axis}` : `${axis} = ${fmt(band.value)}`;
+    const label = band.value === undefined ? `no ${shortAxis(axis)}` : fmt(band.value); // the legend's title names the axis
     const colour = band.value === undefined ? GREY : colours.get(JSON.stringify(band.value));
     const first = !legendShown.has(label);
     legendShown.add(label);
@@ -218,7 +257,7 @@ function traces(runs) {
       out.push(runLine(band.runs[0], {colour, legend: label, showlegend: first, name: label}));
       continue;
     }
-    const st = meanStd(band.runs);
+    const st = meanStd(distinctSeeds(band.runs));
     const common = {type: "scatter", legendgroup: label, showlegend: false, hoverinfo: "skip", x: st.x};
     const ids = band.runs.map((r) => r.id);
     out.push({...common, y: st.lo, mode: "lines", line: {width: 0, color: colour}, meta: {kind: "band-low", runs: ids}});
@@ -237,12 +276,25 @@ function traces(runs) {
   return out;
 }
 
-function layout() {
+/** Whole epochs on the x axis: a tick every 1, 2, 5, 10, ... epochs, never at 0.5. */
+function epochTicks(runs) {
+  if (S.x !== "epoch") return {};
+  let last = 1;
+  for (const run of runs) for (const e of series(run.id).xs) last = Math.max(last, e);
+  const step = [1, 2, 5].flatMap((m) => [1, 10, 100, 1000].map((p) => m * p)).sort((a, b) => a - b)
+    .find((d) => last / d <= 10) ?? Math.ceil(last / 10);
+  return {tickmode: "linear", tick0: 0, dtick: step, tickformat: "d"};
+}
+
+function layout(runs = []) {
   return {
-    margin: {l: 60, r: 20, t: 10, b: 45},
-    xaxis: {title: {text: S.x === "time" ? "time (s)" : "epoch"}, zeroline: false},
+    margin: {l: 60, r: 20, t: 30, b: 45},
+    xaxis: {title: {text: S.x === "time" ? "time (s)" : "epoch"}, zeroline: false, ...epochTicks(runs)},
     yaxis: {title: {text: `${S.mode} ${S.metric}`}, type: S.logy ? "log" : "linear", zeroline: false},
-    hovermode: "closest", showlegend: true, legend: {font: {size: 11}},
+    // Below the plot, never under the toolbar at its top right; titled by the axis, so entries are its values.
+    hovermode: "closest", showlegend: true,
+    legend: {font: {size: 11}, orientation: "h", x: 0, y: -0.14, yanchor: "top",
+      title: {text: S.group ? shortAxis(S.group) + " " : ""}},
     uirevision: `${S.mode}|${S.metric}|${S.x}|${S.logy}`, // keep the user's zoom across refreshes
   };
 }
@@ -273,11 +325,27 @@ function applyHighlight() {
 }
 
 // ---------------------------------------------------------------------------------------------- table
+/** The /api/compare answer, if it is for what the page shows now. */
+function comparison() {
+  const c = S.compare;
+  return c && c.key === `${S.mode}/${S.metric}` && c.higher_is_better === (S.best === "max") ? c : null;
+}
+
+/** Final and best as the server defines them (Lightning's logged epoch value where there is one); the curve's until it answers. */
 function summary(id) {
   const {ys} = series(id);
   if (!ys.length) return {final: null, best: null, epochs: 0};
+  const served = comparison() && comparison().runs[id];
+  if (served) return {final: served.final, best: served.best, epochs: ys.length, source: served.source};
   const best = S.best === "min" ? Math.min(...ys) : Math.max(...ys);
   return {final: ys[ys.length - 1], best, epochs: ys.length};
+}
+
+/** The header's note on where final and best come from: one source for all, or which cells are marked. */
+function sourceNote() {
+  const sources = comparison() ? comparison().sources : [];
+  if (sources.length === 1) return ` (${sources[0]})`;
+  return sources.length > 1 ? " (* mean of batches)" : "";
 }
 
 function renderTable(runs) {
@@ -286,8 +354,8 @@ function renderTable(runs) {
   const cols = [
     {key: "id", label: "run"}, {key: "status", label: "status"},
     ...axes.map((a) => ({key: "axis:" + a, label: a, num: true})),
-    {key: "final", label: `final ${S.metric ?? ""}`, num: true},
-    {key: "best", label: `best ${S.metric ?? ""} ${S.best === "min" ? "\u2193" : "\u2191"}`, num: true},
+    {key: "final", label: `final ${S.metric ?? ""}${sourceNote()}`, num: true, help: VALUE_HELP.final},
+    {key: "best", label: `best ${S.metric ?? ""} ${S.best === "min" ? "\u2193" : "\u2191"}`, num: true, help: VALUE_HELP.final},
     {key: "epochs", label: "epochs", num: true},
   ];
   const rows = runs.map((run) => {
@@ -310,6 +378,7 @@ function renderTable(runs) {
     const th = document.createElement("th");
     th.textContent = c.label;
     th.dataset.key = c.key;
+    if (c.help) th.title = c.help;
     if (c.key === key) { th.classList.add("sorted"); th.dataset.dir = dir; }
     th.addEventListener("click", () => {
       S.sort = {key: c.key, dir: S.sort.key === c.key ? -S.sort.dir : c.key === "best" && S.best === "max" ? -1 : 1};
@@ -344,7 +413,8 @@ function renderTable(runs) {
           td.append(badge, " ");
         }
       } else {
-        td.textContent = fmt(v);
+        const mixed = (c.key === "final" || c.key === "best") && sourceNote().startsWith(" (*");
+        td.textContent = fmt(v) + (mixed && values.source && values.source !== LOGGED ? " *" : "");
         if (typeof v === "number") td.className = "num";
       }
       tr.appendChild(td);
@@ -353,6 +423,173 @@ function renderTable(runs) {
     body.appendChild(tr);
   }
   $("runs-table").tBodies[0].replaceWith(body);
+}
+
+// ---------------------------------------------------------------------------------------------- comparison
+const VERDICT_HELP = "Two-sided Welch t-test (p < 0.05) of this setting against the best one; the best one's row " +
+  "against the runner-up. better than seed noise: the best setting's lead over the runner-up is larger than the " +
+  "spread between seeds; worse than the best beyond seed noise: this setting loses to the best by more than that; " +
+  "within noise: the difference could be seed noise alone; n < 2, run more seeds: a side has one trial, so its " +
+  "noise is unknown.";
+let comparing = 0;
+
+/** Ask the server for the comparison of what the page shows; draw it when it is still wanted. */
+async function updateComparison() {
+  if (!S.mode || !S.metric) return;
+  const ticket = ++comparing;
+  const p = new URLSearchParams({mode: S.mode, metric: S.metric, value: S.value, best: S.best ?? "max"});
+  for (const axis of S.by || [LEAF]) p.append("by", axis);
+  let body;
+  try {
+    body = await getJSON("api/compare?" + p.toString());
+  } catch (err) {
+    $("cmp-note").textContent = `comparison unavailable: ${err.message}`;
+    return;
+  }
+  if (ticket !== comparing) return; // a newer choice is on its way
+  S.compare = body;
+  renderTable(visibleRuns());
+  applyHighlight();
+  renderComparison(body);
+  renderParcoords(body);
+  S.compared++;
+  document.body.dataset.compared = S.compared;
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+function renderComparison(c) {
+  const by = c.by.map((a) => (a === LEAF ? "leaf" : shortAxis(a))).join(", ");
+  const head = document.createElement("tr");
+  const cols = [[by, ""], ["n", "trials counted: one per seed; finished runs only"], ["mean ± std", ""],
+    ["95% CI", "Student's t interval of the mean"], ["best", ""], ["worst", ""], ["Δ to best", "mean minus the best mean"],
+    ["p (Welch)", VERDICT_HELP], ["verdict", VERDICT_HELP]];
+  for (const [label, help] of cols) {
+    const th = document.createElement("th");
+    th.textContent = label;
+    if (help) th.title = help;
+    head.appendChild(th);
+  }
+  $("compare-table").tHead.replaceChildren(head);
+  const body = document.createElement("tbody");
+  for (const row of c.settings) {
+    const tr = document.createElement("tr");
+    tr.dataset.setting = row.setting;
+    tr.append(cell(row.setting), cell(String(row.n), "num"),
+      cell(row.std === null ? fmt(row.mean) : `${fmt(row.mean)} ± ${fmt(row.std)}`, "num"),
+      cell(row.ci_low === null ? "—" : `[${fmt(row.ci_low)}, ${fmt(row.ci_high)}]`, "num"),
+      cell(fmt(row.best), "num"), cell(fmt(row.worst), "num"), cell(row.difference === 0 ? "0" : fmt(row.difference), "num"),
+      cell(row.p_value === null ? "—" : row.p_value.toPrecision(2), "num"),
+      cell(row.verdict, "verdict " + row.verdict.replace(/[^a-z]+/g, "-")));
+    body.appendChild(tr);
+  }
+  $("compare-table").tBodies[0].replaceWith(body);
+  const what = `${c.value} ${S.mode} ${S.metric}`;
+  $("cmp-note").textContent = c.settings.length ? `${what}, ${S.best === "min" ? "lower" : "higher"} is better` :
+    `no finished trials with ${what} under this grouping`;
+  $("cmp-note").title = VALUE_HELP.final;
+  // The means with their 95% intervals, and every counted trial's value beside them.
+  const xs = c.settings.map((r) => r.setting);
+  const trials = {x: [], y: [], text: []};
+  for (const row of c.settings) {
+    for (const id of row.runs) { trials.x.push(row.setting); trials.y.push(c.runs[id][c.value]); trials.text.push(id); }
+  }
+  const data = [
+    {type: "scatter", mode: "markers", x: trials.x, y: trials.y, text: trials.text, name: "trials",
+      marker: {size: 6, color: GREY, opacity: 0.7}, hovertemplate: "%{text}<br>%{y:.4g}<extra></extra>", meta: {kind: "trials"}},
+    {type: "scatter", mode: "markers", x: xs, y: c.settings.map((r) => r.mean), name: "mean, 95% CI",
+      marker: {size: 11, color: "#0969da", symbol: "diamond"}, meta: {kind: "means"},
+      customdata: c.settings.map((r) => [r.n, r.verdict]),
+      hovertemplate: "%{x}: %{y:.4g} (n=%{customdata[0]})<br>%{customdata[1]}<extra></extra>",
+      error_y: {type: "data", symmetric: false, color: "#0969da", thickness: 2, width: 6,
+        array: c.settings.map((r) => (r.ci_high === null ? 0 : r.ci_high - r.mean)),
+        arrayminus: c.settings.map((r) => (r.ci_low === null ? 0 : r.mean - r.ci_low))}},
+  ];
+  Plotly.react($("compare-plot"), data, {
+    margin: {l: 60, r: 10, t: 10, b: 60}, showlegend: true, legend: {orientation: "h", y: -0.25, x: 0},
+    xaxis: {type: "category", title: {text: by}}, yaxis: {title: {text: what}, zeroline: false}, hovermode: "closest",
+  }, {responsive: true, displaylogo: false});
+}
+
+/** Parallel coordinates of one leaf: a line per trial across its axes to the metric; pruned trials in grey. */
+function renderParcoords(c) {
+  const leaves = [...new Set([...S.runs.values()].filter((r) => r.leaf !== undefined && Object.keys(r.axes || {}).length)
+    .map((r) => r.leaf))].sort();
+  if (!leaves.includes(S.leaf)) {
+    const swept = leaves.find((l) => [...S.runs.values()].some((r) => r.leaf === l && r.leaf_mode !== "experiment"));
+    S.leaf = swept ?? leaves[0] ?? null;
+  }
+  fillSelect($("leaf"), leaves.map((l) => [l, l]), S.leaf ?? "");
+  const runs = [...S.runs.values()].filter((r) => r.leaf === S.leaf && c.runs[r.id]).sort((a, b) => a.id.localeCompare(b.id));
+  $("parcoords-section").style.display = runs.length ? "" : "none";
+  if (!runs.length) { S.pcRuns = []; return; }
+  const axes = [...new Set(runs.flatMap((r) => Object.keys(r.axes || {})))];
+  const dimensions = axes.map((axis) => {
+    const values = runs.map((r) => r.axes[axis]);
+    if (values.every((v) => typeof v === "number")) {
+      return {label: shortAxis(axis), values, tickvals: [...new Set(values)].sort((a, b) => a - b)};
+    }
+    const {values: ordered} = sortValues([...new Map(values.map((v) => [JSON.stringify(v), v])).values()]);
+    const keys = ordered.map((v) => JSON.stringify(v));
+    return {label: shortAxis(axis), values: values.map((v) => keys.indexOf(JSON.stringify(v))),
+      tickvals: ordered.map((_, i) => i), ticktext: ordered.map(fmt)};
+  });
+  const metric = runs.map((r) => c.runs[r.id][c.value]);
+  dimensions.push({label: `${c.value} ${S.metric}`, values: metric});
+  const pruned = runs.map((r) => r.status === "pruned");
+  const lo = Math.min(...metric), hi = Math.max(...metric), span = hi - lo || 1;
+  // One colour scale: 0 is grey (pruned), the rest viridis by the metric.
+  const colour = metric.map((v, i) => (pruned[i] ? 0 : 0.05 + 0.95 * (v - lo) / span));
+  const scale = [[0, "#c8c8c8"], [0.04, "#c8c8c8"], ...VIRIDIS.map((col, i) => [0.05 + 0.95 * i / (VIRIDIS.length - 1), col])];
+  S.pcRuns = runs.map((r) => r.id);
+  const nPruned = pruned.filter(Boolean).length;
+  $("pc-note").textContent = `${runs.length} trials${nPruned ? `, ${nPruned} pruned (grey)` : ""}; click a line to highlight its run`;
+  S.pcDims = dimensions;
+  Plotly.react($("parcoords"), [{type: "parcoords", dimensions, meta: {kind: "parcoords", runs: S.pcRuns},
+    line: {color: colour, colorscale: scale, cmin: 0, cmax: 1}}],
+  {margin: {l: 70, r: 70, t: 40, b: 20}}, {responsive: true, displaylogo: false});
+}
+
+/**
+ * The index of the parcoords line nearest a click (within 8 px), or -1. Plotly reports lines only on hover, from a
+ * WebGL pick buffer it fills lazily, so the lines are rebuilt here from the axes it drew: each axis's screen position
+ * (its SVG group's transform) and its value range (the domain path, lowest value at the bottom).
+ */
+function lineAt(x, y) {
+  const axes = [...$("parcoords").querySelectorAll(".y-axis")].map((g) => {
+    const domain = g.querySelector("path.domain"), title = g.querySelector(".axis-title");
+    if (!domain) return null;
+    const box = domain.getBBox(), ctm = domain.getScreenCTM();
+    const at = (u) => { const p = new DOMPoint(box.x + box.width, box.y + box.height * (1 - u)).matrixTransform(ctm); return [p.x, p.y]; };
+    return {label: title ? title.textContent : "", at};
+  }).filter(Boolean);
+  const dims = S.pcDims || [];
+  const used = new Set();
+  const placed = axes.map((a, i) => {
+    const d = dims.findIndex((dim, j) => !used.has(j) && dim.label === a.label);
+    const j = d >= 0 ? d : i;
+    used.add(j);
+    return {at: a.at, dim: dims[j]};
+  }).filter((a) => a.dim);
+  let bestLine = -1, bestDistance = 8;
+  for (let line = 0; line < (S.pcRuns || []).length; line++) {
+    const points = placed.map(({at, dim}) => {
+      const lo = Math.min(...dim.values), hi = Math.max(...dim.values);
+      return at(hi > lo ? (dim.values[line] - lo) / (hi - lo) : 0.5);
+    }).sort((a, b) => a[0] - b[0]);
+    for (let k = 0; k + 1 < points.length; k++) {
+      const [x1, y1] = points[k], [x2, y2] = points[k + 1];
+      const t = Math.max(0, Math.min(1, ((x - x1) * (x2 - x1) + (y - y1) * (y2 - y1)) / ((x2 - x1) ** 2 + (y2 - y1) ** 2 || 1)));
+      const distance = Math.hypot(x - (x1 + t * (x2 - x1)), y - (y1 + t * (y2 - y1)));
+      if (distance < bestDistance) { bestDistance = distance; bestLine = line; }
+    }
+  }
+  return bestLine;
 }
 
 // ---------------------------------------------------------------------------------------------- controls
@@ -376,10 +613,18 @@ function pickDefaults() {
   }
   if (S.best === null && S.metric) S.best = LOWER_IS_BETTER.test(S.metric) ? "min" : "max";
   const axes = axisNames();
-  if (S.group && !axes.includes(S.group)) S.group = "";
+  if (S.group === null && S.runs.size) S.group = defaultGroup();
+  if (S.group && !axes.includes(S.group) && S.group !== LEAF) S.group = "";
+  const groups = [...axes, ...(S.group === LEAF && !axes.includes(LEAF) ? [LEAF] : [])];
   fillSelect($("mode"), modes.map((m) => [m, m]), S.mode ?? "");
   fillSelect($("metric"), metrics.map((m) => [m, m]), S.metric ?? "");
-  fillSelect($("group"), [["", "— one line per run —"], ...axes.map((a) => [a, a])], S.group);
+  fillSelect($("group"), [["", "— one line per run —"], ...groups.map((a) => [a, a])], S.group ?? "");
+  const byChoices = [LEAF, ...axes.filter((a) => a !== LEAF)];
+  if (!S.by || !S.by.every((a) => byChoices.includes(a))) S.by = [S.group || defaultGroup() || LEAF].filter((a) => byChoices.includes(a));
+  if (!S.by.length) S.by = [LEAF];
+  fillSelect($("by"), byChoices.map((a) => [a, a]), null);
+  for (const o of $("by").options) o.selected = S.by.includes(o.value);
+  $("value").value = S.value;
   $("x").value = S.x;
   $("best").value = S.best ?? "min";
   $("logy").checked = S.logy;
@@ -388,14 +633,17 @@ function pickDefaults() {
 
 function saveHash() {
   const p = new URLSearchParams();
-  for (const k of ["mode", "metric", "x", "group", "best", "filter"]) if (S[k]) p.set(k, S[k]);
+  for (const k of ["mode", "metric", "x", "best", "filter", "value", "leaf"]) if (S[k]) p.set(k, S[k]);
+  if (S.group !== null) p.set("group", S.group); // "" is a choice: one line per run
+  if (S.by) p.set("by", S.by.join(","));
   if (S.logy) p.set("logy", "1");
   history.replaceState(null, "", "#" + p.toString());
 }
 
 function loadHash() {
   const p = new URLSearchParams(location.hash.slice(1));
-  for (const k of ["mode", "metric", "x", "group", "best", "filter"]) if (p.has(k)) S[k] = p.get(k);
+  for (const k of ["mode", "metric", "x", "group", "best", "filter", "value", "leaf"]) if (p.has(k)) S[k] = p.get(k);
+  if (p.get("by")) S.by = p.get("by").split(",");
   S.logy = p.get("logy") === "1";
 }
 
@@ -413,11 +661,12 @@ function render() {
   const shown = data.some((t) => t.x.length);
   $("empty").style.display = shown ? "none" : "block";
   const many = !S.group && data.length > LEGEND_MAX; // the table, with its colour swatches, is the legend then
-  Plotly.react(plot, data, {...layout(), showlegend: !many}, {responsive: true, displaylogo: false});
+  Plotly.react(plot, data, {...layout(runs), showlegend: !many}, {responsive: true, displaylogo: false});
   S.colourOf = colourOf;
   renderTable(runs);
   S.renders++;
   document.body.dataset.renders = S.renders;
+  updateComparison();
 }
 
 function bind() {
@@ -427,6 +676,20 @@ function bind() {
     render();
   });
   on("mode", "mode"); on("metric", "metric"); on("x", "x"); on("group", "group"); on("best", "best"); on("logy", "logy");
+  on("value", "value"); on("leaf", "leaf");
+  $("by").addEventListener("change", () => {
+    S.by = [...$("by").selectedOptions].map((o) => o.value);
+    if (S.by.includes(LEAF) && S.by.length > 1) S.by = S.by.filter((a) => a !== LEAF); // leaf or axes, not both
+    render();
+  });
+  $("parcoords").addEventListener("click", (ev) => {
+    const id = S.pcRuns && S.pcRuns[lineAt(ev.clientX, ev.clientY)];
+    if (id === undefined) return;
+    S.highlight = S.highlight === id ? null : id;
+    applyHighlight();
+    const tr = document.querySelector(`#runs-table tbody tr[data-run="${CSS.escape(id)}"]`);
+    if (tr) tr.scrollIntoView({block: "nearest"});
+  });
   $("filter").addEventListener("input", (ev) => { S.filter = ev.target.value; render(); });
   plot.on("plotly_afterplot", applyHighlight);
   plot.on("plotly_click", (ev) => {
@@ -466,4 +729,4 @@ Plotly.newPlot(plot, [], layout(), {responsive: true, displaylogo: false}).then(
   $("refresh").addEventListener("change", (ev) => { if (ev.target.checked) tick(); else clearTimeout(timer); });
   tick();
 });
-window.lighterDashboard = {state: S, render, refresh: tick};
+window.lighterDashboard = {state: S, render, refresh: tick, lineAt};

@@ -439,6 +439,8 @@ def axis_and_seed_out(tmp_path_factory) -> Path:
     for i, (lr, seed) in enumerate((lr, seed) for lr in (0.1, 0.01) for seed in (0, 1, 2)):
         name = f"trial_{i:03d}"
         write_run(out / name, epochs=5, scale=1 + lr * 10 + seed * 0.1, trial=trial_record(name, lr=lr, seed=seed))
+    # A searched trial stopped early by the pruner (status `pruned`, as the search issue records it).
+    write_run(out / "trial_006", epochs=2, scale=3, trial=trial_record("trial_006", "pruned", lr=0.001, seed=0))
     return out
 
 
@@ -451,7 +453,14 @@ def test_grouping_by_an_axis_beside_a_seed_axis_draws_bands(browser, axis_and_se
         assert sorted(len(t["meta"]["runs"]) for t in bands) == [3, 3]  # one band per lr over its three seeds
         assert sorted(t["name"] for t in page.traces("mean")) == ["0.01", "0.1"]
         page.after_render(lambda: page.tab.select_option("#group", "seed"))
-        assert page.traces("band") == [] and len(page.traces("run")) == 6  # coloured by seed: a line each
+        assert page.traces("band") == [] and len(page.traces("run")) == 7  # coloured by seed: a line each
+        # Parallel coordinates draw the pruned trial apart, in grey (colour 0 of the scale); the comparison skips it.
+        runs = page.js("window.lighterDashboard.state.pcRuns")
+        colours = page.js("document.getElementById('parcoords').data[0].line.color")
+        assert len(runs) == 7 and [c == 0 for c in colours] == [run == "trial_006" for run in runs]
+        assert "1 pruned (grey)" in page.js("document.getElementById('pc-note').textContent")
+        counted = page.js("window.lighterDashboard.state.compare.runs")
+        assert counted["trial_006"]["counted"] is False and counted["trial_000"]["counted"] is True
         assert page.errors == []
     finally:
         stop(process)

@@ -34,6 +34,9 @@ from lighter.tracking.secrets import SECRET_MARKER, find_secrets, is_secret_key
         pytest.param("monkey", False, id="monkey"),
         pytest.param("author", False, id="author"),
         pytest.param("secretary", False, id="secretary"),
+        pytest.param("comet_key", True, id="service-key"),
+        pytest.param("image_key", False, id="a-key-that-names-a-thing"),
+        pytest.param("experiment_key", False, id="comet-experiment-key"),
         pytest.param(0, False, id="list-index"),
     ],
 )
@@ -71,6 +74,16 @@ def test_profile_keys_get_the_profile_marker():
     assert secrets.scrub("lighter fit c.yaml trainer::logger::api_key=k-0123456789") == (
         f"lighter fit c.yaml trainer::logger::api_key={SECRET_MARKER}"
     )
+
+
+def test_a_numeric_secret_is_masked_and_scrubbed_as_typed():
+    config = {"vars": {"pin_password": 98765432, "port_token": 0.5, "flag_secret": True}}
+    secrets = find_secrets(config)
+    assert secrets.mask(config)["vars"]["pin_password"] == SECRET_MARKER
+    assert secrets.scrub("lighter fit c.yaml vars::pin_password=98765432") == (
+        f"lighter fit c.yaml vars::pin_password={SECRET_MARKER}"
+    )
+    assert secrets.values == ("98765432",)  # 0.5 is too short to scrub from text; a bool is no secret string
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Loggers chosen in YAML, verified with each tracker's own reader: a real fit through the CLI, then the losses,
 metrics and hyperparameters read back from the tracker's store; secrets reach none of them."""
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from trackers import BACKENDS, Tracked, offline_env
 
 SECRET = "s3cr3t-Vq8ZkP2w"  # under an api_key-like key of the config
 PROFILE_SECRET = "pr0f1le-Lm4TnR7x"  # in the user's profile
+NUMERIC_SECRET = "98765432"  # typed on the command line under a secret key: YAML reads it as a number
+WORKSPACE = "alice-ws-Hc5RjQ"  # Comet's workspace, set by the profile
 LOGGER_CLASSES = {
     "csv": "CSVLogger",
     "tensorboard": "TensorBoardLogger",
@@ -80,10 +83,12 @@ def test_several_loggers_at_once_and_no_secret_in_any_file(offline):
     profiles = offline / "profiles"
     profiles.mkdir()
     profile = f"vars:\n  comet:\n    token: {PROFILE_SECRET}\n  owner: alice-{PROFILE_SECRET}\n"
+    profile += f"trainer::logger::{list(BACKENDS).index('comet')}::workspace: {WORKSPACE}\n"
     (profiles / "alice.yaml").write_text(profile)
     (profiles / "alice.yaml").chmod(0o600)
 
-    fit = run_cli(["fit", "config.yaml", "--profile", "alice"], offline)
+    pin = f"vars::pin_password={NUMERIC_SECRET}"
+    fit = run_cli(["fit", "config.yaml", pin, "--profile", "alice"], offline)
     assert fit.returncode == 0, fit.stderr[-3000:]
     for name, (_, read) in BACKENDS.items():
         (run,) = read(offline)
@@ -93,16 +98,27 @@ def test_several_loggers_at_once_and_no_secret_in_any_file(offline):
 
     record = yaml.safe_load((offline / "csv" / "run" / "version_0" / "run.yaml").read_text())
     assert [t["logger"] for t in record["trackers"]] == [LOGGER_CLASSES[name] for name in BACKENDS]
-    assert record["command"] == "lighter fit config.yaml --profile alice"
+    assert record["command"] == "lighter fit config.yaml vars::pin_password=<secret> --profile alice"
 
     ckpt = next((offline / "csv" / "run" / "version_0" / "checkpoints").glob("last.ckpt"))
     for stage in ("test", "predict"):
-        done = run_cli([stage, "config.yaml", f"args::{stage}::ckpt_path={ckpt}", "--profile", "alice"], offline)
+        done = run_cli([stage, "config.yaml", f"args::{stage}::ckpt_path={ckpt}", pin, "--profile", "alice"], offline)
         assert done.returncode == 0, done.stderr[-3000:]
 
     given = {config, profiles / "alice.yaml"}  # the user's own files hold the secrets by design
     written = [p for p in offline.rglob("*") if p.is_file() and p not in given]
     assert len(written) > 30  # stores of five trackers, checkpoints, lighter's records
-    for secret in (SECRET, PROFILE_SECRET):
-        leaks = [str(p.relative_to(offline)) for p in written if secret.encode() in p.read_bytes()]
+    for secret in (SECRET, PROFILE_SECRET, NUMERIC_SECRET, WORKSPACE):
+        leaks = [name for name, data in every_byte(offline, written) if secret.encode() in data]
         assert not leaks, f"{secret} found in {leaks}"
+
+
+def every_byte(root: Path, files: list[Path]) -> list[tuple[str, bytes]]:
+    """Each file's bytes, and each member of a zip archive (Comet's offline archive compresses its messages)."""
+    found = []
+    for path in files:
+        found.append((str(path.relative_to(root)), path.read_bytes()))
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                found += [(f"{path.relative_to(root)}:{n}", archive.read(n)) for n in archive.namelist()]
+    return found

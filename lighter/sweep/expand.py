@@ -22,6 +22,7 @@ from lighter.sweep.axes import LAUNCHER_KEY, SWEEP_KEY, Axis, check_reachable, l
 from lighter.sweep.cascade import Leaf, SweepMode, find_leaves, select_leaves
 from lighter.sweep.files import load, write_atomic
 from lighter.sweep.render import ConfigText, RecordText
+from lighter.sweep.secrets import refuse_secrets
 from lighter.sweep.trial import CONFIG_FILE, RUN_FILE, TRIAL_FILE, Status, Trial, config_hash, trial_name
 
 DEFAULT_OUT = Path("runs") / "sweeps"  # below the current directory
@@ -59,6 +60,7 @@ def plan(leaf: Leaf) -> LeafPlan:
     axes = leaf_axes(loaded, leaf)
     base = runnable_base(loaded)
     check_reachable(loaded, leaf, base, axes)
+    refuse_secrets(loaded, leaf, base, axes)
     return LeafPlan(leaf, loaded, base, axes)
 
 

@@ -29,6 +29,9 @@ _WORDS = frozenset(
     {"token", "password", "passwd", "passphrase", "secret", "secrets", "apikey", "credential", "credentials", "auth"}
 )
 _PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"), ("auth", "key")})
+# `<service>_key` is a credential for these services (`comet_key`, `wandb_key`); other `*_key`s (`image_key`,
+# `experiment_key`) name things.
+_SERVICES = frozenset({"comet", "wandb", "mlflow", "neptune", "clearml", "hf", "huggingface", "openai", "github"})
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # Reading the environment holds no secret, and keeps the recorded config runnable: such expressions stay.
 _READS_ENV = re.compile(
@@ -40,23 +43,32 @@ _MIN_SCRUB = 4  # shorter "secrets" would scrub ordinary words out of the record
 def is_secret_key(name: Any) -> bool:
     """Whether a key's name marks its value as secret (`api_key`, `apiKey`, `hf_token`; not `tokenizer`)."""
     words = [w.lower() for w in _WORD.findall(str(name))]
-    return any(w in _WORDS for w in words) or any(pair in _PAIRS for pair in zip(words, words[1:], strict=False))
+    pairs = list(zip(words, words[1:], strict=False))
+    return any(w in _WORDS for w in words) or any(p in _PAIRS or (p[0] in _SERVICES and p[1] == "key") for p in pairs)
 
 
 def is_marker(value: Any) -> bool:
     return isinstance(value, str) and _MARKER.match(value) is not None
 
 
-def _leaf_strings(value: Any) -> Iterator[str]:
+def _as_text(value: Any) -> str | None:
+    """How a secret leaf appears in free text: a string, or a number as typed (`pin_password=98765432`)."""
     if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict | list):
-        for _, child in walk(value):
-            if isinstance(child, str):
-                yield child
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
-def _holds_nothing(value: Any) -> bool:
+def _leaf_strings(value: Any) -> Iterator[str]:
+    children = [child for _, child in walk(value)] if isinstance(value, dict | list) else [value]
+    for child in children:
+        text = _as_text(child)
+        if text is not None:
+            yield text
+
+
+def holds_nothing(value: Any) -> bool:
     """Values a secret key may show: empty, a marker already, or an expression that reads the environment."""
     if isinstance(value, str):
         return value == "" or is_marker(value) or _READS_ENV.match(value) is not None
@@ -110,7 +122,7 @@ def find_secrets(config: dict[str, Any], profile_keys: Iterable[str] = (), profi
     seen: set[str] = set()
     while pending:
         key, value = pending.pop()
-        if key in seen or _holds_nothing(value):
+        if key in seen or holds_nothing(value):
             continue
         seen.add(key)
         if isinstance(value, str) and value.startswith(REF) and _is_pure_reference(value):

@@ -6,7 +6,8 @@ fails before the Trainer starts, with the key path, the file and line, and the n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from lighter.config.errors import ConfigError, did_you_mean
@@ -31,10 +32,23 @@ def monitors(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
                 yield key, value
 
 
-def check_monitors(config: dict[str, Any], system: Any, stage: Stage, loaded: LoadedConfig) -> None:
-    """Raise a ConfigError for a monitor in the System's namespace (`train/`, `val/`, `test/`) that it never logs.
+def could_log(callback: Any) -> bool:
+    """Whether a callback might put names in `trainer.callback_metrics` (what monitors read): the user's own may;
+    Lightning's and lighter's do not (LearningRateMonitor and DeviceStatsMonitor write to the logger only)."""
+    module = type(callback).__module__
+    return not module.startswith(_SILENT_MODULES)
 
-    Other names may come from other callbacks (`LearningRateMonitor`'s `lr-Adam`), so they pass.
+
+_SILENT_MODULES = ("pytorch_lightning.", "lightning.", "lighter.")
+
+
+def check_monitors(
+    config: dict[str, Any], system: Any, stage: Stage, loaded: LoadedConfig, callbacks: list[Any] = ()
+) -> None:
+    """Raise a ConfigError for a monitor that nothing will log during the fit, before the Trainer starts.
+
+    Names in the System's namespaces (`train/`, `val/`, `test/`) must be ones it logs. Other names (upstream's
+    `val_acc`) are refused too, unless the System is a subclass or a callback of the user's own could log them.
     """
     from lighter.system import System
 
@@ -42,9 +56,20 @@ def check_monitors(config: dict[str, Any], system: Any, stage: Stage, loaded: Lo
         return
     modes = [m for m in STAGE_MODES[stage] if m is not Mode.VAL or Mode.VAL.value in system.dataloaders]
     names, prefixes = system.logged_names(modes)
+    others_may_log = type(system) is not System or any(could_log(cb) for cb in callbacks)
     for key, name in monitors(config):
-        if not name.startswith(_SYSTEM_NAMESPACES) or name in names:
+        if name in names:
             continue
+        if not name.startswith(_SYSTEM_NAMESPACES):
+            if others_may_log:
+                continue
+            raise ConfigError(
+                f"monitors '{name}', which nothing logs during `lighter fit`: the System logs names under "
+                f"{', '.join(_SYSTEM_NAMESPACES)} and no configured callback logs others",
+                key=key,
+                location=loaded.where(key),
+                suggestion=_suggestion(name, names, modes),
+            )
         if name.startswith(prefixes) and name.endswith((f"/{STEP}", f"/{EPOCH}")):
             continue  # a sub-loss: its key is only known once the criterion has run
         raise ConfigError(
@@ -55,11 +80,48 @@ def check_monitors(config: dict[str, Any], system: Any, stage: Stage, loaded: Lo
         )
 
 
+def check_logged(config: dict[str, Any], logged: Mapping[str, Any], loaded: LoadedConfig, callbacks: list[Any]) -> None:
+    """After `lighter check`'s batch: every monitor must be a name that was logged (`trainer.callback_metrics`).
+
+    A callback of the user's own does not run in check's throwaway Trainer, so names outside the System's
+    namespaces are left to it when there is one.
+    """
+    others_may_log = any(could_log(cb) for cb in callbacks)
+    names = set(logged)
+    for key, name in monitors(config):
+        if name in names or (others_may_log and not name.startswith(_SYSTEM_NAMESPACES)):
+            continue
+        raise ConfigError(
+            f"monitors '{name}', which was not logged by a training and a validation batch",
+            key=key,
+            location=loaded.where(key),
+            suggestion=_suggestion(name, names, list(Mode)),
+        )
+
+
+def _similar(name: str, names: set[str]) -> list[str]:
+    """Logged names whose words start with the monitor's words, mode first (`val_acc`: `val/metrics/Accuracy/epoch`)."""
+    words = [w.lower() for w in _WORDS.split(name) if w]
+    found = []
+    for candidate in sorted(names):
+        theirs = [w.lower() for w in _WORDS.split(candidate) if w]
+        if words and theirs and words[0] == theirs[0] and all(any(t.startswith(w) for t in theirs) for w in words[1:]):
+            found.append(candidate)
+    epoch = [n for n in found if n.endswith(f"/{EPOCH}")]
+    return (epoch or found)[:3]
+
+
+_WORDS = re.compile(r"[/_\-.]+|(?<=[a-z])(?=[A-Z])")
+
+
 def _suggestion(name: str, names: set[str], modes: list[Mode]) -> str:
     epoch_names = sorted(n for n in names if n.endswith(f"/{EPOCH}"))
     # `val/loss` or `val/loss_epoch` (Lightning's own suffix) most likely means `val/loss/epoch`.
     stem = name.removesuffix(f"_{EPOCH}").removesuffix(f"_{STEP}").rstrip("/")
     guess = f"Did you mean '{stem}/{EPOCH}'?" if f"{stem}/{EPOCH}" in names else None
+    similar = _similar(name, names)
+    if guess is None and similar:
+        guess = "Did you mean " + " or ".join(repr(n) for n in similar) + "?"
     guess = guess or did_you_mean(name, epoch_names) or did_you_mean(name, names)
     if name.startswith(f"{Mode.VAL.value}/") and Mode.VAL not in modes:
         guess = "Nothing is validated: add system::dataloaders::val, or monitor a train/ name."

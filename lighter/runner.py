@@ -17,7 +17,7 @@ from lighter.config.errors import ConfigError
 from lighter.config.loader import LoadedConfig, load_config
 from lighter.config.validate import validate
 from lighter.keys import Stage
-from lighter.monitors import check_monitors
+from lighter.monitors import check_logged, check_monitors
 from lighter.tracking.secrets import Secrets
 
 Overrides = list[str] | dict[str, Any] | None
@@ -125,7 +125,7 @@ def instantiate(experiment: Experiment, *, record: bool = True, checkpoint: bool
     preflight.check_loggers(experiment.trainer, experiment.components, experiment.loaded)
     if stage is Stage.PREDICT:
         preflight.check_writers(experiment.trainer, experiment.components, experiment.loaded)
-    check_monitors(experiment.pruned, experiment.system, stage, experiment.loaded)
+    check_monitors(experiment.pruned, experiment.system, stage, experiment.loaded, experiment.trainer.callbacks)
     args_key = f"args::{stage.value}"
     args = parser.get_parsed_content(args_key) if build.key_exists(pruned, args_key) else {}
     experiment.args = dict(args or {})
@@ -338,4 +338,6 @@ def check(
     args = {k: v for k, v in experiment.args.items() if k not in ("ckpt_path",)}
     with _errors_name_their_component(experiment), _batch_errors_name_their_key(experiment):
         getattr(dry, experiment.stage.value)(experiment.system, **args)
+    if experiment.stage is Stage.FIT:
+        check_logged(experiment.pruned, dry.callback_metrics, experiment.loaded, experiment.trainer.callbacks)
     return experiment

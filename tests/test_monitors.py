@@ -87,3 +87,27 @@ def test_cli_reports_a_wrong_monitor_with_exit_2(tmp_path, config):
     assert "trainer::callbacks::0::monitor: monitors 'val/loss', which is never logged" in done.stderr
     assert "config.yaml:" in done.stderr and "Did you mean 'val/loss/epoch'?" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("where", ["early-stopping", "checkpoint"])
+def test_upstreams_val_acc_with_no_callback_that_could_log_it_fails_before_training(tmp_path, config, where):
+    config["trainer"]["callbacks"] = []  # only Lightning's own callbacks: none logs `val_acc`
+    with pytest.raises(ConfigError, match="monitors 'val_acc', which nothing logs during `lighter fit`") as err:
+        _build(tmp_path, config, "val_acc", where)
+    assert err.value.key == "trainer::callbacks::0::monitor"
+    assert "Did you mean 'val/metrics/acc/epoch'?" in err.value.suggestion
+
+
+def test_check_compares_every_monitor_with_what_its_batch_logged(tmp_path, config):
+    # A sub-loss name passes before the fit (its keys are known only once the criterion has run); check's batch
+    # shows `wrong` is not among them.
+    config["system"]["criterion"] = {"_target_": "project.probe.SplitLoss"}
+    config["system"]["metrics"] = {"train": {"acc": accuracy()}, "val": "%::train"}
+    config["trainer"]["callbacks"] = [{"_target_": EARLY_STOP, "monitor": "val/loss/wrong/epoch"}]
+    path = write_yaml(tmp_path / "config.yaml", config)
+    with pytest.raises(ConfigError, match="monitors 'val/loss/wrong/epoch', which was not logged by a training") as err:
+        runner.check("fit", [str(path)])
+    assert err.value.key == "trainer::callbacks::0::monitor" and err.value.location.line is not None
+    assert "val/loss/ce/epoch" in err.value.suggestion
+    config["trainer"]["callbacks"][0]["monitor"] = "val/loss/ce/epoch"
+    runner.check("fit", [str(write_yaml(path, config))])  # a name the batch logged passes

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from lighter.config import reader
 from lighter.config.errors import ConfigError
 from lighter.config.loader import load_config
 from lighter.config.reader import MAX_DEPTH, MAX_ENTRIES
@@ -179,3 +180,33 @@ def test_macros_that_multiply_or_loop_are_refused_before_copying(tmp_path, make,
         prepare("fit", [str(path)], imports=False)
     for fragment in fragments:
         assert fragment in str(info.value)
+
+
+def test_the_alias_limit_counts_what_aliases_add_not_a_long_plain_list(monkeypatch):
+    # The limit scaled down 250x (a 300,000-item list takes 25 s to parse here): a list 3x the limit, written out
+    # with no anchor, is read; aliases that add more than the limit are refused.
+    monkeypatch.setattr(reader, "MAX_ENTRIES", 1_000)
+    data, _ = reader.parse("vars:\n  xs: [" + "1, " * 2_999 + "1]\n", "long.yaml")
+    assert len(data["vars"]["xs"]) == 3_000
+    with pytest.raises(ConfigError, match="expand to more than 1,000 entries beyond those written"):
+        reader.parse(billion_laughs(levels=4, width=9), "laughs.yaml")
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        pytest.param("64", ["the file is 72 bytes, more than the 64 a config may have; it was not read",
+                            "set LIGHTER_MAX_CONFIG_BYTES=72 (or more)"], id="over-the-limit"),
+        pytest.param("lots", ["LIGHTER_MAX_CONFIG_BYTES='lots' is not a number of bytes"], id="bad-override"),
+    ],
+)  # fmt: skip
+def test_a_file_over_the_size_limit_is_refused_unread_naming_the_override(tmp_path, monkeypatch, env, message):
+    path = tmp_path / "cfg.yaml"
+    path.write_text("trainer: {max_epochs: 1}\nsystem:\n  model: {_target_: torch.nn.Identity}\n")
+    monkeypatch.setenv("LIGHTER_MAX_CONFIG_BYTES", env)
+    with pytest.raises(ConfigError) as err:
+        load_config([str(path)])
+    for part in message:
+        assert part in str(err.value)
+    monkeypatch.setenv("LIGHTER_MAX_CONFIG_BYTES", "72")  # the override named in the message reads it
+    assert load_config([str(path)]).data["trainer"]["max_epochs"] == 1

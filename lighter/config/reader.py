@@ -2,7 +2,8 @@
 
 A shared config is untrusted input. Before anything is built from the parsed node graph, one pass over it
 (`_inspect`) refuses what would hang or crash later: recursive anchors, aliases that expand past
-`MAX_ENTRIES` entries (a "billion laughs" file is refused from its node counts, without expanding it),
+`MAX_ENTRIES` entries beyond those written (a "billion laughs" file is refused from its node counts, without
+expanding it; a long plain list is not),
 nesting deeper than `MAX_DEPTH`, duplicate keys and Python tags.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import gc
+import os
 import re
 import sys
 from pathlib import Path
@@ -22,7 +24,9 @@ from lighter.config.merge import plain_path
 from lighter.keys import SEP
 
 MAX_DEPTH = 100  # real configs nest about 10 deep; the loader's recursive passes need headroom under Python's 1000
-MAX_ENTRIES = 250_000  # entries after expanding aliases; 25x the largest config in benchmarks/config_scale.py
+MAX_ENTRIES = 250_000  # entries aliases add when expanded; 25x the largest config in benchmarks/config_scale.py
+MAX_BYTES = 16 * 2**20  # a file larger than this is refused unread: parsing 50 MB took 25 s and 3 GB
+MAX_BYTES_ENV = "LIGHTER_MAX_CONFIG_BYTES"  # raises (or lowers) MAX_BYTES
 _PYTHON_TAG = "tag:yaml.org,2002:python/"
 _YAML_TAG = "tag:yaml.org,2002:"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -63,9 +67,27 @@ def decode(raw: bytes, origin: str) -> str:
         ) from err
 
 
+def max_bytes() -> int:
+    value = os.environ.get(MAX_BYTES_ENV, "")
+    try:
+        return int(value) if value else MAX_BYTES
+    except ValueError:
+        raise ConfigError(
+            f"{MAX_BYTES_ENV}={value!r} is not a number of bytes", suggestion=f"Write e.g. {MAX_BYTES_ENV}=67108864."
+        ) from None
+
+
 def read_file(path: Path) -> tuple[Any, dict[str, Location]]:
     """Parse one YAML file into data (None when empty) and a key -> location map."""
     try:
+        size, limit = path.stat().st_size, max_bytes()
+        if size > limit:
+            raise ConfigError(
+                f"the file is {size:,} bytes, more than the {limit:,} a config may have; it was not read",
+                location=Location(str(path)),
+                suggestion=f"Is it a config? Data belongs in files a dataset reads. To read it anyway, set "
+                f"{MAX_BYTES_ENV}={size} (or more).",
+            )
         raw = path.read_bytes()
     except OSError as err:
         raise ConfigError(
@@ -156,7 +178,8 @@ def _inspect(root: yaml.Node, origin: str | None) -> None:
             open_nodes.discard(nid)
             size[nid] = 1 + sum(size[id(c)] for c in children)
             depth[nid] = 1 + max((depth[id(c)] for c in children), default=0)
-            if size[nid] > MAX_ENTRIES:
+            # Entries beyond the distinct nodes seen so far came from aliases: a long plain list adds none.
+            if size[nid] - len(size) > MAX_ENTRIES:
                 raise _too_big(node, size[nid], origin)
             if depth[nid] > MAX_DEPTH:
                 raise _too_deep(origin, node.start_mark.line + 1)
@@ -187,8 +210,8 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 def _too_big(node: yaml.Node, entries: int, origin: str | None) -> ConfigError:
     return ConfigError(
-        f"anchors and aliases here expand to more than {MAX_ENTRIES:,} entries ({entries:,} so far); "
-        "the config was not expanded",
+        f"anchors and aliases here expand to more than {MAX_ENTRIES:,} entries beyond those written "
+        f"({entries:,} so far); the config was not expanded",
         location=_where(origin, node.start_mark.line + 1),
         suggestion="Use fewer nested aliases; an alias copies its anchor's whole value each time it is used.",
     )

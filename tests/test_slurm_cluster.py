@@ -243,3 +243,43 @@ def test_a_requeued_trial_resumes_to_the_same_weights(slurm, tmp_path):
         got = weights(trial)
         assert got.keys() == expected.keys()
         assert all(torch.equal(got[k], expected[k]) for k in expected), trial.name
+
+
+BATCH_SCRIPT = """\
+#!/bin/bash
+#SBATCH --partition={partition} --time=10 --cpus-per-task=1 --open-mode=append --output={folder}/slurm-%j.out
+srun {python} -m lighter fit {config}
+"""
+
+
+def test_lighter_fit_in_a_users_own_sbatch_script_requeues_and_resumes_to_the_same_weights(slurm, tmp_path):
+    """`scancel --signal=USR1` on `srun lighter fit` from the user's script: Lightning saves a checkpoint and
+    requeues the job; the job runs the same command again and lighter continues the run it recorded."""
+    config = yaml.safe_load(sweep_file(tmp_path, [0.1], epochs=2, seconds=0.5).read_text())
+    del config["sweep"], config["launcher"]
+    config["system"]["dataloaders"]["train"]["dataset"]["n"] = 64
+    config["trainer"]["logger"]["save_dir"] = "."  # the job's folder (--chdir): logs/version_N is the run
+    jobs = {}
+    for name in ("stopped", "reference"):
+        folder = tmp_path / name
+        write_yaml(folder / "config.yaml", config)
+        script = BATCH_SCRIPT.format(
+            partition=slurm_cluster.PARTITION, folder=folder, python=sys.executable, config=folder / "config.yaml"
+        )
+        (folder / "job.sh").write_text(script)
+        submitted = slurm.command("sbatch", "--parsable", "--chdir", str(folder), str(folder / "job.sh"))
+        jobs[name] = submitted.stdout.strip()
+
+    wait_for(lambda: any((tmp_path / "stopped").rglob("step_2")), 180, "the third step")
+    slurm.command("scancel", "--signal=USR1", jobs["stopped"])
+    wait_for(lambda: not slurm.jobs(), 240, "both jobs to end")
+
+    runs = {name: [p.parent for p in (tmp_path / name).rglob("run.yaml")] for name in jobs}
+    assert [len(found) for found in runs.values()] == [1, 1], runs  # the requeued job continued its run
+    record = yaml.safe_load((runs["stopped"][0] / "run.yaml").read_text())
+    assert record["status"] == "finished" and record["resumes"], record
+    log = (tmp_path / "stopped" / f"slurm-{jobs['stopped']}.out").read_text()
+    assert "Requeued SLURM job" in log
+    got, expected = (weights(runs[name][0]) for name in ("stopped", "reference"))
+    assert got.keys() == expected.keys()
+    assert all(torch.equal(got[k], expected[k]) for k in expected)

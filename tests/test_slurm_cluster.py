@@ -8,6 +8,7 @@ running submitit's pickled call on the node.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -283,3 +284,40 @@ def test_lighter_fit_in_a_users_own_sbatch_script_requeues_and_resumes_to_the_sa
     got, expected = (weights(runs[name][0]) for name in ("stopped", "reference"))
     assert got.keys() == expected.keys()
     assert all(torch.equal(got[k], expected[k]) for k in expected)
+
+
+def test_ctrl_c_keeps_the_tasks_or_cancels_them_and_sweep_cancel_cancels_them(slurm, tmp_path, cli):
+    root = sweep_file(tmp_path, [0.1, 0.2], epochs=50, seconds=0.5)  # runs until cancelled
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "lighter", "sweep", "run", str(root), "-o", str(out), "--executor", "slurm"]
+
+    def submit_then_ctrl_c(*flags: str) -> tuple[int, str]:
+        runner = subprocess.Popen([*argv, *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(lambda: len(slurm.jobs()) == 2, 60, "two tasks on SLURM")
+            runner.send_signal(signal.SIGINT)
+            printed, _ = runner.communicate(timeout=60)
+        finally:
+            runner.kill()
+        return runner.returncode, printed
+
+    code, printed = submit_then_ctrl_c()
+
+    assert code == 130, printed
+    assert f"the submitted jobs keep running: `lighter sweep cancel {out}` cancels them" in printed
+    assert len(slurm.jobs()) == 2
+    tasks = sorted(r["slurm_job"] for r in records(out).values())
+
+    cancelled = cli(["sweep", "cancel", str(out)])
+
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert [line.split()[1] for line in cancelled.stdout.splitlines()[:2]] == tasks
+    wait_for(lambda: not slurm.jobs(), 60, "the tasks to go")
+    wait_for(lambda: {r["status"] for r in records(out).values()} == {"pending"}, 60, "both trials pending")
+
+    code, printed = submit_then_ctrl_c("--cancel-on-stop")
+
+    assert code == 130, printed
+    assert "cancelled the SLURM tasks" in printed and "Ctrl-C cancels them" in printed
+    wait_for(lambda: not slurm.jobs(), 60, "the tasks to go")
+    assert cli(["sweep", "cancel", str(out)]).stdout.startswith("no trial under")

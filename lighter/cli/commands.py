@@ -360,6 +360,9 @@ COMMAND_LIST += [
             Option("--gpus", "N", "slurm: GPUs per trial"),
             Option("--cpus", "N", "slurm: CPUs per trial"),
             Option("--mem-gb", "N", "slurm: memory per trial, in GB"),
+            Option(
+                "--cancel-on-stop", None, "slurm: Ctrl-C/SIGTERM cancels the submitted tasks (default: they run on)"
+            ),
         ),
         examples=(
             ("lighter sweep run configs/cascade --jobs 2", "two trials at a time, trials under runs/sweeps/"),
@@ -374,6 +377,21 @@ COMMAND_LIST += [
             "Any other key goes to submitit as written (slurm_account, slurm_constraint, slurm_setup, ...).\n"
             "Flags override the block. Job files go to OUT/.submitit/.",
         },
+    ),
+    Command(
+        "sweep cancel",
+        sweep_actions.cancel,
+        "Cancel the SLURM tasks of the trials under OUT that are queued or running.",
+        usage="[OUT]",
+        about="scancel each array task that SLURM still holds for a trial under OUT (default runs/sweeps). A queued "
+        "trial goes back to pending; a running one stops after its step with a checkpoint, as SIGTERM stops it. "
+        "`lighter sweep run` continues them.",
+        examples=(
+            ("lighter sweep cancel", "the tasks of the trials under runs/sweeps"),
+            ("lighter sweep cancel runs/lr-sweep", "those of another --out folder"),
+            ("lighter sweep cancel runs/lr-sweep && lighter sweep status runs/lr-sweep", "then see what is pending"),
+        ),
+        takes_config=False,
     ),
 ]
 PROFILE_HELP = (

@@ -147,6 +147,7 @@ def run(
     gpus: str | None = None,
     cpus: str | None = None,
     mem_gb: str | None = None,
+    cancel_on_stop: bool = False,
 ) -> None:
     """Expand, then run every trial that is not complete; exit 1 when a trial failed, 130/143 on a signal."""
     from lighter.sweep.run import EXECUTORS, run_trials  # lazy: yaml, and torch for the local executor's warm start
@@ -159,6 +160,8 @@ def run(
         for key, value in flags.items()
         if value is not None
     }
+    if cancel_on_stop:
+        launcher["cancel_on_stop"] = True
     result = run_trials(
         root,
         out,
@@ -176,3 +179,18 @@ def run(
     )
     if result.exit_code:
         raise SystemExit(result.exit_code)
+
+
+def cancel(out: str | None = None) -> None:
+    """scancel the SLURM array tasks of the trials under OUT that SLURM still holds."""
+    from lighter.sweep.expand import load_trials  # lazy: yaml
+    from lighter.sweep.slurm_cancel import cancel as cancel_tasks
+
+    out_dir = _out_dir(out)
+    cancelled = cancel_tasks([trial.dir for trial in load_trials(out_dir)])
+    if not cancelled:
+        print(f"no trial under {out_dir} is queued or running on SLURM")
+        return
+    for trial, task in sorted(cancelled.items()):
+        print(f"cancelled {task}  {Path(trial).relative_to(out_dir)}")
+    print(f"\n{len(cancelled)} cancelled; `lighter sweep run` continues them (a started one from its checkpoint)")

@@ -144,7 +144,12 @@ def run_dirs(
             where += f"; {len(held)} of them already on SLURM ({', '.join(sorted(held.values()))}): not submitted again"
 
         def start() -> None:
-            submitted = lambda job_id, count: reporter.say(_submitted(job_id, count))  # noqa: E731
+            stop = (
+                "Ctrl-C cancels them"
+                if (launcher or {}).get("cancel_on_stop")
+                else f"Ctrl-C stops waiting, not the jobs: `lighter sweep cancel {out}` does"
+            )
+            submitted = lambda job_id, count: reporter.say(_submitted(job_id, count, stop))  # noqa: E731
             slurm.run(todo, on_start, on_end, submitted, reporter.say, held)
 
     reporter.say(f"{len(trials)} trials in {out}: {complete} complete, {len(todo)} to run{where}")
@@ -157,20 +162,24 @@ def run_dirs(
         result.interrupted = stop.signal_name
     if fail_fast and result.failed:
         reporter.say("--fail-fast: stopped at the first failure.")
-    if result.interrupted and executor == "slurm":
-        reporter.say(f"stopped waiting ({result.interrupted}); the submitted jobs keep running.")
+    if result.interrupted and executor == "slurm" and (launcher or {}).get("cancel_on_stop"):
+        cancelled = slurm.cancel()
+        tasks = ", ".join(sorted(cancelled.values())) or "none was left"
+        reporter.say(f"stopped by {result.interrupted}; cancelled the SLURM tasks ({tasks}); a rerun continues them.")
+    elif result.interrupted and executor == "slurm":
+        reporter.say(
+            f"stopped waiting ({result.interrupted}); the submitted jobs keep running: "
+            f"`lighter sweep cancel {out}` cancels them, the same `sweep run` waits for them again."
+        )
     elif result.interrupted:
         reporter.say(f"stopped by {result.interrupted}; run the same command again to continue.")
     reporter.say(reporter.summary(complete))
     return result
 
 
-def _submitted(job_id: str, count: int) -> str:
+def _submitted(job_id: str, count: int, stop: str) -> str:
     trials = f"{count} trial" + ("s" if count != 1 else "")
-    return (
-        f"submitted {trials} as job array {job_id}; waiting for them (Ctrl-C stops waiting, not the jobs: "
-        f"`scancel {job_id}` does)"
-    )
+    return f"submitted {trials} as job array {job_id}; waiting for them ({stop})"
 
 
 def run_trials(

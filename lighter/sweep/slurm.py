@@ -27,6 +27,7 @@ from lighter.sweep import slurm_jobs
 from lighter.sweep.attempt import run_trial
 from lighter.sweep.axes import LAUNCHER_KEY
 from lighter.sweep.local import settle
+from lighter.sweep.slurm_cancel import cancel, on_slurm
 from lighter.sweep.slurm_errors import failed_at_start, missing_sbatch, refused_submission
 from lighter.sweep.trial import Status, Trial
 
@@ -47,8 +48,9 @@ ALIASES = {
     "setup": "slurm_setup",
     "signal_delay_s": "slurm_signal_delay_s",
 }
-# Ours, not submitit's update_parameters: which submitit cluster, where its files go, the Python the job runs.
-OWN_KEYS = ("cluster", "folder", "python")
+# Ours, not submitit's update_parameters: which submitit cluster, where its files go, the Python the job runs,
+# whether Ctrl-C on the runner cancels its tasks.
+OWN_KEYS = ("cluster", "folder", "python", "cancel_on_stop")
 REQUEUE_SIGNAL = "USR1"  # Lightning's SLURMEnvironment.requeue_signal: checkpoint, then `scontrol requeue`
 DEFAULT_SIGNAL_DELAY_S = 90
 
@@ -143,6 +145,7 @@ class SlurmExecutor:
         self.launcher = dict(launcher)
         self.rerun_stale = rerun_stale
         self.jobs: list[Any] = []
+        self.waiting_for: dict[Any, Path] = {}
 
     def submit(self, trials: Sequence[Path]) -> tuple[Any, list[Any]]:
         """(executor, one job per trial); the trials are `queued` once SLURM took them."""
@@ -165,12 +168,11 @@ class SlurmExecutor:
 
     def on_slurm(self, trials: Sequence[Path]) -> dict[Path, str]:
         """{trial: its array task} for the trials an earlier run submitted that SLURM still holds."""
-        if self.launcher.get("cluster", "slurm") != "slurm":
-            return {}
-        named = {t: Trial(Path(t)).record().get("slurm_job") for t in trials}
-        named = {t: str(j) for t, j in named.items() if j}
-        states = slurm_jobs.held(named.values()) if named else {}
-        return {t: j for t, j in named.items() if slurm_jobs.phase((states or {}).get(j)) != "ended"}
+        return on_slurm(trials) if self.launcher.get("cluster", "slurm") == "slurm" else {}
+
+    def cancel(self) -> dict[Path, str]:
+        """scancel this runner's tasks that SLURM still holds (Ctrl-C with cancel_on_stop)."""
+        return cancel([self.waiting_for[job] for job in self.jobs if job in self.waiting_for])
 
     def adopt(self, held: Mapping[Path, str]) -> list[Any]:
         """submitit's handles on array tasks an earlier run submitted, to wait for them as for our own."""
@@ -206,7 +208,7 @@ class SlurmExecutor:
         every = [*trials, *held]
         attempts = {t: int(Trial(Path(t)).record().get("attempts") or 0) for t in every}
         waiting = dict(zip([*self.jobs, *adopted], every, strict=True))
-        self.jobs = list(waiting)
+        self.jobs, self.waiting_for = list(waiting), dict(waiting)
         started: dict[Path, float] = {}
         seen_running: set[Path] = set()
         failed_start: list[Any] = []

@@ -165,3 +165,21 @@ def test_compare_by_leaf_and_best_values(client):
 def test_api_compare_errors(client, params, message):
     response = client.get("/api/compare", params=params)
     assert response.status_code == 400 and message in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("axes", "by", "expected"),
+    [
+        pytest.param({LR: 0.0001}, [LR], "0.0001", id="float"),
+        pytest.param({LR: 0.00010001}, [LR], "0.00010001", id="close-floats-stay-apart"),
+        pytest.param({"opt": "adam", "bs": 32}, ["opt", "bs"], "opt=adam, bs=32", id="several-axes"),
+        pytest.param({"amp": True}, ["amp"], "true", id="bool"),
+        pytest.param({"opt": "adam"}, [LR], None, id="axis-missing"),
+    ],
+)
+def test_setting_names(axes, by, expected):
+    from lighter.dashboard.settings import setting_of
+    from lighter.dashboard.store import Run
+
+    run = Run(id="t", source=None, metrics=[], version="0", axes=axes, values=dict(axes))
+    assert setting_of(run, by) == expected

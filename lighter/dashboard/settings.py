@@ -24,10 +24,10 @@ EXPERIMENT = "experiment"
 
 
 def label(value: Any) -> str:
-    """An axis value as a legend shows it: 0.003, adam, true."""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return json.dumps(value) if not isinstance(value, str) else value
+    """An axis value as a setting's name: 0.003, adam, true; floats in full, so close values stay apart."""
+    if isinstance(value, str):
+        return value
+    return repr(value) if isinstance(value, float) else json.dumps(value)
 
 
 def setting_of(run: Run, by: list[str]) -> str | None:

@@ -251,7 +251,9 @@ COMMAND_LIST.append(
         about=(
             "Serve a page of training curves for every run under OUT: sweep trials, lighter runs with a batch log, "
             "and any Lightning CSVLogger metrics.csv. Per-epoch logs are made from batch logs on first view and "
-            "cached as epoch_log.csv beside them. JSON for scripts: GET /api/runs and /api/epochs?run=ID."
+            "cached as epoch_log.csv beside them. Settings are compared against seed noise (n, mean ± std, 95% "
+            "interval, Welch test) and drawn as parallel coordinates per leaf. JSON for scripts: GET /api/runs, "
+            "/api/epochs?run=ID and /api/compare?mode=val&metric=NAME&by=AXIS&best=max."
         ),
         options=(
             Option("--port", "PORT", "the port to listen on (default: 8050; 0 picks a free one)", "-p"),

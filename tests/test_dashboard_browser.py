@@ -231,6 +231,10 @@ def test_grouping_by_leaf_draws_mean_and_std_bands_over_seeds(page, tmp_path):
     colours = {t["meta"]["run"]: t["line"]["color"] for t in page.traces("run")}
     assert len(set(colours.values())) == 3  # coloured by leaf
     assert "sweep/toy/lr" in legend(page)
+    # The comparison follows the grouping: one row per leaf.
+    page.tab.wait_for_function("document.querySelector('#compare-table th')?.textContent === 'leaf'", timeout=20_000)
+    settings = page.js("Array.from(document.querySelectorAll('#compare-table tbody tr'), r => r.dataset.setting)")
+    assert sorted(settings) == ["experiment/toy/fast", "experiment/toy/slow", "sweep/toy/lr"]
 
 
 def test_grouping_by_a_sweep_axis_colours_by_its_value(page):

@@ -111,6 +111,7 @@ def cascade(tmp_path):
             trial(root, name, leaf="experiment/lr", mode="experiment", lr=lr, seed=seed, scale=base + 0.1 * seed,
                   axes={"seed": seed})  # fmt: skip
     trial(root, "trial_009", leaf="sweep/lr", mode="sweep", lr=0.5, seed=0, scale=1, axes={LR: 0.5}, status="failed")
+    trial(root, "trial_010", leaf="sweep/lr", mode="sweep", lr=0.2, seed=0, scale=1, axes={LR: 0.2}, in_sweep=False)
     return root
 
 
@@ -129,7 +130,7 @@ def client(cascade):
 def test_experiments_join_the_sweep_setting_they_repeat(client):
     body = client.get("/api/compare", params={"mode": "val", "metric": "loss", "by": LR, "best": "min"}).json()
     settings = {row["setting"]: row for row in body["settings"]}
-    assert list(settings) == ["0.1", "0.01", "0.001"]  # lowest final val loss first
+    assert list(settings) == ["0.1", "0.01", "0.001"]  # lowest final val loss first; 0.2 left the sweep
     assert [settings[s]["n"] for s in settings] == [3, 3, 1]  # the sweep's seed-0 run is the experiment's seed 0
     assert sorted(settings["0.1"]["runs"]) == [f"experiment/lr/trial_0.1_{seed}" for seed in range(3)]
     # Final val loss of a run is scale / 2.5 (test_dashboard.batch_rows): 0.1 -> 1.0, 1.1, 1.2; 0.01 -> 2.0, 2.1, 2.2.
@@ -142,6 +143,7 @@ def test_experiments_join_the_sweep_setting_they_repeat(client):
     runs = body["runs"]
     assert runs["sweep/lr/trial_000"]["counted"] is False and runs["sweep/lr/trial_000"]["setting"] == "0.1"
     assert runs["sweep/lr/trial_009"]["counted"] is False  # failed
+    assert runs["sweep/lr/trial_010"]["counted"] is False and runs["sweep/lr/trial_010"]["setting"] == "0.2"
     assert runs["sweep/lr/trial_002"]["final"] == pytest.approx(3 / 2.5) and body["sources"] == [BATCH_MEAN]
 
 

@@ -4,7 +4,8 @@ A setting is the runs' values of the chosen axes (or their leaf). The values com
 axes, else its config.yaml, so an experiment leaf that repeats a sweep setting over seeds joins that setting. A trial
 counts once per setting and seed: the sweep's seed-0 run and the experiment's seed-0 run of the same setting are the
 same measurement (the experiment's is kept). Only finished runs count: a running, pending, failed, stale or pruned
-trial has no final value yet, or one from another config.
+trial has no final value yet, or one from another config; nor does a trial no longer in the sweep (as in `lighter
+sweep results`).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def trial_table(
     for run in sorted(runs, key=lambda r: (r.leaf_mode != EXPERIMENT, r.id)):
         setting = setting_of(run, by)
         found = value_of(reached.get(run.id, {}), key, which, higher_is_better)
-        if setting is None or found is None or run.status not in COUNTED:
+        if setting is None or found is None or run.status not in COUNTED or run.in_sweep is False:
             continue
         if run.values.get(SEED) is not None:
             twin = json.dumps([setting, sorted(run.values.items())], default=str)

@@ -673,6 +673,7 @@ function bind() {
   const on = (id, key, parse = (v) => v) => $(id).addEventListener("change", (ev) => {
     S[key] = parse(ev.target.type === "checkbox" ? ev.target.checked : ev.target.value);
     if (key === "mode" || key === "metric") S.best = null;
+    if (key === "group" && S.group) S.by = [S.group]; // compare what the curves group by; refine it below
     render();
   });
   on("mode", "mode"); on("metric", "metric"); on("x", "x"); on("group", "group"); on("best", "best"); on("logy", "logy");

@@ -30,6 +30,7 @@ from typing import Any
 
 from lighter.sweep.files import load
 from lighter.sweep.lock import LOCK_FILE, TrialLock
+from lighter.sweep.search import pruning_callback
 from lighter.sweep.trial import BATCH_LOG_FILE, CONFIG_FILE, ERROR_TAIL_LINES, TRIAL_FILE, Status, Trial, status_of
 from lighter.sweep.trial import LOCK_FILE as RECORD_LOCK_FILE
 
@@ -92,8 +93,9 @@ def move_aside(trial_dir: Path) -> Path | None:
 
 
 # ---- the command ----------------------------------------------------------------------------------------------------
-def batch_log_override(config: dict[str, Any]) -> list[str]:
-    """`trainer::callbacks=[..., BatchLog]` unless the config has a BatchLog already. JSON is YAML, as overrides are."""
+def batch_log_override(config: dict[str, Any], study: dict[str, Any] | None = None) -> list[str]:
+    """`trainer::callbacks=[..., BatchLog]` unless the config has a BatchLog already, and a searched trial's pruning
+    callback (`study` is its record's `study:`). JSON is YAML, as overrides are."""
     callbacks = (config.get("trainer") or {}).get("callbacks")
     if callbacks is None:
         callbacks = []
@@ -104,16 +106,21 @@ def batch_log_override(config: dict[str, Any]) -> list[str]:
             f"trainer::callbacks is {callbacks!r}, which a sweep cannot append its {BATCH_LOG_TARGET} to. "
             f"Write the callbacks as a list, or add {{_target_: {BATCH_LOG_TARGET}}} to it yourself."
         )
+    added = [{"_target_": BATCH_LOG_TARGET}]
     if any(isinstance(c, dict) and str(c.get("_target_", "")).endswith("BatchLog") for c in callbacks):
-        return []
-    return [f"trainer::callbacks={json.dumps([*callbacks, {'_target_': BATCH_LOG_TARGET}])}"]
+        added = []
+    if study is not None:
+        target = pruning_callback(study)["_target_"]
+        callbacks = [c for c in callbacks if not (isinstance(c, dict) and c.get("_target_") == target)]  # a rerun's
+        added.append(pruning_callback(study))
+    return [f"trainer::callbacks={json.dumps([*callbacks, *added])}"] if added else []
 
 
 def command(trial_dir: Path, action: str) -> list[str]:
     """The `lighter` arguments that run the trial: fit into its directory, or resume it."""
     trial_dir = Path(trial_dir).resolve()
     config = load(trial_dir / CONFIG_FILE) or {}
-    extra = batch_log_override(config)
+    extra = batch_log_override(config, Trial(trial_dir).record().get("study"))
     if action == "resume":
         return ["resume", str(trial_dir), *extra]
     return ["fit", str(trial_dir / CONFIG_FILE), "--run-dir", str(trial_dir), *extra]
@@ -218,6 +225,10 @@ def record(trial_dir: Path, code: int, tail: str) -> str:
     """Write how a trial's process ended into `trial.yaml`; return "done", "interrupted" or "failed"."""
     trial = Trial(Path(trial_dir))
     if code == 0 and trial.complete():
+        pruned = (trial.run_record() or {}).get("pruned")
+        if pruned:  # its study's pruner stopped it (lighter/sweep/pruning.py): finished early, on purpose
+            trial.mark_pruned(str(pruned.get("reason") if isinstance(pruned, dict) else pruned))
+            return "pruned"
         trial.mark_done()
         return "done"
     run = trial.run_record() or {}

@@ -7,6 +7,8 @@ Rules (each broken one is a ConfigError naming the key, file and line):
 - sweep mode: `seed` is a scalar; any number of `sweep:` axes. experiment mode: only `seed` varies, no `sweep:` axes.
 - An axis must name a key the merged config has. To add a key the config lacks, write it with a leading `+`
   (`+system::model::dropout: [0.1, 0.2]`), as in Hydra's overrides; a missing key without `+` gets a did-you-mean.
+- A range (`{low, high, log, step, int}`, lighter/sweep/distributions.py) only in a leaf whose `search:` block names
+  a sampler other than grid (lighter/sweep/search.py); there a list is a categorical choice.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from lighter.config.errors import ConfigError, Location, did_you_mean
 from lighter.config.loader import LoadedConfig, all_ids, key_exists, normalize_id, set_key
 from lighter.keys import SEP
 from lighter.sweep.cascade import Leaf, SweepMode
+from lighter.sweep.distributions import Range, is_range, parse_range
+from lighter.sweep.search import GRID, SEARCH_KEY, sampler_of
 
 SWEEP_KEY = "sweep"
 LAUNCHER_KEY = "launcher"  # SLURM settings of `lighter sweep run --executor slurm`; not part of a trial's config
@@ -33,6 +37,10 @@ class Axis:
     key: str  # `::` key path into the config
     values: tuple[Any, ...]
     written: str = SEED_KEY  # where the axis was written: `seed`, or `sweep::<key as written>`
+    range: Range | None = None  # a searched range (`values` is empty then)
+
+    def example(self) -> Any:
+        return self.range.example() if self.range is not None else self.values[0]
 
 
 def _error(loaded: LoadedConfig, leaf: Leaf, key: str, message: str, suggestion: str) -> ConfigError:
@@ -120,7 +128,8 @@ def _sweep_axes(loaded: LoadedConfig, leaf: Leaf) -> list[Axis]:
                 f"`{key}` cannot be a `sweep:` axis",
                 "Seeds vary in experiment mode, with a top-level `seed: [0, 1, 2]`.",
             )
-        if not isinstance(values, list):
+        found = _range(loaded, leaf, where, written, values) if is_range(values) else None
+        if found is None and not isinstance(values, list):
             raise _error(
                 loaded, leaf, where, f"an axis is a list of values, got {values!r}", f"Write `{written}: [{values}]`."
             )
@@ -134,8 +143,29 @@ def _sweep_axes(loaded: LoadedConfig, leaf: Leaf) -> list[Axis]:
                 f"the axis names '{key}', which the merged config does not have",
                 f"{hint} To add a new key, write it as `{CREATE}{key}`.",
             )
-        axes.append(Axis(key, _distinct(loaded, leaf, where, values), where))
+        if found is not None:
+            axes.append(Axis(key, (), where, found))
+        else:
+            axes.append(Axis(key, _distinct(loaded, leaf, where, values), where))
     return axes
+
+
+def _range(loaded: LoadedConfig, leaf: Leaf, where: str, written: str, value: dict) -> Range:
+    """A `{low, high, ...}` axis: only a search samples from a range; the grid needs the values listed."""
+    if sampler_of(loaded) == GRID:
+        raise _error(
+            loaded,
+            leaf,
+            where,
+            "a range needs a search: the grid runs listed values only",
+            f"Add a `{SEARCH_KEY}:` block with a sampler (random, tpe, gp, cmaes), `trials` and `monitor`, "
+            f"or list the values: `{written}: [...]`.",
+        )
+    try:
+        return parse_range(value)
+    except ValueError as err:
+        hint = "Write e.g. `{low: 1.0e-4, high: 0.1, log: true}` or `{low: 8, high: 64, int: true}`."
+        raise _error(loaded, leaf, where, f"not a range: {err}", hint) from err
 
 
 def leaf_axes(loaded: LoadedConfig, leaf: Leaf) -> list[Axis]:
@@ -149,7 +179,7 @@ def check_reachable(loaded: LoadedConfig, leaf: Leaf, base: dict[str, Any], axes
     """Each axis can be set in `base`: a `+key` may create mappings, but not index past a list or into a value."""
     for axis in axes:
         try:
-            set_key(copy.deepcopy(base), axis.key, axis.values[0])
+            set_key(copy.deepcopy(base), axis.key, axis.example())
         except ConfigError as err:
             hint = "A `+` axis adds keys to mappings, not items to lists or keys inside a value: sweep the parent key."
             raise _error(loaded, leaf, axis.written, f"the axis cannot be set: {err.message}", hint) from err

@@ -22,6 +22,7 @@ from lighter.sweep.axes import LAUNCHER_KEY, SWEEP_KEY, Axis, check_reachable, l
 from lighter.sweep.cascade import Leaf, SweepMode, find_leaves, select_leaves
 from lighter.sweep.files import load, write_atomic
 from lighter.sweep.render import ConfigText, RecordText
+from lighter.sweep.search import SEARCH_KEY, Search, read_search
 from lighter.sweep.secrets import refuse_secrets
 from lighter.sweep.trial import CONFIG_FILE, RUN_FILE, TRIAL_FILE, Status, Trial, config_hash, trial_name
 
@@ -37,6 +38,7 @@ class LeafPlan:
     loaded: LoadedConfig
     base: dict[str, Any]
     axes: list[Axis]
+    search: Search | None = None  # a searched leaf: its trials come from the study as it runs (lighter/sweep/study.py)
 
 
 def runnable_base(loaded: LoadedConfig) -> dict[str, Any]:
@@ -48,7 +50,7 @@ def runnable_base(loaded: LoadedConfig) -> dict[str, Any]:
     """
     from lighter.config.build import find_project
 
-    base = {k: v for k, v in loaded.data.items() if k not in (SWEEP_KEY, LAUNCHER_KEY)}
+    base = {k: v for k, v in loaded.data.items() if k not in (SWEEP_KEY, LAUNCHER_KEY, SEARCH_KEY)}
     if base.get("project") is not None:
         # Resolved once, next to the file, never from the cwd: a runner elsewhere must not make done trials stale.
         base["project"] = str(find_project(loaded, base["project"], cwd_fallback=False))
@@ -57,11 +59,27 @@ def runnable_base(loaded: LoadedConfig) -> dict[str, Any]:
 
 def plan(leaf: Leaf) -> LeafPlan:
     loaded = load_config([str(f) for f in leaf.files])
+    search = read_search(loaded, leaf)
     axes = leaf_axes(loaded, leaf)
     base = runnable_base(loaded)
     check_reachable(loaded, leaf, base, axes)
     refuse_secrets(loaded, leaf, base, axes)
-    return LeafPlan(leaf, loaded, base, axes)
+    return LeafPlan(leaf, loaded, base, axes, search)
+
+
+def leaf_out(plan: LeafPlan, out: Path) -> Path:
+    """Where the leaf's trials go below `out`."""
+    return out / plan.leaf.name if plan.leaf.name else out
+
+
+def searched_trials(leaf_dir: Path) -> list[tuple[Trial, dict[str, Any]]]:
+    """A searched leaf's trials so far, by number (two may share their values: each is a trial of the study)."""
+    found = []
+    for child in sorted(leaf_dir.iterdir()) if leaf_dir.is_dir() else ():
+        record = load(child / TRIAL_FILE) if _TRIAL_DIR.match(child.name) else None
+        if isinstance(record, dict):
+            found.append((Trial(child), record))
+    return found
 
 
 def _key(axes: dict[str, Any]) -> str:
@@ -93,7 +111,7 @@ def _write_config(trial: Trial, text: str, digest: str, record: dict[str, Any]) 
     write_atomic(path, text)
 
 
-def _create(trial: Trial, text: str, record_text: str) -> bool:
+def create_trial(trial: Trial, text: str, record_text: str) -> bool:
     """Make a new trial's directory whole, or not at all: built under a temporary name, then renamed into place.
 
     False when another expansion created it first (the rename finds it there); ours is then discarded.
@@ -119,7 +137,7 @@ def _new_trial(
         if not trial.dir.exists():
             record = {"trial": trial.name, **fields}
             record_text = records.render(trial.name, fields["config_hash"], fields["axes"])
-            if _create(trial, text, record_text):
+            if create_trial(trial, text, record_text):
                 return trial, record
         record = load(trial.record_path)
         if isinstance(record, dict) and _key(record.get("axes") or {}) == _key(fields["axes"]):
@@ -128,9 +146,13 @@ def _new_trial(
 
 
 def expand_leaf(plan: LeafPlan, out: Path) -> list[tuple[Trial, dict[str, Any]]]:
-    """Write the leaf's trials under `out`; returns those in the sweep with their records, in axis order."""
-    leaf_dir = out / plan.leaf.name if plan.leaf.name else out
+    """Write the leaf's trials under `out`; returns those in the sweep with their records, in axis order.
+
+    A searched leaf writes none: its trials are those its study has asked for so far, by number."""
+    leaf_dir = leaf_out(plan, out)
     leaf_dir.mkdir(parents=True, exist_ok=True)
+    if plan.search is not None:
+        return searched_trials(leaf_dir)
     existing = _existing(leaf_dir)
     next_number = max((n for n, _, _ in existing.values()), default=-1) + 1
     axis_keys = [axis.key for axis in plan.axes]
@@ -185,6 +207,19 @@ def expand(
     return [trial for trial, _ in found]
 
 
+def read_plans(
+    root: Path | str,
+    *,
+    modes: list[str] | str | None = None,
+    datasets: list[str] | str | None = None,
+    select: str | None = None,
+    mode: str | SweepMode | None = None,
+) -> list[LeafPlan]:
+    """Every selected leaf, read and checked (ConfigError for the first that breaks a rule)."""
+    leaves = select_leaves(find_leaves(root, mode=mode), modes=modes, datasets=datasets, select=select)
+    return [plan(leaf) for leaf in leaves]
+
+
 def expand_records(
     root: Path | str,
     out: Path | str | None = None,
@@ -196,8 +231,13 @@ def expand_records(
 ) -> list[tuple[Trial, dict[str, Any]]]:
     """`expand`, returning each trial with its record as written (what `lighter sweep expand` prints)."""
     out = Path(out).expanduser() if out is not None else Path.cwd() / DEFAULT_OUT
-    leaves = select_leaves(find_leaves(root, mode=mode), modes=modes, datasets=datasets, select=select)
-    plans = [plan(leaf) for leaf in leaves]
+    plans = read_plans(root, modes=modes, datasets=datasets, select=select, mode=mode)
+    return expand_plans(plans, out)
+
+
+def expand_plans(plans: list[LeafPlan], out: Path) -> list[tuple[Trial, dict[str, Any]]]:
+    """Write the trials of leaves already read; (trial, record) pairs as `expand_records`."""
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     return [found for p in plans for found in expand_leaf(p, out.resolve())]
 

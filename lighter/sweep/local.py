@@ -101,7 +101,7 @@ def settle(trial_dir: Path, exit_code: int, lock: TrialLock | None = None) -> st
     status = trial.get("status")
     if status == "pending" and trial.get("interrupted"):
         return "interrupted"
-    return status if status in ("done", "failed") else ("done" if exit_code == 0 else "failed")
+    return status if status in ("done", "pruned", "failed") else ("done" if exit_code == 0 else "failed")
 
 
 @dataclass
@@ -172,19 +172,21 @@ class LocalExecutor:
         on_start: Callable[[Path, str | None], None],
         on_end: Callable[[Path, str, float, int], bool],
         skip: Callable[[Path], str | None] = lambda trial: None,
+        more: Callable[[], Path | None] = lambda: None,
     ) -> None:
         """Run every trial; stop starting new ones when `on_end` returns False. Ctrl-C/SIGTERM stop the rest.
 
         `skip(trial)`, asked just before a trial would start, returns a reason ("busy", "complete") to pass it by.
+        `more()`, asked when a slot is free and `trials` are all started, gives the next trial (a search's), or None.
         """
         context = self._context()
         queue = list(trials)
         running: list[Running] = []
         stopping = False
         try:
-            while queue or running:
+            while True:
                 free = sorted(set(range(self.jobs)) - {r.slot for r in running})
-                while queue and free and not stopping:
+                while free and not stopping and (queue or _append(queue, more())):
                     trial = queue.pop(0)
                     lock = TrialLock(trial)
                     reason = skip(trial) if lock.acquire() else "busy"
@@ -210,6 +212,12 @@ class LocalExecutor:
             for left in running:
                 on_end(left.trial, left.settle(), time.perf_counter() - left.started, left.process.exitcode)
             raise
+
+
+def _append(queue: list[Path], trial: Path | None) -> bool:
+    if trial is not None:
+        queue.append(trial)
+    return trial is not None
 
 
 def stop(running: Sequence[Running], grace: float = STOP_GRACE_SECONDS) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -101,8 +101,14 @@ def run_dirs(
     warm: bool = True,
     gpus_per_trial: int = 1,
     stream: TextIO | None = None,
+    more: Callable[[], Path | None] | None = None,
+    ended: Callable[[Path, str, int], None] = lambda trial, status, code: None,
+    headline: str | None = None,
 ) -> SweepRun:
-    """Run the given (expanded) trial directories that are not complete; see `run_trials`."""
+    """Run the given (expanded) trial directories that are not complete; see `run_trials`.
+
+    A search (lighter/sweep/searched.py) passes `more`, which asks its study for the next trial when a slot is free,
+    `ended(trial, status, exit_code)`, which tells the study how a trial ended, and its own `headline`."""
     if executor not in EXECUTORS:
         raise ValueError(f"--executor must be one of {', '.join(EXECUTORS)}, got '{executor}'")
     out = Path(out)
@@ -114,6 +120,7 @@ def run_dirs(
         reporter.start(trial, devices)
 
     def on_end(trial: Path, status: str, seconds: float, code: int) -> bool:
+        ended(trial, status, code)
         reporter.end(Ended(trial, status, seconds, code))
         return not (fail_fast and status == "failed")
 
@@ -130,10 +137,10 @@ def run_dirs(
             where += f", GPUs {' | '.join(local.devices)}"
 
         def start() -> None:
-            if todo and warm:
+            if (todo or more is not None) and warm:
                 seconds = local.warm_up()
                 reporter.say(f"imported torch, Lightning and MONAI once for every trial ({seconds:.1f} s)")
-            local.run(todo, on_start, on_end, skip)
+            local.run(todo, on_start, on_end, skip, more or (lambda: None))
     else:
         from lighter.sweep.slurm import SlurmExecutor
 
@@ -152,7 +159,7 @@ def run_dirs(
             submitted = lambda job_id, count: reporter.say(_submitted(job_id, count, stop))  # noqa: E731
             slurm.run(todo, on_start, on_end, submitted, reporter.say, held)
 
-    reporter.say(f"{len(trials)} trials in {out}: {complete} complete, {len(todo)} to run{where}")
+    reporter.say((headline or f"{len(trials)} trials in {out}: {complete} complete, {len(todo)} to run") + where)
     try:
         with _sigterm_raises():
             start()
@@ -206,21 +213,33 @@ def run_trials(
     those of the root config's `launcher:` block). Prints a line per trial start and end and a closing table; the
     result's `exit_code` is what the CLI exits with.
     """
-    from lighter.sweep.expand import DEFAULT_OUT, expand
+    from lighter.sweep.expand import DEFAULT_OUT, expand_plans, read_plans
 
     root = Path(root)
     out_dir = Path(out).expanduser().resolve() if out is not None else Path.cwd() / DEFAULT_OUT
-    trials = expand(root, out_dir, modes=modes, datasets=datasets, select=select, mode=mode)
+    plans = read_plans(root, modes=modes, datasets=datasets, select=select, mode=mode)
+    searched = [p for p in plans if p.search is not None]
+    trials = expand_plans([p for p in plans if p.search is None], out_dir)
     merged = {**launcher_block(root), **{k: v for k, v in (launcher or {}).items() if v is not None}}
-    return run_dirs(
-        [t.dir for t in trials],
-        out_dir,
-        jobs=jobs,
-        executor=executor,
-        fail_fast=fail_fast,
-        rerun_stale=rerun_stale,
-        launcher=merged,
-        warm=warm,
-        gpus_per_trial=gpus_per_trial,
-        stream=stream,
-    )
+    options = dict(jobs=jobs, executor=executor, fail_fast=fail_fast, launcher=merged, warm=warm,
+                   gpus_per_trial=gpus_per_trial, stream=stream)  # fmt: skip
+    result = None
+    if trials or not searched:
+        result = run_dirs([t.dir for t, _ in trials], out_dir, rerun_stale=rerun_stale, **options)
+    if searched:
+        from lighter.sweep.searched import run_search  # lazy: a grid sweep never imports optuna (0.4 s)
+
+        for leaf in searched:
+            if result is not None and (result.interrupted or (fail_fast and result.failed)):
+                break
+            result = joined(result, run_search(leaf, out_dir, **options))
+    assert result is not None
+    return result
+
+
+def joined(first: SweepRun | None, then: SweepRun) -> SweepRun:
+    """Two runs (a grid, then a searched leaf) as one."""
+    if first is None:
+        return then
+    return SweepRun(then.out, first.ended + then.ended, first.complete_before + then.complete_before, then.interrupted)
+

@@ -36,6 +36,7 @@ class Status(str, Enum):
     DONE = "done"
     FAILED = "failed"
     STALE = "stale"  # done, but the config changed since the run started: rerun only when asked
+    PRUNED = "pruned"  # a searched trial its study's pruner stopped early; finished, like done
 
 
 def config_hash(text: str) -> str:
@@ -132,6 +133,9 @@ class Trial:
 
     def mark_done(self) -> dict[str, Any]:
         return self.update(status=Status.DONE.value, ended=_now(), pid=None, exit_code=None, error_tail=None)
+
+    def mark_pruned(self, reason: str) -> dict[str, Any]:
+        return self.update(status=Status.PRUNED.value, ended=_now(), pid=None, pruned=reason)
 
     def mark_failed(self, exit_code: int, error: str | list[str] = "") -> dict[str, Any]:
         """Record a failure: the exit code and the last lines of the error (a text or its lines)."""

@@ -1,0 +1,280 @@
+"""Searched sweeps: the `search:` block and YAML ranges, the study as the state, pruning, resume.
+
+The rules and the study are tested without training (the study's trials are asked and told directly); one module
+fixture runs a real search of the tiny classifier (4 trials, 2 epochs, median pruning) that the rest look at.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from conftest import classifier_config, write_yaml
+from optuna.trial import TrialState
+from test_sweep_expand import cascade
+
+from lighter.config.errors import ConfigError
+from lighter.sweep import search as search_block
+from lighter.sweep import study as studies
+from lighter.sweep.distributions import Range, to_optuna
+from lighter.sweep.expand import expand, read_plans
+from lighter.sweep.run import run_trials
+from lighter.sweep.study import open_study
+from lighter.sweep.trial import Trial
+
+SEARCH = "search:\n  sampler: tpe\n  trials: 4\n  monitor: val/loss/epoch\n"
+LR_RANGE = "sweep:\n  system::optimizer::lr: {low: 1.0e-4, high: 1.0e-1, log: true}\n"
+
+
+@pytest.mark.parametrize(
+    "leaf, key, line, message",
+    [
+        pytest.param(LR_RANGE, "sweep::system::optimizer::lr", 2, "a range needs a search", id="range-without-search"),
+        pytest.param(
+            "search: {sampler: grid}\n" + LR_RANGE,
+            "sweep::system::optimizer::lr",
+            3,
+            "a range needs a search",
+            id="range-under-grid",
+        ),
+        pytest.param(
+            "search: {sampler: tpr, trials: 2, monitor: val/loss/epoch}\n" + LR_RANGE,
+            "search::sampler",
+            1,
+            "(?s)unknown sampler 'tpr'.*Did you mean 'tpe'",
+            id="unknown-sampler",
+        ),
+        pytest.param(
+            SEARCH + "  pruner: medain\n" + LR_RANGE,
+            "search::pruner",
+            5,
+            "(?s)unknown pruner 'medain'.*'median'",
+            id="unknown-pruner",
+        ),
+        pytest.param(
+            SEARCH + "  budget: 3\n" + LR_RANGE, "search::budget", 5, "no key 'budget'", id="unknown-search-key"
+        ),
+        pytest.param(
+            "search: {sampler: random, trials: 2}\n" + LR_RANGE, "search", 1, "needs `monitor`", id="no-monitor"
+        ),
+        pytest.param(
+            SEARCH.replace("trials: 4", "trials: 0") + LR_RANGE, "search::trials", 3, "at least 1", id="no-trials"
+        ),
+        pytest.param(
+            SEARCH + "  mode: maximum\n" + LR_RANGE, "search::mode", 5, "unknown mode 'maximum'", id="unknown-mode"
+        ),
+        pytest.param(
+            "search: {sampler: grid, trials: 3}\n" + LR_RANGE,
+            "search::trials",
+            1,
+            "no meaning for the grid",
+            id="grid-with-trials",
+        ),
+        pytest.param(
+            SEARCH + "sweep:\n  system::optimizer::lr: {low: 0, high: 0.1, log: true}\n",
+            "sweep::system::optimizer::lr",
+            6,
+            "not a range: .*log",
+            id="log-range-from-zero",
+        ),
+        pytest.param(
+            SEARCH + "sweep:\n  system::optimizer::lr: {low: 0.1, hi: 0.2}\n",
+            "sweep::system::optimizer::lr",
+            6,
+            "not a range: .*hi is not one",
+            id="range-key-misspelt",
+        ),
+        pytest.param(
+            SEARCH + "sweep:\n  +system::model::width: {low: 2.5, high: 8, int: true}\n",
+            "sweep::+system::model::width",
+            6,
+            "whole bounds",
+            id="int-range-with-a-fraction",
+        ),
+    ],
+)
+def test_search_rule_violation_names_key_file_and_line(tmp_path, leaf, key, line, message):
+    root = cascade(tmp_path, {"sweep/data/m": leaf})
+    with pytest.raises(ConfigError, match=message) as info:
+        expand(root, tmp_path / "out")
+    err = info.value
+    assert (err.key, err.location.file, err.location.line) == (key, str(root / "sweep/data/m/cfg.yaml"), line)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "leaf, key, message",
+    [
+        pytest.param("seed: [0, 1]\n" + LR_RANGE, "sweep::system::optimizer::lr", "only the seed varies", id="range"),
+        pytest.param("seed: [0, 1]\n" + SEARCH, "search", "a `search:` block is not allowed", id="search-block"),
+    ],
+)
+def test_experiment_leaf_refuses_a_search(tmp_path, leaf, key, message):
+    root = cascade(tmp_path, {"experiment/data/m": leaf})
+    with pytest.raises(ConfigError, match=message) as info:
+        expand(root, tmp_path / "out")
+    assert info.value.key == key and info.value.location.line is not None
+
+
+def test_grid_leaf_with_a_grid_search_block_expands_as_before(tmp_path):
+    lists = "sweep:\n  system::optimizer::lr: [0.1, 0.01]\n"
+    root = cascade(tmp_path, {"sweep/a/m": lists, "sweep/b/m": "search: {sampler: grid}\n" + lists})
+    trials = expand(root, tmp_path / "out")
+    by_leaf = {leaf: [t.axes for t in trials if t.leaf == leaf] for leaf in ("sweep/a/m", "sweep/b/m")}
+    assert by_leaf["sweep/a/m"] == by_leaf["sweep/b/m"] == [{"system::optimizer::lr": v} for v in (0.1, 0.01)]
+    assert "search" not in yaml.safe_load(trials[2].config_path.read_text())
+
+
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        pytest.param(Range(1e-4, 0.1, log=True), optuna.distributions.FloatDistribution(1e-4, 0.1, log=True), id="log"),
+        pytest.param(Range(0, 1, step=0.25), optuna.distributions.FloatDistribution(0, 1, step=0.25), id="step"),
+        pytest.param(Range(0, 3, int=True), optuna.distributions.IntDistribution(0, 3), id="int"),
+        pytest.param((8, 16, 32), optuna.distributions.CategoricalDistribution([8, 16, 32]), id="list"),
+        pytest.param(
+            ({"a": 1}, {"b": 2}), optuna.distributions.CategoricalDistribution([0, 1]), id="mappings-by-index"
+        ),
+    ],
+)
+def test_written_axes_become_optuna_distributions(written, expected):
+    assert to_optuna(written) == expected
+
+
+def test_every_sampler_and_pruner_name_is_optunas():
+    """A drift test: the names the `search:` block accepts are the ones lighter.sweep.study builds."""
+    assert set(studies.PRUNERS) == set(search_block.PRUNERS)
+    for name in search_block.SAMPLERS[1:]:
+        made = studies.sampler(search_block.Search(name, 2, "val/loss/epoch", "min", seed=0, startup_trials=1))
+        assert isinstance(made, optuna.samplers.BaseSampler)
+
+
+def searched_leaf(tmp_path: Path, trials: int = 3, sampler: str = "random") -> Path:
+    leaf = (
+        f"search: {{sampler: {sampler}, trials: {trials}, monitor: val/loss/epoch, seed: 0}}\n"
+        "sweep:\n"
+        "  system::optimizer::lr: {low: 1.0e-3, high: 1.0, log: true}\n"
+        "  +system::optimizer::momentum: [0.0, 0.5, 0.9]\n"
+        "  +system::optimizer::dampening: {low: 0, high: 3, int: true}\n"
+    )
+    return cascade(tmp_path, {"sweep/data/m": leaf})
+
+
+def test_asked_trials_are_numbered_by_the_study_and_hold_their_values(tmp_path):
+    root = searched_leaf(tmp_path, trials=3)
+    (plan,) = read_plans(root)
+    leaf = open_study(plan, tmp_path / "out")
+    asked = [leaf.ask() for _ in range(4)]
+    assert [p.name for p in asked[:3]] == ["trial_000", "trial_001", "trial_002"]
+    assert asked[3] is None, "the budget of 3 is taken by 3 running trials"
+    assert (tmp_path / "out/sweep/data/m/study.journal").is_file()
+    for number, trial_dir in enumerate(asked[:3]):
+        config = yaml.safe_load((trial_dir / "config.yaml").read_text())
+        record = Trial(trial_dir).record()
+        optimizer = config["system"]["optimizer"]
+        values = {k.split("::")[-1]: v for k, v in record["axes"].items()}
+        assert values == {k: optimizer[k] for k in ("lr", "momentum", "dampening")}
+        assert 1e-3 <= optimizer["lr"] <= 1.0 and optimizer["momentum"] in (0.0, 0.5, 0.9)
+        assert isinstance(optimizer["dampening"], int) and "search" not in config and "sweep" not in config
+        assert record["study"]["number"] == number and record["status"] == "pending"
+        assert leaf.trials()[number].params["system::optimizer::lr"] == optimizer["lr"]
+    # Expansion lists the study's trials and writes none.
+    assert [t.name for t in expand(root, tmp_path / "out")] == ["trial_000", "trial_001", "trial_002"]
+
+
+def test_ends_are_told_from_trial_records_and_failures_free_the_budget(tmp_path):
+    (plan,) = read_plans(searched_leaf(tmp_path, trials=2))
+    leaf = open_study(plan, tmp_path / "out")
+    first, second = leaf.ask(), leaf.ask()
+    optuna.trial.Trial(leaf.study, leaf.trials()[0]._trial_id).report(0.25, step=0)
+    Trial(first).mark_done()
+    Trial(second).mark_failed(1, "boom")
+    assert leaf.tell(first) == "complete" and leaf.tell(second) == "fail"
+    assert leaf.tell(first) == "complete", "telling twice changes nothing"
+    assert leaf.trials()[0].value == 0.25 and leaf.counted() == 1
+    third = leaf.ask()
+    assert third.name == "trial_002" and leaf.ask() is None
+
+
+def test_two_runners_on_one_study_meet_the_budget_exactly(tmp_path):
+    """Two runners asking at once (as two processes on one study do): 5 live trials, no number twice."""
+    (plan,) = read_plans(searched_leaf(tmp_path, trials=5))
+    one, two = open_study(plan, tmp_path / "out"), open_study(plan, tmp_path / "out")
+    asked = []
+    for _ in range(6):
+        asked += [one.ask(), two.ask()]
+    made = [p for p in asked if p is not None]
+    assert sorted(p.name for p in made) == [f"trial_{i:03d}" for i in range(5)]
+    live = one.trials((TrialState.RUNNING,))
+    assert len(live) == 5
+
+
+def search_config(tmp_path: Path, *, trials: int, epochs: int, monitor: str = "val/loss/epoch") -> Path:
+    """One config file as the root: the tiny classifier, searched over lr and momentum with median pruning."""
+    config = classifier_config(tmp_path, epochs=epochs)
+    trainer = config["trainer"]
+    del trainer["default_root_dir"]
+    trainer["enable_checkpointing"] = True
+    trainer["callbacks"] = [{"_target_": "pytorch_lightning.callbacks.ModelCheckpoint", "save_last": True}]
+    config["seed"] = 0
+    config["sweep"] = {
+        "system::optimizer::lr": {"low": 1e-3, "high": 1.0, "log": True},
+        "+system::optimizer::momentum": [0.0, 0.9],
+    }
+    config["search"] = {
+        "sampler": "tpe", "trials": trials, "monitor": monitor, "seed": 0, "startup_trials": 2,
+        "pruner": {"name": "median", "n_startup_trials": 1},
+    }  # fmt: skip
+    return write_yaml(tmp_path / "search.yaml", config)
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """A real search, run once: 4 trials of 2 epochs, one at a time (so the pruner's decisions are reproducible)."""
+    tmp_path = tmp_path_factory.mktemp("search")
+    root = search_config(tmp_path, trials=4, epochs=2)
+    printed = io.StringIO()
+    result = run_trials(root, tmp_path / "out", stream=printed)
+    return root, tmp_path / "out", result, printed.getvalue()
+
+
+def test_a_search_runs_its_budget_and_prunes(searched):
+    root, out, result, printed = searched
+    assert result.exit_code == 0, printed
+    leaf_dir = out / "search"
+    names = sorted(p.name for p in leaf_dir.glob("trial_*"))
+    assert names == [f"trial_{i:03d}" for i in range(4)]
+    study = optuna.load_study(study_name="search", storage=studies.storage(str(leaf_dir / "study.journal")))
+    states = [t.state for t in study.trials]
+    assert len(states) == 4 and set(states) <= {TrialState.COMPLETE, TrialState.PRUNED}
+    assert TrialState.PRUNED in states, printed
+    statuses = {t.number: Trial(leaf_dir / f"trial_{t.number:03d}").record()["status"] for t in study.trials}
+    assert statuses == {t.number: "pruned" if t.state is TrialState.PRUNED else "done" for t in study.trials}
+    for frozen in study.trials:
+        if frozen.state is TrialState.COMPLETE:
+            assert frozen.value == frozen.intermediate_values[1] and not math.isnan(frozen.value)
+    assert printed.splitlines()[0].startswith("search: tpe search, 0 of 4 trials complete or pruned")
+
+
+def test_a_pruned_trial_ends_cleanly_with_its_reason(searched):
+    _, out, _, _ = searched
+    pruned = [Trial(p) for p in sorted((out / "search").glob("trial_*")) if Trial(p).status().value == "pruned"]
+    trial = pruned[0]
+    run = yaml.safe_load((trial.dir / "run.yaml").read_text())
+    assert run["status"] == "finished"
+    assert run["pruned"]["epoch"] == 0 and run["pruned"]["monitor"] == "val/loss/epoch"
+    assert "median pruner" in run["pruned"]["reason"] and trial.record()["pruned"] == run["pruned"]["reason"]
+    assert (trial.dir / "batch_log.csv").is_file() and (trial.dir / "checkpoints" / "last.ckpt").is_file()
+    assert trial.complete(), "a pruned trial is finished: a rerun leaves it alone"
+
+
+def test_a_second_run_continues_the_study_to_a_larger_budget_only(searched, tmp_path):
+    root, out, _, _ = searched
+    printed = io.StringIO()
+    again = run_trials(root, out, stream=printed)
+    assert again.exit_code == 0 and again.ended == [], printed.getvalue()
+    assert "4 of 4 trials complete or pruned" in printed.getvalue()

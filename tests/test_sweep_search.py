@@ -7,6 +7,7 @@ fixture runs a real search of the tiny classifier (4 trials, 2 epochs, median pr
 from __future__ import annotations
 
 import io
+import json
 import math
 from pathlib import Path
 
@@ -278,3 +279,80 @@ def test_a_second_run_continues_the_study_to_a_larger_budget_only(searched, tmp_
     again = run_trials(root, out, stream=printed)
     assert again.exit_code == 0 and again.ended == [], printed.getvalue()
     assert "4 of 4 trials complete or pruned" in printed.getvalue()
+
+
+def lighter_main(argv: list[str], capsys) -> tuple[int, str, str]:
+    """`lighter ARGV` in this process: exit code, stdout, stderr."""
+    from lighter.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as err:
+        code = err.code if isinstance(err.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_results_show_counts_best_trial_and_values(searched, capsys):
+    _, out, _, _ = searched
+    study = optuna.load_study(study_name="search", storage=studies.storage(str(out / "search" / "study.journal")))
+    best = study.best_trial
+    code, printed, _ = lighter_main(["sweep", "results", str(out)], capsys)
+    assert code == 0
+    table = printed.split("\nsearches\n")[1].splitlines()
+    assert table[0].split() == [
+        "leaf", "sampler", "done", "complete", "pruned", "failed", "running", "best", "monitor", "value", "values"
+    ]  # fmt: skip
+    pruned = sum(t.state is TrialState.PRUNED for t in study.trials)
+    row = table[2].split()
+    assert row[:8] == ["search", "tpe", "4/4", str(4 - pruned), str(pruned), "0", "0", f"trial_{best.number:03d}"]
+    assert "importances after 4 complete trials" in printed
+    code, printed, _ = lighter_main(["sweep", "results", str(out), "--format", "json"], capsys)
+    (search,) = json.loads(printed)["searches"]
+    assert search["best"]["trial"] == f"trial_{best.number:03d}" and search["best"]["value"] == best.value
+    assert search["best"]["values"]["system::optimizer::lr"] == best.params["system::optimizer::lr"]
+    assert search["counts"] == {"complete": 4 - pruned, "pruned": pruned, "failed": 0, "running": 0}
+
+
+def test_best_becomes_an_experiment_leaf_that_sweep_run_runs(searched, tmp_path, capsys):
+    _, out, _, _ = searched
+    study = optuna.load_study(study_name="search", storage=studies.storage(str(out / "search" / "study.journal")))
+    root = tmp_path / "cascade"
+    write_yaml(root / "cfg.yaml", {"seed": 0})
+    leaf = root / "experiment" / "data" / "best"
+    code, printed, err = lighter_main(
+        ["sweep", "best", str(out / "search"), "--to", str(leaf), "--seeds", "0,1"], capsys
+    )
+    assert code == 0, err
+    config = yaml.safe_load((leaf / "cfg.yaml").read_text())
+    assert config["seed"] == [0, 1]
+    assert config["system"]["optimizer"]["lr"] == study.best_trial.params["system::optimizer::lr"]
+    targets = [c["_target_"] for c in config["trainer"]["callbacks"]]
+    assert targets == ["pytorch_lightning.callbacks.ModelCheckpoint"], "what the sweep added is left out"
+    source = yaml.safe_load((leaf / "source.yaml").read_text())
+    assert source["trial"] == str(out / "search" / f"trial_{study.best_trial.number:03d}")
+    assert source["number"] == study.best_trial.number and source["value"] == study.best_value
+    assert f"from {source['trial']}" in (leaf / "cfg.yaml").read_text().splitlines()[0]
+
+    code, _, err = lighter_main(["sweep", "best", str(out / "search"), "--to", str(leaf)], capsys)
+    assert code == 2 and "overwrites nothing" in err
+    code, _, err = lighter_main(["sweep", "best", str(out / "search"), "--to", str(root / "sweep" / "x")], capsys)
+    assert code == 2 and "not inside an experiment folder" in err
+
+    printed = io.StringIO()
+    result = run_trials(root, tmp_path / "confirm", modes="experiment", stream=printed)
+    assert result.exit_code == 0, printed.getvalue()
+    trials = sorted((tmp_path / "confirm" / "experiment/data/best").glob("trial_*"))
+    assert [Trial(t).record()["axes"] for t in trials] == [{"seed": 0}, {"seed": 1}]
+    assert all(Trial(t).status().value == "done" for t in trials)
+
+
+def test_a_monitor_never_logged_stops_the_search_at_search_monitor(tmp_path):
+    root = search_config(tmp_path, trials=3, epochs=1, monitor="val/acc/epoch")
+    printed = io.StringIO()
+    with pytest.raises(ConfigError, match="(?s)monitors 'val/acc/epoch', which is never logged") as info:
+        run_trials(root, tmp_path / "out", stream=printed)
+    assert info.value.key == "search::monitor"
+    assert info.value.location.file == str(root) and info.value.location.line is not None
+    assert sorted(p.name for p in (tmp_path / "out" / "search").glob("trial_*")) == ["trial_000"], printed.getvalue()

@@ -324,11 +324,15 @@ COMMAND_LIST += [
         "sweep results",
         sweep_actions.results,
         "Final and best validation metrics per trial; mean ± std over seeds per experiment leaf.",
-        usage="[OUT] [--csv FILE]",
+        usage="[OUT] [--csv FILE] [--format table|json]",
         about="Per trial under OUT (default runs/sweeps): the final and best value of each validation metric "
         "(from its metrics.csv, else its batch_log.csv) and its test metrics. Per experiment leaf: mean ± sample "
-        "std over its done trials, with n.",
-        options=(Option("--csv", "FILE", "also write the per-trial table to FILE (and FILE_summary.csv)"),),
+        "std over its done trials, with n. Per searched leaf: complete, pruned and failed trials, the best trial and "
+        "its values, and Optuna's parameter importances once 4 trials are complete.",
+        options=(
+            Option("--csv", "FILE", "also write the per-trial table to FILE (and FILE_summary.csv)"),
+            Option("--format", "FORMAT", "table (default) or json: trials and searches, for scripts", "-f"),
+        ),
         examples=(
             ("lighter sweep results", "the results of the trials under runs/sweeps"),
             ("lighter sweep results runs/lr-sweep", "those of another --out folder"),
@@ -392,6 +396,33 @@ COMMAND_LIST += [
             ("lighter sweep cancel", "the tasks of the trials under runs/sweeps"),
             ("lighter sweep cancel runs/lr-sweep", "those of another --out folder"),
             ("lighter sweep cancel runs/lr-sweep && lighter sweep status runs/lr-sweep", "then see what is pending"),
+        ),
+        takes_config=False,
+    ),
+]
+COMMAND_LIST += [
+    Command(
+        "sweep best",
+        sweep_actions.best,
+        "Write a searched leaf's best trial (or the top K) as experiment leaves of the cascade, over seeds.",
+        usage="OUT/<leaf> --to ROOT/experiment/<dataset>/<model>/<name> [--top K] [--seeds 0,1,2]",
+        about="From the study of a searched leaf (a `search:` block), take the complete trial with the best "
+        "monitored value (or the K best) and write its config, as it ran, with `seed: [...]` to the --to folder's "
+        "cfg.yaml (top_1/, top_2/, ... for --top K), recording the trial in a header and in source.yaml. "
+        "`lighter sweep run ROOT --modes experiment` then runs it over the seeds. Overwrites nothing.",
+        options=(
+            Option("--to", "FOLDER", "the experiment leaf to write, inside ROOT/experiment/"),
+            Option("--top", "K", "the K best trials, as leaves top_1 ... top_K (default 1)"),
+            Option("--seeds", "S,...", "the seeds of the experiment (default: the sweep's seed)"),
+        ),
+        examples=(
+            (
+                "lighter sweep best runs/sweeps/sweep/digits/cnn/search --to configs/cascade/experiment/digits/cnn/best"
+                " --seeds 0,1,2",
+                "the best trial over three seeds",
+            ),
+            ("lighter sweep best OUT/sweep/digits/cnn/search --to ROOT/experiment/digits/cnn/top --top 3", "top 3"),
+            ("lighter sweep best OUT/sweep/digits/cnn/search --to ROOT/experiment/digits/cnn/one", "the sweep's seed"),
         ),
         takes_config=False,
     ),

@@ -1,4 +1,4 @@
-"""What `lighter sweep expand|status|results|run` print; their options and help are entries of the command table.
+"""What `lighter sweep expand|status|results|best|run` print; their options and help are entries of the command table.
 
 The sweep modules load inside each function (lazy: `lighter --help` imports this file, and they import yaml).
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from lighter.config.errors import ConfigError, did_you_mean
 
@@ -88,14 +89,64 @@ def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002
     print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items()) if counts else f"no trials under {out_dir}")
 
 
-def results(out: str | None = None, csv: str | None = None) -> None:
-    """Final and best validation metrics and test metrics per trial; mean ± std over seeds per experiment leaf."""
+def _searches(trials: list) -> list:
+    """Searched leaves' results; optuna is imported only when there is one."""
+    if not any(isinstance(t.record().get("study"), dict) for t in trials):
+        return []
+    from lighter.sweep.search_results import search_results  # lazy: optuna for searched leaves only (0.4 s)
+
+    return search_results(trials)
+
+
+def _print_searches(searches: list) -> None:
+    from lighter.sweep.table import render  # lazy: yaml
+
+    print("\nsearches")
+    rows = []
+    for s in searches:
+        best = s.best or {}
+        values = _axes_text(best.get("values") or {}) if best else ""
+        value = f"{best['value']:.6g}" if best else ""
+        c = s.counts
+        done = f"{c['complete'] + c['pruned']}/{s.budget}"
+        counts = [c["complete"], c["pruned"], c["failed"], c["running"]]
+        rows.append([s.leaf, s.sampler, done, *counts, best.get("trial", ""), f"{s.monitor} ({s.mode})", value, values])
+    header = ["leaf", "sampler", "done", "complete", "pruned", "failed", "running", "best", "monitor", "value"]
+    print(render([*header, "values"], rows))
+    for s in searches:
+        if s.importances:
+            shown = ", ".join(f"{k} {v:.2f}" for k, v in s.importances.items())
+            print(f"{s.leaf}: parameter importances (Optuna, fANOVA): {shown}")
+        elif s.note:
+            print(f"{s.leaf}: {s.note}")
+
+
+def results(out: str | None = None, csv: str | None = None, format: str = "table") -> None:  # noqa: A002
+    """Final and best validation metrics and test metrics per trial; mean ± std over seeds per experiment leaf;
+    per searched leaf, its counts, best trial and parameter importances. --format table|json."""
     from lighter.sweep import results as res  # lazy: yaml
     from lighter.sweep.expand import load_trials
     from lighter.sweep.table import render
 
+    if format not in STATUS_FORMATS:
+        hint = did_you_mean(format, STATUS_FORMATS, fallback="Formats: table, json.")
+        raise ConfigError(f"--format: unknown format {format!r}", suggestion=hint)
     out_dir = _out_dir(out)
-    found = res.collect(load_trials(out_dir))
+    trials = load_trials(out_dir)
+    found = res.collect(trials)
+    searches = _searches(trials)
+    if format == "json":
+        rows = [
+            {
+                "trial": str(r.trial.dir.relative_to(out_dir)),
+                "status": r.status.value,
+                "record": r.record,
+                "values": r.values,
+            }
+            for r in found
+        ]
+        print(json.dumps({"trials": rows, "searches": [s.as_dict() for s in searches]}, indent=2, default=str))
+        return
     value_columns = res.columns(found)
     rows = []
     for r in found:
@@ -109,6 +160,8 @@ def results(out: str | None = None, csv: str | None = None) -> None:
         print("\nexperiments: mean ± std over seeds (done trials)")
         header, body = res.summary_table(summaries, value_columns)
         print(render(header, body))
+    if searches:
+        _print_searches(searches)
     if csv is None:
         return
     path = Path(csv).expanduser()
@@ -127,6 +180,34 @@ def _count(value: str, option: str) -> int:
     if number < 1:
         raise ConfigError(f"{option} takes a whole number of at least 1, got '{value}'", suggestion=f"e.g. {option} 2")
     return number
+
+
+def _seeds(text: Any) -> list[int]:
+    """`--seeds 0,1,2` (fire may hand over a tuple or an int)."""
+    parts = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    try:
+        return [int(str(p).strip()) for p in parts if str(p).strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds takes whole numbers, got '{text}'", suggestion="e.g. --seeds 0,1,2") from None
+
+
+def best(leaf: str | None = None, to: str | None = None, top: str = "1", seeds: Any = None) -> None:
+    """Write a searched leaf's best trial (or --top K) as experiment leaves of the cascade, over --seeds."""
+    from lighter.sweep.best import write_best  # lazy: optuna (0.4 s)
+
+    if leaf is None or to is None:
+        raise ConfigError(
+            "`lighter sweep best` needs a searched leaf's output folder and --to",
+            suggestion="e.g. lighter sweep best runs/sweeps/sweep/digits/cnn/search --to "
+            "configs/cascade/experiment/digits/cnn/best --seeds 0,1,2",
+        )
+    found = Path(leaf).expanduser()
+    if not found.is_dir():
+        raise ConfigError(f"'{found}' does not exist", suggestion="Name OUT/<leaf> of a searched `lighter sweep run`.")
+    written = write_best(found, Path(to).expanduser(), top=_count(top, "--top"), seeds=_seeds(seeds) if seeds else None)
+    for path in written:
+        print(f"wrote {path}")
+    print("Run them over their seeds with `lighter sweep run <cascade root> --modes experiment`.")
 
 
 def run(

@@ -356,3 +356,76 @@ def test_a_monitor_never_logged_stops_the_search_at_search_monitor(tmp_path):
     assert info.value.key == "search::monitor"
     assert info.value.location.file == str(root) and info.value.location.line is not None
     assert sorted(p.name for p in (tmp_path / "out" / "search").glob("trial_*")) == ["trial_000"], printed.getvalue()
+
+
+SLOW = """
+import time
+
+import pytorch_lightning as pl
+
+
+class Slow(pl.Callback):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        time.sleep(0.4)
+"""
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGKILL"])
+def test_a_search_killed_midway_then_rerun_meets_its_budget_once(tmp_path, signal_name, capsys):
+    """The runner's process group is killed while trials run; a rerun resumes them under their own numbers."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = search_config(tmp_path, trials=3, epochs=2)
+    config = yaml.safe_load(root.read_text())
+    (tmp_path / "project" / "slow.py").write_text(SLOW)
+    config["trainer"]["callbacks"].append({"_target_": "project.slow.Slow"})
+    config["search"]["pruner"] = "none"  # every trial runs both epochs: the kill finds one midway
+    write_yaml(root, config)
+    out = tmp_path / "out"
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "lighter", "sweep", "run", str(root), "-o", str(out), "--jobs", "2"],
+        cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not list(out.glob("search/trial_*/checkpoints/*.ckpt")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(runner.pid, getattr(signal, signal_name))
+    runner.wait(timeout=120)
+    while time.monotonic() < deadline:  # the trials' processes, children of the runner's fork server, end too
+        try:
+            os.killpg(runner.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    storage = studies.storage(str(out / "search" / "study.journal"))
+    killed = optuna.load_study(study_name="search", storage=storage)
+    assert any(t.state is TrialState.RUNNING for t in killed.trials), "the kill came after the search ended"
+
+    printed = io.StringIO()
+    result = run_trials(root, out, jobs=2, stream=printed)
+
+    assert result.exit_code == 0, printed.getvalue()
+    study = optuna.load_study(study_name="search", storage=storage)
+    counted = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(counted) == 3 and not [t for t in study.trials if t.state is TrialState.RUNNING]
+    dirs = sorted(p.name for p in (out / "search").glob("trial_*"))
+    assert dirs == sorted(f"trial_{t.number:03d}" for t in counted), "a trial number used twice, or one lost"
+    for name in dirs:
+        trial = Trial(out / "search" / name)
+        assert trial.complete() and trial.status().value == "done"
+        with (trial.dir / "batch_log.csv").open() as f:
+            rows = [line for line in f.read().splitlines()[1:] if line]
+        assert len(rows) == len(set(rows)), f"{name} logged a batch twice"
+    resumed = [n for n in dirs if Trial(out / "search" / n).record().get("attempts", 1) > 1]
+    assert resumed, "the rerun continued no killed trial"
+    # A trial reruns alone with `lighter fit`, and its study keeps what the search recorded.
+    alone = out / "search" / resumed[0]
+    code, _, err = lighter_main(["fit", str(alone / "config.yaml"), "--run-dir", str(tmp_path / "alone")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "alone" / "run.yaml").is_file()
+    again = optuna.load_study(study_name="search", storage=storage)
+    assert [(t.state, t.value) for t in again.trials] == [(t.state, t.value) for t in study.trials]

@@ -8,6 +8,8 @@ that span machines. Study trial N is `trial_NNN`: its `config.yaml` holds the va
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from lighter.sweep.trial import Status, Trial, config_hash, trial_name
 
 STUDY_FILE = "study.journal"
 SEARCH_ATTR = "lighter_search"  # the study's copy of the `search:` block, for trials' pruning callbacks
+RUNNER_ATTR = "lighter_runner"  # [host, pid] of the runner that asked for a trial, until it writes its directory
 REASON_ATTR = "lighter_reason"  # why lighter ended a trial itself (over the budget, nothing logged)
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what the budget counts
 # A trial's status in trial.yaml -> the state its study trial ends with (others stay RUNNING: it is to continue).
@@ -107,6 +110,7 @@ class LeafStudy:
             return None
         axes = self.plan.axes
         trial = self.study.ask({a.key: to_optuna(a.range or a.values) for a in axes})
+        trial.set_user_attr(RUNNER_ATTR, [socket.gethostname(), os.getpid()])
         # Another runner may have asked at the same moment: only the first `trials` live numbers are in the budget.
         ahead = [t for t in self.trials((*COUNTED, TrialState.RUNNING, TrialState.WAITING)) if t.number < trial.number]
         if len(ahead) >= self.search.trials:
@@ -169,10 +173,27 @@ class LeafStudy:
         for frozen in self.trials((TrialState.RUNNING,)):
             trial_dir = self.leaf_dir / trial_name(frozen.number)
             if not trial_dir.is_dir():
-                continue  # asked by a runner that died before writing it, or another runner's of a moment ago
+                if _runner_gone(frozen):  # it died between asking and writing: the trial never ran
+                    self.study.set_trial_user_attr(frozen._trial_id, REASON_ATTR, "its runner died before it started")
+                    self.study.tell(frozen.number, state=TrialState.FAIL)
+                continue  # else another runner's, asked a moment ago
             if self.tell(trial_dir) is None:
                 left.append(trial_dir)
         return left
+
+
+def _runner_gone(frozen: optuna.trial.FrozenTrial) -> bool:
+    """The process that asked for the trial is no longer alive (known only on its own host)."""
+    host, pid = frozen.user_attrs.get(RUNNER_ATTR) or (None, None)
+    if host != socket.gethostname() or pid is None:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def open_study(plan: LeafPlan, out: Path, url: str | None = None) -> LeafStudy:

@@ -233,6 +233,11 @@ def search_config(tmp_path: Path, *, trials: int, epochs: int, monitor: str = "v
     return write_yaml(tmp_path / "search.yaml", config)
 
 
+def _ran(done) -> tuple[int, str, str]:
+    """A `cli` fixture call's exit code, stdout and stderr."""
+    return done.returncode, done.stdout, done.stderr
+
+
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
     """A real search, run once: 4 trials of 2 epochs, one at a time (so the pruner's decisions are reproducible)."""
@@ -281,24 +286,11 @@ def test_a_second_run_continues_the_study_to_a_larger_budget_only(searched, tmp_
     assert "4 of 4 trials complete or pruned" in printed.getvalue()
 
 
-def lighter_main(argv: list[str], capsys) -> tuple[int, str, str]:
-    """`lighter ARGV` in this process: exit code, stdout, stderr."""
-    from lighter.cli import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as err:
-        code = err.code if isinstance(err.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_results_show_counts_best_trial_and_values(searched, capsys):
+def test_results_show_counts_best_trial_and_values(searched, cli):
     _, out, _, _ = searched
     study = optuna.load_study(study_name="search", storage=studies.storage(str(out / "search" / "study.journal")))
     best = study.best_trial
-    code, printed, _ = lighter_main(["sweep", "results", str(out)], capsys)
+    code, printed, _ = _ran(cli(["sweep", "results", str(out)]))
     assert code == 0
     table = printed.split("\nsearches\n")[1].splitlines()
     assert table[0].split() == [
@@ -308,22 +300,20 @@ def test_results_show_counts_best_trial_and_values(searched, capsys):
     row = table[2].split()
     assert row[:8] == ["search", "tpe", "4/4", str(4 - pruned), str(pruned), "0", "0", f"trial_{best.number:03d}"]
     assert "importances after 4 complete trials" in printed
-    code, printed, _ = lighter_main(["sweep", "results", str(out), "--format", "json"], capsys)
+    code, printed, _ = _ran(cli(["sweep", "results", str(out), "--format", "json"]))
     (search,) = json.loads(printed)["searches"]
     assert search["best"]["trial"] == f"trial_{best.number:03d}" and search["best"]["value"] == best.value
     assert search["best"]["values"]["system::optimizer::lr"] == best.params["system::optimizer::lr"]
     assert search["counts"] == {"complete": 4 - pruned, "pruned": pruned, "failed": 0, "running": 0}
 
 
-def test_best_becomes_an_experiment_leaf_that_sweep_run_runs(searched, tmp_path, capsys):
+def test_best_becomes_an_experiment_leaf_that_sweep_run_runs(searched, tmp_path, cli):
     _, out, _, _ = searched
     study = optuna.load_study(study_name="search", storage=studies.storage(str(out / "search" / "study.journal")))
     root = tmp_path / "cascade"
     write_yaml(root / "cfg.yaml", {"seed": 0})
     leaf = root / "experiment" / "data" / "best"
-    code, printed, err = lighter_main(
-        ["sweep", "best", str(out / "search"), "--to", str(leaf), "--seeds", "0,1"], capsys
-    )
+    code, printed, err = _ran(cli(["sweep", "best", str(out / "search"), "--to", str(leaf), "--seeds", "0,1"]))
     assert code == 0, err
     config = yaml.safe_load((leaf / "cfg.yaml").read_text())
     assert config["seed"] == [0, 1]
@@ -335,9 +325,9 @@ def test_best_becomes_an_experiment_leaf_that_sweep_run_runs(searched, tmp_path,
     assert source["number"] == study.best_trial.number and source["value"] == study.best_value
     assert f"from {source['trial']}" in (leaf / "cfg.yaml").read_text().splitlines()[0]
 
-    code, _, err = lighter_main(["sweep", "best", str(out / "search"), "--to", str(leaf)], capsys)
+    code, _, err = _ran(cli(["sweep", "best", str(out / "search"), "--to", str(leaf)]))
     assert code == 2 and "overwrites nothing" in err
-    code, _, err = lighter_main(["sweep", "best", str(out / "search"), "--to", str(root / "sweep" / "x")], capsys)
+    code, _, err = _ran(cli(["sweep", "best", str(out / "search"), "--to", str(root / "sweep" / "x")]))
     assert code == 2 and "not inside an experiment folder" in err
 
     printed = io.StringIO()
@@ -371,7 +361,7 @@ class Slow(pl.Callback):
 
 
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGKILL"])
-def test_a_search_killed_midway_then_rerun_meets_its_budget_once(tmp_path, signal_name, capsys):
+def test_a_search_killed_midway_then_rerun_meets_its_budget_once(tmp_path, signal_name, cli):
     """The runner's process group is killed while trials run; a rerun resumes them under their own numbers."""
     import os
     import signal
@@ -424,7 +414,7 @@ def test_a_search_killed_midway_then_rerun_meets_its_budget_once(tmp_path, signa
     assert resumed, "the rerun continued no killed trial"
     # A trial reruns alone with `lighter fit`, and its study keeps what the search recorded.
     alone = out / "search" / resumed[0]
-    code, _, err = lighter_main(["fit", str(alone / "config.yaml"), "--run-dir", str(tmp_path / "alone")], capsys)
+    code, _, err = _ran(cli(["fit", str(alone / "config.yaml"), "--run-dir", str(tmp_path / "alone")]))
     assert code == 0, err
     assert (tmp_path / "alone" / "run.yaml").is_file()
     again = optuna.load_study(study_name="search", storage=storage)

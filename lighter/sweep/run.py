@@ -242,4 +242,3 @@ def joined(first: SweepRun | None, then: SweepRun) -> SweepRun:
     if first is None:
         return then
     return SweepRun(then.out, first.ended + then.ended, first.complete_before + then.complete_before, then.interrupted)
-

@@ -419,3 +419,99 @@ def test_a_search_killed_midway_then_rerun_meets_its_budget_once(tmp_path, signa
     assert (tmp_path / "alone" / "run.yaml").is_file()
     again = optuna.load_study(study_name="search", storage=storage)
     assert [(t.state, t.value) for t in again.trials] == [(t.state, t.value) for t in study.trials]
+
+
+# ---- a study on a real PostgreSQL server ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL server (tests/postgres_server.py): a skip on a laptop without it, a failure under CI=true."""
+    import os
+
+    import postgres_server
+
+    lacking = postgres_server.missing()
+    if lacking:
+        problem = f"{', '.join(lacking)} not found ({postgres_server.MISSING_HINT})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL tests cannot run under CI=true: {problem}")
+        pytest.skip(problem)
+    server = postgres_server.start()
+    yield server
+    server.stop()
+
+
+def with_profile(tmp_path: Path, monkeypatch, password: str) -> None:
+    """LIGHTER_PROFILE names a profile that holds the database password."""
+    folder = tmp_path / "profiles"
+    write_yaml(folder / "db.yaml", {"vars": {"storage_password": password}})
+    (folder / "db.yaml").chmod(0o600)
+    monkeypatch.setenv("LIGHTER_PROFILE_DIR", str(folder))
+    monkeypatch.setenv("LIGHTER_PROFILE", "db")
+
+
+ASK_AND_TELL = """
+import sys
+from pathlib import Path
+
+import optuna
+
+from lighter.sweep.expand import read_plans
+from lighter.sweep.study import open_study
+from lighter.sweep.trial import Trial
+
+(plan,) = read_plans(sys.argv[1])
+leaf = open_study(plan, Path(sys.argv[2]), sys.argv[3])
+while (trial_dir := leaf.ask()) is not None:
+    number = Trial(trial_dir).record()["study"]["number"]
+    optuna.trial.Trial(leaf.study, leaf.trials()[number]._trial_id).report(float(number), step=0)
+    Trial(trial_dir).mark_done()
+    leaf.tell(trial_dir)
+"""
+
+
+def test_two_runner_processes_on_one_postgres_study_meet_the_budget_exactly(postgres, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    with_profile(tmp_path, monkeypatch, postgres.password)
+    root = searched_leaf(tmp_path, trials=12)
+    out = tmp_path / "out"
+    script = tmp_path / "ask_and_tell.py"
+    script.write_text(ASK_AND_TELL)
+    command = [sys.executable, str(script), str(root), str(out), postgres.url()]
+    runners = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [r.communicate(timeout=300)[1] for r in runners]
+    assert [r.returncode for r in runners] == [0, 0], errors
+
+    study = optuna.load_study(study_name="sweep/data/m", storage=studies.storage(postgres.url()))
+    complete = [t.number for t in study.trials if t.state is TrialState.COMPLETE]
+    assert len(complete) == 12
+    dirs = sorted(p.name for p in (out / "sweep/data/m").glob("trial_*"))
+    assert dirs == [f"trial_{n:03d}" for n in complete], "each directory is one complete study trial"
+    over = [t for t in study.trials if t.state is TrialState.FAIL]
+    assert all("over the budget" in t.user_attrs[studies.REASON_ATTR] for t in over)
+
+
+def test_a_search_on_postgres_keeps_the_password_out_of_its_output(postgres, tmp_path, monkeypatch):
+    with_profile(tmp_path, monkeypatch, postgres.password)
+    root = search_config(tmp_path, trials=2, epochs=1)
+    config = yaml.safe_load(root.read_text())
+    config["launcher"] = {"storage": postgres.url().replace("/studies", "/studies?application_name=lighter")}
+    write_yaml(root, config)
+    printed = io.StringIO()
+
+    result = run_trials(root, tmp_path / "out", stream=printed)
+
+    assert result.exit_code == 0, printed.getvalue()
+    study = optuna.load_study(study_name="search", storage=studies.storage(postgres.url()))
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials) == 2
+    assert not (tmp_path / "out" / "search" / "study.journal").exists()
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert files and not [p for p in files if postgres.password.encode() in p.read_bytes()]
+    assert postgres.password not in printed.getvalue()
+    # A password in the shared config would be written into every trial: refused, naming the key.
+    config["launcher"] = {"storage": postgres.url(with_password=True)}
+    write_yaml(root, config)
+    with pytest.raises(ConfigError, match="holds a password") as info:
+        run_trials(root, tmp_path / "out", stream=printed)
+    assert info.value.key == "launcher::storage"

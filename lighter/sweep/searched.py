@@ -23,7 +23,7 @@ from lighter.keys import SEP
 from lighter.sweep.expand import LeafPlan
 from lighter.sweep.run import SweepRun, run_dirs
 from lighter.sweep.search import SEARCH_KEY
-from lighter.sweep.study import open_study
+from lighter.sweep.study import check_url, open_study
 from lighter.sweep.trial import Trial
 
 CONFIG_ERROR = 2  # a trial's exit code when its config is wrong: every other trial would fail the same way
@@ -52,7 +52,10 @@ def run_search(
             location=plan.loaded.where(SEARCH_KEY) or Location(str(plan.leaf.file)),
             suggestion="Run several `lighter sweep run --jobs N` on machines that share the study (launcher: storage).",
         )
-    leaf = open_study(plan, out, (launcher or {}).get(STORAGE_KEY))
+    url = (launcher or {}).get(STORAGE_KEY)
+    if url is not None:
+        check_url(str(url), "launcher::storage")
+    leaf = open_study(plan, out, None if url is None else str(url))
     resumed = leaf.to_continue()
     stop: list[Path] = []  # the trial that made the runner stop asking (a config error)
     failures = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,21 @@ from typing import Any
 import optuna
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
+from lighter.config.errors import ConfigError
+from lighter.sweep.axes import LAUNCHER_KEY
 from lighter.sweep.distributions import from_optuna, to_optuna
 from lighter.sweep.expand import LeafPlan, create_trial, leaf_out
-from lighter.sweep.files import dump
+from lighter.sweep.files import dump, load
 from lighter.sweep.render import ConfigText
 from lighter.sweep.search import Search
 from lighter.sweep.trial import Status, Trial, config_hash, trial_name
+from lighter.tracking.profiles import chosen, find_profile
 
 STUDY_FILE = "study.journal"
+VARS_KEY, PASSWORD_KEY = "vars", "storage_password"  # in a profile: the database password, kept out of the output
 SEARCH_ATTR = "lighter_search"  # the study's copy of the `search:` block, for trials' pruning callbacks
 RUNNER_ATTR = "lighter_runner"  # [host, pid] of the runner that asked for a trial, until it writes its directory
 REASON_ATTR = "lighter_reason"  # why lighter ended a trial itself (over the budget, nothing logged)
@@ -41,10 +48,38 @@ def default_storage(leaf_dir: Path) -> str:
 
 
 def storage(url: str) -> optuna.storages.BaseStorage:
-    """A database URL (`sqlite:///...`, `postgresql+psycopg://...`) or the path of a journal file."""
+    """A database URL (`sqlite:///...`, `postgresql+psycopg://...`; its password from the profile) or the path of a
+    journal file."""
     if "://" in url:
-        return optuna.storages.RDBStorage(url)
+        return optuna.storages.RDBStorage(with_password(url), engine_kwargs={"pool_pre_ping": True})
     return JournalStorage(JournalFileBackend(url))
+
+
+def with_password(url: str) -> str:
+    """`url` with the password of the profile (`vars: {storage_password: ...}` in the profile that LIGHTER_PROFILE
+    names: `vars` merges into a trial's config as any profile's values do, masked where they are recorded), which is
+    never written where the URL is; unchanged without one."""
+    name = chosen(None)
+    if name is None:
+        return url
+    data = load(find_profile(name))
+    block = data.get(VARS_KEY) if isinstance(data, dict) else None
+    password = block.get(PASSWORD_KEY) if isinstance(block, dict) else None
+    if password is None:
+        return url
+    return make_url(url).set(password=str(password)).render_as_string(hide_password=False)
+
+
+def check_url(url: str, where: str) -> str:
+    """A storage URL as the shared config may hold it: one with a password is refused (it would be recorded)."""
+    if "://" in url and make_url(url).password is not None:
+        raise ConfigError(
+            f"{where}: the storage URL holds a password, which would be written into every trial's record",
+            key=f"{LAUNCHER_KEY}::storage",
+            suggestion=f"Remove it from the URL and put it in your profile: `{VARS_KEY}: {{{PASSWORD_KEY}: ...}}` "
+            "in ~/.config/lighter/profiles/NAME.yaml, with LIGHTER_PROFILE=NAME.",
+        )
+    return url
 
 
 def sampler(search: Search, seen: int = 0) -> optuna.samplers.BaseSampler:
@@ -196,6 +231,23 @@ def _runner_gone(frozen: optuna.trial.FrozenTrial) -> bool:
     return False
 
 
+def _create(url: str, name: str, search: Search) -> tuple[optuna.storages.BaseStorage, optuna.Study]:
+    """Create the study, or load it if it exists. Runners starting together on a fresh database can race in its
+    tables' creation (one sees the other's half-made schema): the loser tries again."""
+    for attempt in range(3):
+        try:
+            store = storage(url)
+            return store, optuna.create_study(
+                storage=store, study_name=name, direction=search.direction, load_if_exists=True,
+                pruner=pruner(search.pruner, search.pruner_args),
+            )  # fmt: skip
+        except SQLAlchemyError:
+            if attempt == 2:
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
+
+
 def open_study(plan: LeafPlan, out: Path, url: str | None = None) -> LeafStudy:
     """Create the leaf's study if it does not exist (once, before any worker starts), else load it."""
     leaf_dir = leaf_out(plan, out)
@@ -204,11 +256,7 @@ def open_study(plan: LeafPlan, out: Path, url: str | None = None) -> LeafStudy:
     assert search is not None
     url = url or default_storage(leaf_dir)
     name = plan.leaf.name or leaf_dir.name
-    store = storage(url)
-    made = optuna.create_study(
-        storage=store, study_name=name, direction=search.direction, load_if_exists=True,
-        pruner=pruner(search.pruner, search.pruner_args),
-    )  # fmt: skip
+    store, made = _create(url, name, search)
     if SEARCH_ATTR not in made.user_attrs:
         made.set_user_attr(SEARCH_ATTR, search.as_record())
     seen = len(made.get_trials(deepcopy=False))

@@ -8,8 +8,7 @@ that span machines. Study trial N is `trial_NNN`: its `config.yaml` holds the va
 
 from __future__ import annotations
 
-import os
-import socket
+import datetime
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from lighter.tracking.profiles import chosen, find_profile
 STUDY_FILE = "study.journal"
 VARS_KEY, PASSWORD_KEY = "vars", "storage_password"  # in a profile: the database password, kept out of the output
 SEARCH_ATTR = "lighter_search"  # the study's copy of the `search:` block, for trials' pruning callbacks
-RUNNER_ATTR = "lighter_runner"  # [host, pid] of the runner that asked for a trial, until it writes its directory
+UNWRITTEN_SECONDS = 60.0  # a running study trial this old without a directory lost its runner before it wrote one
 REASON_ATTR = "lighter_reason"  # why lighter ended a trial itself (over the budget, nothing logged)
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)  # what the budget counts
 # A trial's status in trial.yaml -> the state its study trial ends with (others stay RUNNING: it is to continue).
@@ -123,6 +122,7 @@ class LeafStudy:
     leaf_dir: Path
     url: str
     study: optuna.Study
+    _text: tuple[tuple[str, ...], ConfigText] | None = None
 
     @property
     def search(self) -> Search:
@@ -145,7 +145,6 @@ class LeafStudy:
             return None
         axes = self.plan.axes
         trial = self.study.ask({a.key: to_optuna(a.range or a.values) for a in axes})
-        trial.set_user_attr(RUNNER_ATTR, [socket.gethostname(), os.getpid()])
         # Another runner may have asked at the same moment: only the first `trials` live numbers are in the budget.
         ahead = [t for t in self.trials((*COUNTED, TrialState.RUNNING, TrialState.WAITING)) if t.number < trial.number]
         if len(ahead) >= self.search.trials:
@@ -156,8 +155,10 @@ class LeafStudy:
         return self._write(trial.number, values)
 
     def _write(self, number: int, values: dict[str, Any]) -> Path:
-        keys = list(values)
-        text = ConfigText(self.plan.base, keys).render(values)
+        keys = tuple(values)
+        if self._text is None or self._text[0] != keys:  # the base config dumped once, values put in per trial
+            self._text = (keys, ConfigText(self.plan.base, list(keys)))
+        text = self._text[1].render(values)
         name = trial_name(number)
         record = {
             "trial": name,
@@ -218,17 +219,9 @@ class LeafStudy:
 
 
 def _runner_gone(frozen: optuna.trial.FrozenTrial) -> bool:
-    """The process that asked for the trial is no longer alive (known only on its own host)."""
-    host, pid = frozen.user_attrs.get(RUNNER_ATTR) or (None, None)
-    if host != socket.gethostname() or pid is None:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    """The runner that asked for the trial died before writing its directory, which takes it milliseconds."""
+    started = frozen.datetime_start
+    return started is not None and (datetime.datetime.now() - started).total_seconds() > UNWRITTEN_SECONDS
 
 
 def _create(url: str, name: str, search: Search) -> tuple[optuna.storages.BaseStorage, optuna.Study]:

@@ -15,13 +15,13 @@ from torchmetrics import Metric, MetricCollection
 
 from lighter.adapters import BatchAccessError, BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
 from lighter.config.errors import KeyedError, did_you_mean
+from lighter.forked_names import ForkedName
 from lighter.keys import (
     ADAPTER_KINDS,
     EPOCH,
     LOSS_MODES,
     METRIC_MODES,
     OPTIMIZER,
-    STEP,
     Mode,
     loss_name,
     metric_name,
@@ -46,8 +46,9 @@ class _Route:
 
     adapters: _Adapters
     mode: str
-    loss_names: tuple[str, str] | None  # (per step, per epoch); None in modes that compute no loss
-    metrics: tuple[tuple[str, str, Metric], ...]  # (name per step, name per epoch, metric)
+    loss_name: ForkedName | None  # None in modes that compute no loss
+    metrics: tuple[tuple[ForkedName, Metric], ...]
+    sub_loss_names: dict[str, ForkedName]  # a dict criterion's keys, known at its first call
     collection: MetricCollection | None
     # With positional arguments only, the collection's forward just hands them to each metric (no compute
     # groups: see _collect_metrics); calling each directly skips its per-call bookkeeping and result dict.
@@ -71,14 +72,14 @@ def _check_keys(given: Mapping[str, Any], allowed: Sequence[str], where: str) ->
             raise ValueError(f"{where}::{key} is not a valid key. {hint}")
 
 
-def _check_metric_keywords(adapter: Any, metrics: Sequence[tuple[str, str, Metric]], mode: Mode) -> None:
+def _check_metric_keywords(adapter: Any, metrics: Sequence[tuple[ForkedName, Metric]], mode: Mode) -> None:
     """A keyword the MetricsAdapter passes that no metric's `update` takes would end, at the first step, in
     `update() missing ...` (MetricCollection drops keywords a metric does not take): name the adapter key now."""
     keywords = getattr(adapter, "_keywords", ())
     if not metrics or not keywords:
         return
     accepted: set[str] = set()
-    for _, _, metric in metrics:
+    for _, metric in metrics:
         params = inspect.signature(metric.update).parameters.values()
         if any(p.kind is p.VAR_KEYWORD for p in params):
             return
@@ -149,7 +150,7 @@ class System(pl.LightningModule):
 
         metrics = dict(metrics or {})
         _check_keys(metrics, [m.value for m in METRIC_MODES], "system::metrics")
-        self._metrics: dict[Mode, list[tuple[str, str, Metric]]] = {}
+        self._metrics: dict[Mode, list[tuple[ForkedName, Metric]]] = {}
         self._metric_collections: dict[Mode, MetricCollection] = {}
         for mode in METRIC_MODES:
             collection = self._collect_metrics(metrics.get(mode.value), mode)
@@ -157,10 +158,7 @@ class System(pl.LightningModule):
                 # Registered as submodules so they move with the model; names are built once, here.
                 setattr(self, f"{mode.value}_metrics", collection)
                 self._metric_collections[mode] = collection
-                self._metrics[mode] = [
-                    (per(metric_name(mode.value, name), STEP), per(metric_name(mode.value, name), EPOCH), m)
-                    for name, m in collection.items()
-                ]
+                self._metrics[mode] = [(ForkedName(metric_name(mode.value, name)), m) for name, m in collection.items()]
 
         adapters = dict(adapters or {})
         _check_keys(adapters, modes, "system::adapters")
@@ -180,12 +178,12 @@ class System(pl.LightningModule):
     def _route(self, mode: Mode) -> _Route:
         adapters = self._adapters[mode]
         metrics_adapter = adapters.metrics
-        loss = loss_name(mode.value)
         return _Route(
             adapters=adapters,
             mode=mode.value,
-            loss_names=(per(loss, STEP), per(loss, EPOCH)) if mode in LOSS_MODES else None,
+            loss_name=ForkedName(loss_name(mode.value)) if mode in LOSS_MODES else None,
             metrics=tuple(self._metrics.get(mode, ())),
+            sub_loss_names={},
             collection=self._metric_collections.get(mode),
             direct_metrics=type(metrics_adapter) is MetricsAdapter and not metrics_adapter.takes_keywords,
         )
@@ -197,10 +195,10 @@ class System(pl.LightningModule):
         prefixes: list[str] = []
         for mode in modes:
             route = self._routes[mode]
-            if route.loss_names is not None and self.criterion is not None:
-                names.update(route.loss_names)
+            if route.loss_name is not None and self.criterion is not None:
+                names.update((route.loss_name.step, route.loss_name.epoch))
                 prefixes.append(loss_name(mode.value) + "/")
-            names.update(name for step, epoch, _ in route.metrics for name in (step, epoch))
+            names.update(name for forked, _ in route.metrics for name in (forked.step, forked.epoch))
         if Mode.TRAIN in modes and self.optimizer is not None:
             base = f"{Mode.TRAIN.value}/{OPTIMIZER}/{type(self.optimizer).__name__}"
             groups = self.optimizer.param_groups
@@ -267,21 +265,20 @@ class System(pl.LightningModule):
         batch_size = _batch_size(input)
 
         criterion = self.criterion
-        if route.loss_names is not None and criterion is not None:
+        if route.loss_name is not None and criterion is not None:
             loss = adapters.criterion(criterion, input, target, pred)
             output["loss"] = self._log_loss(loss, route, batch_size)
 
         if route.metrics:
             if route.direct_metrics:
                 args = adapters.metrics.arguments(input, target, pred)[0]
-                for _, _, metric in route.metrics:
+                for _, metric in route.metrics:
                     metric(*args)
             else:
                 adapters.metrics(route.collection, input, target, pred)
-            # Upstream Lighter's names: one key per step and one per epoch, not Lightning's `_step`/`_epoch`.
-            for step_name, epoch_name, metric in route.metrics:
-                self.log(step_name, metric, on_step=True, on_epoch=False, batch_size=batch_size)
-                self.log(epoch_name, metric, on_step=False, on_epoch=True, batch_size=batch_size)
+            # One call per metric: Lightning reports its batch value and, at the epoch's end, its compute().
+            for name, metric in route.metrics:
+                self.log(name, metric, on_step=True, on_epoch=True, batch_size=batch_size)
 
         input, target, pred = adapters.logging(input, target, pred)
         if mode is Mode.PREDICT:
@@ -297,21 +294,16 @@ class System(pl.LightningModule):
                     "the loss to optimize. The other keys are logged as sub-losses."
                 )
             # Every entry, `total` included, under `{mode}/loss/{name}/...` as upstream Lighter logs them.
+            names = route.sub_loss_names
             for name, value in loss.items():
-                sub = loss_name(route.mode, name)
-                self._log_pair(per(sub, STEP), per(sub, EPOCH), value, batch_size, prog_bar=False)
+                forked = names.get(name)
+                if forked is None:
+                    forked = names[name] = ForkedName(loss_name(route.mode, name))
+                self.log(forked, value, on_step=True, on_epoch=True, sync_dist=True, batch_size=batch_size)
             loss = loss["total"]
-        step_name, epoch_name = route.loss_names  # type: ignore[misc]
-        self._log_pair(step_name, epoch_name, loss, batch_size, prog_bar=True)
+        self.log(route.loss_name, loss, on_step=True, on_epoch=True, sync_dist=True, prog_bar=True,  # type: ignore[arg-type]
+                 batch_size=batch_size)  # fmt: skip
         return loss
-
-    def _log_pair(self, step_name: str, epoch_name: str, value: Any, batch_size: int | None, prog_bar: bool) -> None:
-        # The progress bar shows the training loss per step and the validation loss per epoch.
-        training = self.training
-        self.log(step_name, value, on_step=True, on_epoch=False, prog_bar=prog_bar and training,
-                 batch_size=batch_size)  # fmt: skip
-        self.log(epoch_name, value, on_step=False, on_epoch=True, sync_dist=True, prog_bar=prog_bar and not training,
-                 batch_size=batch_size)  # fmt: skip
 
     # ---- optimization ---------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

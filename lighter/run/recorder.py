@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 
 from lighter.run import rng
 from lighter.run.record import CHECKPOINT_KEY, CHECKPOINTS_DIR, RUN_DIR_KEY
+from lighter.utils.step_hooks import quiet_per_batch
 
 INTERRUPTED_CHECKPOINT = "interrupted.ckpt"
 LOG_STEPS_KEY = "lighter_val_log_steps"  # Lightning's count of logged validation steps, which it does not save
@@ -24,6 +25,7 @@ def _val_log_steps(trainer: pl.Trainer) -> Any:
     return getattr(trainer.fit_loop.epoch_loop.val_loop, "_seen_batches_per_dataloader", None)
 
 
+@quiet_per_batch
 class RunRecorder(pl.Callback):
     """Puts the config (plain data) and every rank's random states into each checkpoint, restores the states on
     resume, and saves `checkpoints/interrupted.ckpt` when SIGINT or SIGTERM stops a fit after a step."""

@@ -13,10 +13,12 @@ from lighter.run.lifecycle import recorder_of
 from lighter.run.record import update_record
 from lighter.tracking import loggers
 from lighter.tracking.hparams import flatten
+from lighter.utils.step_hooks import quiet_per_batch
 
 CONFIG_NAME = "config.yaml"
 
 
+@quiet_per_batch
 class TrackerHandOff(pl.Callback):
     """At setup: the config, secrets already masked, as flat hyperparameters to every logger, plus `config.yaml`
     where the tracker keeps files; run.yaml's `trackers` then says where each tracker keeps the run."""

@@ -54,7 +54,7 @@ def _check_macros(data: dict[str, Any], loaded: LoadedConfig) -> None:
 
     File macros were inlined by the loader already.
     """
-    from monai.bundle import ConfigParser
+    from lighter.config.monai_bundle import ConfigParser  # lazy: MONAI imports torch
 
     targets: dict[str, str] = {}  # key of a macro -> the id it copies
     for key, value in walk(data):
@@ -114,7 +114,7 @@ def _check_macro_growth(data: dict[str, Any], targets: dict[str, str], loaded: L
 
 def expand_macros(data: dict[str, Any], loaded: LoadedConfig) -> dict[str, Any]:
     """Resolve `%` macros and relative ids with MONAI, returning a plain dict."""
-    from monai.bundle import ConfigParser
+    from lighter.config.monai_bundle import ConfigParser  # lazy: MONAI imports torch
 
     _check_macros(data, loaded)
     parser = ConfigParser(copy.deepcopy(data))
@@ -264,7 +264,7 @@ def instantiation_error(
     key: str, item: Any, error: BaseException, data: dict[str, Any], loaded: LoadedConfig
 ) -> ConfigError:
     """Turn MONAI's 'Failed to instantiate/evaluate' into the key path, the target and the original error."""
-    from monai.bundle import ConfigExpression
+    from lighter.config.monai_bundle import ConfigExpression  # lazy: MONAI imports torch
 
     cause = error.__cause__ if isinstance(error, RuntimeError) and error.__cause__ is not None else error
     first, *more = str(cause).strip().splitlines() or [""]
@@ -309,14 +309,16 @@ def make_parser(data: dict[str, Any], loaded: LoadedConfig) -> Any:
     - MONAI's `_resolve_one_item` scans every item for `$import` statements, once per item it resolves. The
       outermost call evaluates them all and no item is added while resolving, so nested calls skip the scan.
     - The locator looks up bare names (`UNet`) in its table of MONAI's modules; a dotted `_target_` is never
-      in it, so it skips building the table.
+      in it, so it skips building the table, and MONAI's package import too (`lighter.config.monai_bundle`).
     """
-    from monai.bundle import ComponentLocator, ConfigParser
-    from monai.bundle.reference_resolver import ReferenceResolver
+    from lighter.config.monai_bundle import ComponentLocator, ConfigParser, ReferenceResolver, load_all  # lazy
 
     class _Locator(ComponentLocator):
         def get_component_module_name(self, name: str) -> Any:
-            return None if isinstance(name, str) and "." in name else super().get_component_module_name(name)
+            if isinstance(name, str) and "." in name:
+                return None
+            load_all()  # a bare name is found among MONAI's loaded modules: load them
+            return super().get_component_module_name(name)
 
     class _Resolver(ReferenceResolver):
         def reset(self) -> None:

@@ -108,7 +108,7 @@ def check_targets(config: dict[str, Any], loaded: LoadedConfig) -> None:
 
 def references(value: Any) -> list[str]:
     """The ids a string refers to: the whole of `@id`, or each `@id` inside a `$` expression."""
-    from monai.bundle.reference_resolver import ReferenceResolver
+    from lighter.config.monai_bundle import ReferenceResolver  # lazy: MONAI imports torch
 
     if not isinstance(value, str) or not value.startswith((REF, EXPR)):
         return []

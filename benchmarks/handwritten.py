@@ -1,4 +1,9 @@
-"""The reference: the benchmark experiment written by hand as a LightningModule, logging what lighter.System logs.
+"""The reference: the benchmark experiment as a Lightning user writes it by hand.
+
+One `self.log(name, value, on_step=True, on_epoch=True)` per value (the loss and the accuracy), and the learning
+rate once per epoch; Lightning names the copies `train/loss_step` and `train/loss_epoch`. `LighterNames` is the
+second reference: the same module logging lighter's names (`train/loss/step`, ...) with plain Lightning, which
+takes two `self.log` calls per value and the momentum besides (`handwritten_names.py` runs it).
 
 python benchmarks/handwritten.py digits-mlp --epochs 20 --timeline t.json --save-dir runs/bench
 """
@@ -27,6 +32,25 @@ class Classifier(pl.LightningModule):
         x, y = batch
         pred = self.model(x)
         loss = self.criterion(pred, y)
+        self.accuracy(pred, y)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train/accuracy", self.accuracy, on_step=True, on_epoch=True)
+        return loss
+
+    def on_train_epoch_start(self):
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
+
+
+class LighterNames(Classifier):
+    """What a hand-written module needs to log lighter's names and values with plain Lightning."""
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        pred = self.model(x)
+        loss = self.criterion(pred, y)
         self.log("train/loss/step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(x))
         self.log("train/loss/epoch", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(x))
         self.accuracy(pred, y)
@@ -39,11 +63,8 @@ class Classifier(pl.LightningModule):
         self.log("train/optimizer/Adam/lr", float(group["lr"]), on_step=False, on_epoch=True)
         self.log("train/optimizer/Adam/momentum", float(group["betas"][0]), on_step=False, on_epoch=True)
 
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.model.parameters(), lr=self.lr)
 
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, module: type[Classifier] = Classifier, name: str = "handwritten") -> None:
     args, case = parse_script_args(argv, __doc__)
 
     pl.seed_everything(case.seed, workers=True)
@@ -54,12 +75,12 @@ def main(argv: list[str] | None = None) -> None:
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        logger=pl.loggers.CSVLogger(args.save_dir, name="handwritten"),
+        logger=pl.loggers.CSVLogger(args.save_dir, name=name),
         callbacks=[TimingCallback(args.timeline)],
     )
-    module = Classifier(getattr(models, case.model)(), case.lr, case.num_classes)
+    classifier = module(getattr(models, case.model)(), case.lr, case.num_classes)
     loader = DataLoader(getattr(data, case.data)(), batch_size=case.batch_size, shuffle=True)
-    trainer.fit(module, loader)
+    trainer.fit(classifier, loader)
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ def _fit_lighter(epochs: int, workdir: Path, record: bool = True) -> tuple[pl.Tr
     return experiment.trainer, experiment.system
 
 
-def _fit_handwritten(epochs: int, workdir: Path) -> tuple[pl.Trainer, pl.LightningModule]:
-    from handwritten import Classifier
+def _fit_handwritten(epochs: int, workdir: Path, names: bool = False) -> tuple[pl.Trainer, pl.LightningModule]:
+    from handwritten import Classifier, LighterNames
     from workload import data, models
     from workload.timing import TimingCallback
 
@@ -54,7 +54,7 @@ def _fit_handwritten(epochs: int, workdir: Path) -> tuple[pl.Trainer, pl.Lightni
         logger=pl.loggers.CSVLogger(workdir, name="handwritten"),
         callbacks=[TimingCallback(str(workdir / "handwritten.json"))],
     )
-    module = Classifier(getattr(models, case.model)(), case.lr, case.num_classes)
+    module = (LighterNames if names else Classifier)(getattr(models, case.model)(), case.lr, case.num_classes)
     module.train_dataloader = lambda: DataLoader(getattr(data, case.data)(), batch_size=case.batch_size, shuffle=True)
     return trainer, module
 
@@ -64,8 +64,9 @@ BUILDS = {
     "lighter": _fit_lighter,
     "lighter, no RunRecorder": partial(_fit_lighter, record=False),
     "handwritten": _fit_handwritten,
+    "handwritten, lighter's names": partial(_fit_handwritten, names=True),
 }
-TIMELINES = {"lighter": "lighter.json", "lighter, no RunRecorder": "lighter.json", "handwritten": "handwritten.json"}
+TIMELINES = {way: "handwritten.json" if way.startswith("handwritten") else "lighter.json" for way in BUILDS}
 
 
 class _SteadyProfile(pl.Callback):
@@ -130,7 +131,7 @@ def run(quick: bool = False, epochs: int | None = None, rounds: int | None = Non
     rows, profiles = [], {}
     for way, build in BUILDS.items():
         stats, steps = profile(build, epochs)
-        step_file = "handwritten" if way == "handwritten" else "system.py"
+        step_file = "handwritten" if way.startswith("handwritten") else "system.py"
         step = _per_step(stats, steps, lambda file, name, f=step_file: name == "training_step" and f in file)
         fit = _per_step(stats, steps, lambda file, name: name == "run" and file.endswith("fit_loop.py"))
         profiles[way] = {

@@ -15,6 +15,9 @@ From then on `monai` is exactly what `import monai` makes. Where MONAI was impor
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
 from types import ModuleType
@@ -44,8 +47,35 @@ def _defer(name: str) -> ModuleType:
     return module
 
 
+class _AllOfMonaiFirst(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Any other MONAI module imported while MONAI's `__init__` is deferred loads all of MONAI first.
+
+    MONAI's subpackages import each other in circles that only `monai/__init__`'s order resolves (`import
+    monai.networks` alone fails), so `import monai.networks.nets` runs that order, then finds its module loaded.
+    """
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if not fullname.startswith("monai.") or not _pending:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        load_all()
+        module = importlib.import_module(spec.name)  # loaded by MONAI's own order, or (monai.fl, ...) now
+        self._spec = module.__spec__
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__spec__ = self._spec  # the import system set this finder's spec on the module: put back its own
+
+
+_finder = _AllOfMonaiFirst()
+
+
 def load_all() -> None:
     """Run the deferred `__init__` of `monai`, then of `monai.bundle`: what `import monai` does."""
+    if _finder in sys.meta_path:
+        sys.meta_path.remove(_finder)
     while _pending:
         module = _pending.pop(0)
         del module.__getattr__  # type: ignore[attr-defined]
@@ -68,5 +98,8 @@ if "monai" not in sys.modules:
 from monai.bundle.config_item import ComponentLocator, ConfigExpression  # noqa: E402
 from monai.bundle.config_parser import ConfigParser  # noqa: E402
 from monai.bundle.reference_resolver import ReferenceResolver  # noqa: E402
+
+if _pending:  # from here on, another MONAI module means all of MONAI
+    sys.meta_path.insert(0, _finder)
 
 __all__ = ["ComponentLocator", "ConfigExpression", "ConfigParser", "ReferenceResolver", "deferred", "load_all"]

@@ -21,6 +21,8 @@ from workload.timing import TimingCallback
 
 
 class Classifier(pl.LightningModule):
+    LOSS_KEY = "train/loss_epoch"  # what the timing callback reports as the final loss
+
     def __init__(self, model: nn.Module, lr: float, num_classes: int):
         super().__init__()
         self.model = model
@@ -46,6 +48,8 @@ class Classifier(pl.LightningModule):
 
 class LighterNames(Classifier):
     """What a hand-written module needs to log lighter's names and values with plain Lightning."""
+
+    LOSS_KEY = "train/loss/epoch"
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None, module: type[Classifier] = Classifier, n
         enable_progress_bar=False,
         enable_model_summary=False,
         logger=pl.loggers.CSVLogger(args.save_dir, name=name),
-        callbacks=[TimingCallback(args.timeline)],
+        callbacks=[TimingCallback(args.timeline, loss_key=module.LOSS_KEY)],
     )
     classifier = module(getattr(models, case.model)(), case.lr, case.num_classes)
     loader = DataLoader(getattr(data, case.data)(), batch_size=case.batch_size, shuffle=True)

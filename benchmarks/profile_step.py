@@ -43,6 +43,7 @@ def _fit_handwritten(epochs: int, workdir: Path, names: bool = False) -> tuple[p
     from workload.timing import TimingCallback
 
     case = CASES[CASE]
+    kind = LighterNames if names else Classifier
     pl.seed_everything(case.seed, workers=True)
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -52,9 +53,9 @@ def _fit_handwritten(epochs: int, workdir: Path, names: bool = False) -> tuple[p
         enable_progress_bar=False,
         enable_model_summary=False,
         logger=pl.loggers.CSVLogger(workdir, name="handwritten"),
-        callbacks=[TimingCallback(str(workdir / "handwritten.json"))],
+        callbacks=[TimingCallback(str(workdir / "handwritten.json"), loss_key=kind.LOSS_KEY)],
     )
-    module = (LighterNames if names else Classifier)(getattr(models, case.model)(), case.lr, case.num_classes)
+    module = kind(getattr(models, case.model)(), case.lr, case.num_classes)
     module.train_dataloader = lambda: DataLoader(getattr(data, case.data)(), batch_size=case.batch_size, shuffle=True)
     return trainer, module
 

@@ -134,13 +134,14 @@ class Page:
         self.requests: list[str] = []
         self.asked: list[list[str]] = []  # the run ids of each POST /api/epochs
         self.errors: list[str] = []
+        tab.set_default_timeout(90_000)  # a crowded machine (eight test runs on two cores) is slow, not wrong
         tab.on("request", self._record)
         tab.on("pageerror", lambda err: self.errors.append(str(err)))
         # Anything not from the dashboard's own server (a CDN, a font) is refused: the page must work offline.
         tab.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url) else route.abort())
         tab.goto(url)
-        tab.wait_for_selector("body[data-state=ready]", timeout=30_000)
-        tab.wait_for_selector("body[data-compared]", timeout=30_000)  # the comparison arrives after the curves
+        tab.wait_for_selector("body[data-state=ready]", timeout=90_000)
+        tab.wait_for_selector("body[data-compared]", timeout=90_000)  # the comparison arrives after the curves
 
     def _record(self, request) -> None:
         self.requests.append(request.url)
@@ -154,7 +155,7 @@ class Page:
         """Do something, then wait until the page has drawn again."""
         before = int(self.js("document.body.dataset.renders || 0"))
         action()
-        self.tab.wait_for_function(f"Number(document.body.dataset.renders) > {before}", timeout=20_000)
+        self.tab.wait_for_function(f"Number(document.body.dataset.renders) > {before}", timeout=60_000)
 
     def traces(self, kind: str | None = None) -> list[dict]:
         """plotly's traces as drawn on the plot element: meta, line and fill of each."""
@@ -232,7 +233,7 @@ def test_grouping_by_leaf_draws_mean_and_std_bands_over_seeds(page, tmp_path):
     assert len(set(colours.values())) == 3  # coloured by leaf
     assert "sweep/toy/lr" in legend(page)
     # The comparison follows the grouping: one row per leaf.
-    page.tab.wait_for_function("document.querySelector('#compare-table th')?.textContent === 'leaf'", timeout=20_000)
+    page.tab.wait_for_function("document.querySelector('#compare-table th')?.textContent === 'leaf'", timeout=60_000)
     settings = page.js("Array.from(document.querySelectorAll('#compare-table tbody tr'), r => r.dataset.setting)")
     assert sorted(settings) == ["experiment/toy/fast", "experiment/toy/slow", "sweep/toy/lr"]
 
@@ -324,7 +325,7 @@ def test_refresh_fetches_only_the_runs_that_changed(page, sweep_out):
         page.asked.clear()
         page.js("window.lighterDashboard.refresh()")
         page.tab.wait_for_function(f"document.querySelector(\"tr[data-run='{changed}']\").lastChild.textContent"
-                                   f" === '{EPOCHS + 1}'", timeout=20_000)  # fmt: skip
+                                   f" === '{EPOCHS + 1}'", timeout=60_000)  # fmt: skip
         assert page.asked == [[changed]]
     finally:
         log.write_bytes(backup)
@@ -360,7 +361,7 @@ def test_comparison_shows_n_and_the_verdict_a_welch_test_supports(page, sweep_ou
 
     before = int(page.js("document.body.dataset.compared || 0"))
     page.after_render(lambda: page.tab.select_option("#metric", "loss"))  # lower is better, continuous
-    page.tab.wait_for_function(f"Number(document.body.dataset.compared) > {before}", timeout=20_000)
+    page.tab.wait_for_function(f"Number(document.body.dataset.compared) > {before}", timeout=60_000)
     assert page.js("document.getElementById('best').value") == "min"
     rows = compare_rows(page)
     assert list(rows) and set(rows) == {str(lr) for lr in LRS}
@@ -420,7 +421,9 @@ def test_final_values_agree_with_run_yaml_and_sweep_results(page, sweep_out):
 def test_clicking_a_parallel_coordinates_line_highlights_its_trial(page):
     assert page.js("document.getElementById('leaf').value") == "sweep/toy/lr"
     assert page.js("window.lighterDashboard.state.pcRuns") == [f"sweep/toy/lr/trial_00{i}" for i in range(3)]
+    assert page.js("document.body.dataset.parcoords") is None  # not drawn until it is on screen
     page.tab.locator("#parcoords").scroll_into_view_if_needed()
+    page.tab.wait_for_selector("body[data-parcoords]", timeout=60_000)
     # The lr = 0.0001 trial's line leaves the lr axis at that tick: click just right of it, on the line.
     tick = page.tab.locator("#parcoords .y-axis .tick", has_text="0.0001").first.locator("line").bounding_box()
     x, y = tick["x"] + tick["width"] + 4, tick["y"] + tick["height"] / 2
@@ -459,6 +462,8 @@ def test_grouping_by_an_axis_beside_a_seed_axis_draws_bands(browser, axis_and_se
         page.after_render(lambda: page.tab.select_option("#group", "seed"))
         assert page.traces("band") == [] and len(page.traces("run")) == 7  # coloured by seed: a line each
         # Parallel coordinates draw the pruned trial apart, in grey (colour 0 of the scale); the comparison skips it.
+        page.tab.locator("#parcoords").scroll_into_view_if_needed()
+        page.tab.wait_for_selector("body[data-parcoords]", timeout=60_000)
         runs = page.js("window.lighterDashboard.state.pcRuns")
         colours = page.js("document.getElementById('parcoords').data[0].line.color")
         assert len(runs) == 7 and [c == 0 for c in colours] == [run == "trial_006" for run in runs]

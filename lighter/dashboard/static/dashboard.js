@@ -550,9 +550,22 @@ function renderParcoords(c) {
   const nPruned = pruned.filter(Boolean).length;
   $("pc-note").textContent = `${runs.length} trials${nPruned ? `, ${nPruned} pruned (grey)` : ""}; click a line to highlight its run`;
   S.pcDims = dimensions;
-  Plotly.react($("parcoords"), [{type: "parcoords", dimensions, meta: {kind: "parcoords", runs: S.pcRuns},
-    line: {color: colour, colorscale: scale, cmin: 0, cmax: 1}}],
-  {margin: {l: 70, r: 70, t: 40, b: 20}}, {responsive: true, displaylogo: false});
+  S.pcTrace = {type: "parcoords", dimensions, meta: {kind: "parcoords", runs: S.pcRuns},
+    line: {color: colour, colorscale: scale, cmin: 0, cmax: 1}};
+  drawParcoords();
+}
+
+/**
+ * Draw the parallel coordinates once they are on screen, and again only when their lines change: plotly draws them
+ * with WebGL, which costs seconds where the browser has no GPU (a server, a headless test).
+ */
+function drawParcoords() {
+  if (!S.pcVisible || !S.pcTrace) return;
+  const spec = JSON.stringify(S.pcTrace);
+  if (spec === S.pcDrawn) return;
+  S.pcDrawn = spec;
+  Plotly.react($("parcoords"), [S.pcTrace], {margin: {l: 70, r: 70, t: 40, b: 20}}, {responsive: true, displaylogo: false})
+    .then(() => { document.body.dataset.parcoords = Number(document.body.dataset.parcoords || 0) + 1; });
 }
 
 /**
@@ -683,6 +696,9 @@ function bind() {
     if (S.by.includes(LEAF) && S.by.length > 1) S.by = S.by.filter((a) => a !== LEAF); // leaf or axes, not both
     render();
   });
+  new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) { S.pcVisible = true; drawParcoords(); }
+  }).observe($("parcoords"));
   $("parcoords").addEventListener("click", (ev) => {
     const id = S.pcRuns && S.pcRuns[lineAt(ev.clientX, ev.clientY)];
     if (id === undefined) return;

@@ -515,3 +515,10 @@ def test_a_search_on_postgres_keeps_the_password_out_of_its_output(postgres, tmp
     with pytest.raises(ConfigError, match="holds a password") as info:
         run_trials(root, tmp_path / "out", stream=printed)
     assert info.value.key == "launcher::storage"
+
+
+def test_the_storage_url_is_the_searchs_not_a_slurm_parameter():
+    from lighter.sweep.slurm import parameters
+
+    params, own = parameters({"storage": "postgresql+psycopg://lighter@db/studies", "partition": "debug"})
+    assert own["storage"] == "postgresql+psycopg://lighter@db/studies" and "storage" not in params

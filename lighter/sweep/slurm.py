@@ -49,8 +49,8 @@ ALIASES = {
     "signal_delay_s": "slurm_signal_delay_s",
 }
 # Ours, not submitit's update_parameters: which submitit cluster, where its files go, the Python the job runs,
-# whether Ctrl-C on the runner cancels its tasks.
-OWN_KEYS = ("cluster", "folder", "python", "cancel_on_stop")
+# whether Ctrl-C on the runner cancels its tasks, the database of searched leaves' studies (lighter/sweep/searched.py).
+OWN_KEYS = ("cluster", "folder", "python", "cancel_on_stop", "storage")
 REQUEUE_SIGNAL = "USR1"  # Lightning's SLURMEnvironment.requeue_signal: checkpoint, then `scontrol requeue`
 DEFAULT_SIGNAL_DELAY_S = 90
 

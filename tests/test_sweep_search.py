@@ -522,3 +522,36 @@ def test_the_storage_url_is_the_searchs_not_a_slurm_parameter():
 
     params, own = parameters({"storage": "postgresql+psycopg://lighter@db/studies", "partition": "debug"})
     assert own["storage"] == "postgresql+psycopg://lighter@db/studies" and "storage" not in params
+
+
+def test_a_trial_whose_runner_died_before_writing_it_is_failed(tmp_path, monkeypatch):
+    (plan,) = read_plans(searched_leaf(tmp_path, trials=2))
+    leaf = open_study(plan, tmp_path / "out")
+    leaf.study.ask()  # asked, and its runner gone before the directory was written
+    assert leaf.to_continue() == [] and leaf.trials()[0].state is TrialState.RUNNING, "a moment ago: another's"
+    monkeypatch.setattr(studies, "UNWRITTEN_SECONDS", 0.0)
+    assert leaf.to_continue() == []
+    assert leaf.trials()[0].state is TrialState.FAIL
+    assert leaf.trials()[0].user_attrs[studies.REASON_ATTR] == "its runner died before it started"
+    assert [p.name for p in (leaf.ask(), leaf.ask())] == ["trial_001", "trial_002"]
+
+
+def test_a_runner_that_asked_past_the_budget_fails_its_trial_and_writes_nothing(tmp_path, monkeypatch):
+    """Two runners checked the budget at once, and the slower asked for one trial too many."""
+    (plan,) = read_plans(searched_leaf(tmp_path, trials=2))
+    first, late = open_study(plan, tmp_path / "out"), open_study(plan, tmp_path / "out")
+    assert first.ask() and first.ask()
+    monkeypatch.setattr(late, "full", lambda: False)  # its check came before the other's asks
+    assert late.ask() is None
+    extra = late.trials()[2]
+    assert extra.state is TrialState.FAIL and "over the budget" in extra.user_attrs[studies.REASON_ATTR]
+    assert sorted(p.name for p in (tmp_path / "out/sweep/data/m").glob("trial_*")) == ["trial_000", "trial_001"]
+
+
+def test_a_done_trial_that_reported_nothing_is_failed_with_its_reason(tmp_path):
+    (plan,) = read_plans(searched_leaf(tmp_path, trials=1))
+    leaf = open_study(plan, tmp_path / "out")
+    trial_dir = leaf.ask()
+    Trial(trial_dir).mark_done()
+    assert leaf.tell(trial_dir) == "fail"
+    assert leaf.trials()[0].user_attrs[studies.REASON_ATTR] == "no value of val/loss/epoch was reported"

@@ -132,6 +132,10 @@ class LeafStudy:
     def trials(self, states: tuple[TrialState, ...] | None = None) -> list[optuna.trial.FrozenTrial]:
         return self.study.get_trials(deepcopy=False, states=states)
 
+    def _reason(self, trial_id: int, reason: str) -> None:
+        """Why lighter ended a trial itself, kept on the study trial (`sweep results` reads it)."""
+        optuna.trial.Trial(self.study, trial_id).set_user_attr(REASON_ATTR, reason)
+
     def counted(self) -> int:
         return len(self.trials(COUNTED))
 
@@ -148,7 +152,7 @@ class LeafStudy:
         # Another runner may have asked at the same moment: only the first `trials` live numbers are in the budget.
         ahead = [t for t in self.trials((*COUNTED, TrialState.RUNNING, TrialState.WAITING)) if t.number < trial.number]
         if len(ahead) >= self.search.trials:
-            self.study.set_trial_user_attr(trial._trial_id, REASON_ATTR, "over the budget: another runner was first")
+            self._reason(trial._trial_id, "over the budget: another runner was first")
             self.study.tell(trial, state=TrialState.FAIL)
             return None
         values = {a.key: from_optuna(a.range or a.values, trial.params[a.key]) for a in axes}
@@ -193,7 +197,7 @@ class LeafStudy:
         if state is TrialState.COMPLETE:
             if not frozen.intermediate_values:
                 monitor = self.search.monitor
-                self.study.set_trial_user_attr(frozen._trial_id, REASON_ATTR, f"no value of {monitor} was reported")
+                self._reason(frozen._trial_id, f"no value of {monitor} was reported")
                 state = TrialState.FAIL
             else:
                 value = frozen.intermediate_values[max(frozen.intermediate_values)]  # the last epoch's
@@ -210,7 +214,7 @@ class LeafStudy:
             trial_dir = self.leaf_dir / trial_name(frozen.number)
             if not trial_dir.is_dir():
                 if _runner_gone(frozen):  # it died between asking and writing: the trial never ran
-                    self.study.set_trial_user_attr(frozen._trial_id, REASON_ATTR, "its runner died before it started")
+                    self._reason(frozen._trial_id, "its runner died before it started")
                     self.study.tell(frozen.number, state=TrialState.FAIL)
                 continue  # else another runner's, asked a moment ago
             if self.tell(trial_dir) is None:

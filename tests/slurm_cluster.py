@@ -126,6 +126,7 @@ class Cluster:
 
     folder: Path
     processes: list[subprocess.Popen] = field(default_factory=list)
+    path: str = field(default_factory=lambda: os.environ["PATH"])  # where SLURM's programs are, at start
 
     @property
     def conf(self) -> Path:
@@ -133,9 +134,9 @@ class Cluster:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"SLURM_CONF": str(self.conf), "PATH": f"{self.folder / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+        return {"SLURM_CONF": str(self.conf), "PATH": f"{self.folder / 'bin'}{os.pathsep}{self.path}"}
 
-    def command(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+    def command(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         """A SLURM command (scontrol, squeue, scancel, ...) against this cluster."""
         return subprocess.run(
             list(args), env={**os.environ, **self.env}, capture_output=True, text=True, check=check, timeout=timeout

@@ -43,11 +43,15 @@ def cluster() -> Iterator[slurm_cluster.Cluster]:
 
 
 @pytest.fixture
-def slurm(cluster: slurm_cluster.Cluster, monkeypatch: pytest.MonkeyPatch) -> slurm_cluster.Cluster:
-    """The cluster, with SLURM_CONF and its `sacct` in this test's environment (submitit's commands inherit them)."""
+def slurm(cluster: slurm_cluster.Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[slurm_cluster.Cluster]:
+    """The cluster, with SLURM_CONF and its `sacct` in this test's environment (submitit's commands inherit them);
+    the jobs a test leaves are cancelled after it, so the next test finds the node free."""
     for key, value in cluster.env.items():
         monkeypatch.setenv(key, value)
-    return cluster
+    yield cluster
+    if cluster.jobs():
+        cluster.command("scancel", "--full", "--user", os.environ.get("USER") or "root", check=False)
+        wait_for(lambda: not cluster.jobs(), what="the test's jobs to go")
 
 
 STEPS = """
@@ -90,7 +94,7 @@ def records(out: Path) -> dict[str, dict]:
     return {p.parent.name: yaml.safe_load(p.read_text()) for p in sorted(out.glob("grid/trial_*/trial.yaml"))}
 
 
-def wait_for(condition, timeout: float = 120.0, what: str = "") -> None:
+def wait_for(condition, timeout: float = 600.0, what: str = "") -> None:
     end = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > end:
@@ -106,7 +110,7 @@ def test_a_sweep_runs_as_one_job_array_and_a_rerun_submits_nothing_again(slurm, 
         [sys.executable, "-m", "lighter", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        wait_for(lambda: len(records(out)) == 4 and all("slurm_job" in r for r in records(out).values()), 60, "sbatch")
+        wait_for(lambda: len(records(out)) == 4 and all("slurm_job" in r for r in records(out).values()), what="sbatch")
         arrays = {r["slurm_job"].split("_")[0] for r in records(out).values()}
         tasks = sorted(r["slurm_job"] for r in records(out).values())
 
@@ -125,7 +129,7 @@ def test_a_sweep_runs_as_one_job_array_and_a_rerun_submits_nothing_again(slurm, 
         assert "4 of them already on SLURM" in second.stdout, second.stdout
         assert "job array" not in second.stdout.replace("(SLURM job array)", "")  # no second sbatch
         assert second.stdout.splitlines()[-1] == "4 done"
-        stdout, stderr = first.communicate(timeout=120)
+        stdout, stderr = first.communicate(timeout=600)
     finally:
         first.kill()
     assert first.returncode == 0, stdout + stderr
@@ -222,15 +226,15 @@ def test_a_requeued_trial_resumes_to_the_same_weights(slurm, tmp_path):
     )
     try:
         trials = [out / "grid" / f"trial_{i:03d}" for i in range(3)]
-        wait_for(lambda: (trials[0] / "step_2").exists(), 180, "trial_000's third step")
+        wait_for(lambda: (trials[0] / "step_2").exists(), what="trial_000's third step")
         tasks = [records(out)[t.name]["slurm_job"] for t in trials]
         requeued_at = time.monotonic()
         slurm.command("scontrol", "requeue", tasks[0])
-        wait_for(lambda: (trials[1] / "step_2").exists(), 180, "trial_001's third step")
+        wait_for(lambda: (trials[1] / "step_2").exists(), what="trial_001's third step")
         slurm.command("scancel", "--signal=USR1", tasks[1])
-        wait_for(lambda: records(out)["trial_000"].get("attempts") == 2, 120, "trial_000 to start again")
+        wait_for(lambda: records(out)["trial_000"].get("attempts") == 2, what="trial_000 to start again")
         print(f"requeue -> resume: {time.monotonic() - requeued_at:.1f} s")
-        stdout, stderr = runner.communicate(timeout=240)
+        stdout, stderr = runner.communicate(timeout=600)
     finally:
         runner.kill()
     assert runner.returncode == 0, stdout + stderr
@@ -271,9 +275,9 @@ def test_lighter_fit_in_a_users_own_sbatch_script_requeues_and_resumes_to_the_sa
         submitted = slurm.command("sbatch", "--parsable", "--chdir", str(folder), str(folder / "job.sh"))
         jobs[name] = submitted.stdout.strip()
 
-    wait_for(lambda: any((tmp_path / "stopped").rglob("step_2")), 180, "the third step")
+    wait_for(lambda: any((tmp_path / "stopped").rglob("step_2")), what="the third step")
     slurm.command("scancel", "--signal=USR1", jobs["stopped"])
-    wait_for(lambda: not slurm.jobs(), 240, "both jobs to end")
+    wait_for(lambda: not slurm.jobs(), what="both jobs to end")
 
     runs = {name: [p.parent for p in (tmp_path / name).rglob("run.yaml")] for name in jobs}
     assert [len(found) for found in runs.values()] == [1, 1], runs  # the requeued job continued its run
@@ -294,7 +298,7 @@ def test_ctrl_c_keeps_the_tasks_or_cancels_them_and_sweep_cancel_cancels_them(sl
     def submit_then_ctrl_c(*flags: str) -> tuple[int, str]:
         runner = subprocess.Popen([*argv, *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            wait_for(lambda: len(slurm.jobs()) == 2, 60, "two tasks on SLURM")
+            wait_for(lambda: len(slurm.jobs()) == 2, what="two tasks on SLURM")
             runner.send_signal(signal.SIGINT)
             printed, _ = runner.communicate(timeout=60)
         finally:
@@ -312,12 +316,12 @@ def test_ctrl_c_keeps_the_tasks_or_cancels_them_and_sweep_cancel_cancels_them(sl
 
     assert cancelled.returncode == 0, cancelled.stderr
     assert [line.split()[1] for line in cancelled.stdout.splitlines()[:2]] == tasks
-    wait_for(lambda: not slurm.jobs(), 60, "the tasks to go")
-    wait_for(lambda: {r["status"] for r in records(out).values()} == {"pending"}, 60, "both trials pending")
+    wait_for(lambda: not slurm.jobs(), what="the tasks to go")
+    wait_for(lambda: {r["status"] for r in records(out).values()} == {"pending"}, what="both trials pending")
 
     code, printed = submit_then_ctrl_c("--cancel-on-stop")
 
     assert code == 130, printed
     assert "cancelled the SLURM tasks" in printed and "Ctrl-C cancels them" in printed
-    wait_for(lambda: not slurm.jobs(), 60, "the tasks to go")
+    wait_for(lambda: not slurm.jobs(), what="the tasks to go")
     assert cli(["sweep", "cancel", str(out)]).stdout.startswith("no trial under")

@@ -275,6 +275,17 @@ def run(
     return execute(instantiate(prepared), run_dir=run_dir)
 
 
+def add_callbacks(experiment: Experiment, callbacks: list[Any]) -> None:
+    """Give the built trainer more callback objects, each unless the config built one of its class already. They go
+    before the checkpoint callbacks, which Lightning runs last so that a checkpoint holds what the others did."""
+    from pytorch_lightning.callbacks import Checkpoint
+
+    present = experiment.trainer.callbacks
+    added = [cb for cb in callbacks if not any(isinstance(have, type(cb)) for have in present)]
+    at = next((i for i, cb in enumerate(present) if isinstance(cb, Checkpoint)), len(present))
+    present[at:at] = added
+
+
 def _run_dir_input(configs: list[str] | str) -> str | None:
     """The run directory given in place of config files (`lighter test RUN_DIR`), if that is what was given."""
     from lighter.config.loader import split_config_args

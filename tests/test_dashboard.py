@@ -288,7 +288,8 @@ def test_a_folder_that_cannot_take_the_epoch_log_is_served_from_memory(tmp_path)
 def out(tmp_path: Path) -> Path:
     """A sweep of two trials, a plain lighter run, a Lightning-only run (not lighter's), and a stray folder."""
     root = tmp_path / "out"
-    write_run(root / "sweep" / "trial_000", trial=trial_record("trial_000", lr=0.1, seed=0))
+    finished = dict(status="finished", stage="fit")  # with its batch log: a complete trial
+    write_run(root / "sweep" / "trial_000", trial=trial_record("trial_000", lr=0.1, seed=0), run=finished)
     write_run(root / "sweep" / "trial_001", scale=2, trial=trial_record("trial_001", "running", lr=0.01, seed=0))
     write_run(root / "plain", run=dict(status="finished", stage="fit"))
     lightning = root / "lightning_logs" / "version_0"

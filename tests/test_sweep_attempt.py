@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,7 @@ import pytest
 import yaml
 
 from lighter.config.errors import ConfigError
-from lighter.sweep.attempt import batch_log_override, move_aside, plan, record
+from lighter.sweep.attempt import move_aside, plan, record
 from lighter.sweep.lock import TrialLock, is_locked
 from lighter.sweep.slurm import minutes, parameters
 
@@ -100,33 +99,39 @@ def test_a_restart_moves_the_earlier_attempt_aside_and_deletes_nothing(tmp_path)
     assert (second / "run.yaml").is_file()
 
 
-BATCH_LOG = {"_target_": "lighter.callbacks.BatchLog"}
+BATCH_LOG = {"_target_": "lighter.callbacks.BatchLog", "flush_seconds": 1}
 CHECKPOINT = {"_target_": "pytorch_lightning.callbacks.ModelCheckpoint", "save_last": True}
 
 
 @pytest.mark.parametrize(
-    ("trainer", "callbacks"),
+    ("callbacks", "expected"),
     [
-        pytest.param({}, [BATCH_LOG], id="no-callbacks"),
-        pytest.param({"callbacks": None}, [BATCH_LOG], id="null"),
-        pytest.param({"callbacks": [CHECKPOINT]}, [CHECKPOINT, BATCH_LOG], id="appended"),
-        pytest.param({"callbacks": CHECKPOINT}, [CHECKPOINT, BATCH_LOG], id="a-single-callback"),
-        pytest.param({"callbacks": [CHECKPOINT, {**BATCH_LOG, "path": "x"}]}, None, id="has-one-already"),
+        pytest.param(None, ["BatchLog"], id="null"),
+        pytest.param([CHECKPOINT], ["BatchLog", "ModelCheckpoint"], id="before-the-checkpoint"),
+        pytest.param(CHECKPOINT, ["BatchLog", "ModelCheckpoint"], id="a-single-callback"),
+        pytest.param("$[]", ["BatchLog"], id="an-expression"),
+        pytest.param([CHECKPOINT, BATCH_LOG], ["BatchLog", "ModelCheckpoint"], id="has-one-already"),
     ],
 )
-def test_the_batch_log_is_appended_to_the_trials_callbacks(trainer, callbacks):
-    override = batch_log_override({"trainer": trainer})
-    if callbacks is None:
-        assert override == []
-    else:
-        [spec] = override
-        key, _, value = spec.partition("=")
-        assert key == "trainer::callbacks" and yaml.safe_load(value) == callbacks == json.loads(value)
+def test_a_trial_gets_one_batch_log_as_a_callback_object_before_its_checkpoints(tmp_path, callbacks, expected):
+    from conftest import classifier_config
 
+    from lighter.callbacks import BatchLog
+    from lighter.runner import add_callbacks, instantiate, prepare
 
-def test_callbacks_given_as_an_expression_are_refused_with_the_fix():
-    with pytest.raises(ValueError, match=r"trainer::callbacks is '\$@vars::cbs'.*add \{_target_: lighter.callbacks"):
-        batch_log_override({"trainer": {"callbacks": "$@vars::cbs"}})
+    config = classifier_config(tmp_path)
+    config["trainer"]["callbacks"] = callbacks
+    config["trainer"]["enable_checkpointing"] = True
+    experiment = instantiate(prepare("fit", [str(write(tmp_path, {"c.yaml": yaml.safe_dump(config)}) / "c.yaml")]))
+    own = BatchLog()
+
+    add_callbacks(experiment, [own])
+
+    names = [type(cb).__name__ for cb in experiment.trainer.callbacks if type(cb).__name__ in expected]
+    assert names == expected
+    batch_logs = [cb for cb in experiment.trainer.callbacks if isinstance(cb, BatchLog)]
+    configured = isinstance(callbacks, list) and BATCH_LOG in callbacks
+    assert len(batch_logs) == 1 and (batch_logs[0] is own) == (not configured)  # the config's own stays
 
 
 @pytest.mark.parametrize(

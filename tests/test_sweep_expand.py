@@ -272,6 +272,7 @@ def test_done_trial_turns_stale_when_its_config_changes_and_keeps_what_ran(tmp_p
     trial.mark_running()
     assert trial.status() is Status.RUNNING
     (trial.dir / "run.yaml").write_text("status: finished\n")
+    (trial.dir / "batch_log.csv").write_text("epoch,mode,batch\n")
     trial.mark_done()
     assert trial.status() is Status.DONE
     ran = trial.config_path.read_text()
@@ -279,7 +280,8 @@ def test_done_trial_turns_stale_when_its_config_changes_and_keeps_what_ran(tmp_p
     (root / "cfg.yaml").write_text((root / "cfg.yaml").read_text().replace("max_epochs: 1", "max_epochs: 3"))
     expand(root, out)
     assert trial.status() is Status.STALE
-    assert trial.record()["status"] == "stale"
+    assert trial.record()["status"] == "done"  # stale is derived from the hashes, never stored
+    assert trial.record()["run_hash"] == old_hash != trial.record()["config_hash"]
     assert (trial.dir / f"config.{old_hash}.yaml").read_text() == ran
     assert config_of(trial)["trainer"]["max_epochs"] == 3
     (root / "cfg.yaml").write_text((root / "cfg.yaml").read_text().replace("max_epochs: 3", "max_epochs: 1"))
@@ -358,6 +360,8 @@ def test_status_written_by_any_runner_is_kept_and_turns_stale(tmp_path):
     root = cascade(tmp_path, {"sweep/data/m": LR_AXIS})
     out = tmp_path / "out"
     first, second = expand(root, out)
+    (first.dir / "run.yaml").write_text("status: finished\n")
+    (first.dir / "batch_log.csv").write_text("epoch,mode,batch\n")
     for trial, status in ((first, "done"), (second, "running")):
         record = yaml.safe_load(trial.record_path.read_text())
         trial.record_path.write_text(yaml.safe_dump({**record, "status": status}, sort_keys=False))

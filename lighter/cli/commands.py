@@ -310,8 +310,9 @@ COMMAND_LIST += [
         sweep_actions.status,
         "List every trial under OUT with its axis values and status.",
         usage="[OUT] [--format table|json]",
-        about="Every trial under OUT (default runs/sweeps): pending, running, done, failed or stale "
-        "(done, but its config changed since).",
+        about="Every trial under OUT (default runs/sweeps): pending, running, done, failed, stale "
+        "(done, but its config changed since) or interrupted (stopped, or its process is gone: `sweep run` continues "
+        "it).",
         options=(Option("--format", "FORMAT", "table (default) or json", "-f"),),
         examples=(
             ("lighter sweep status", "the trials under runs/sweeps"),

@@ -21,13 +21,13 @@ def _axes_text(axes: dict) -> str:
 
 def _trial_rows(found: list, out: Path) -> list[list[str]]:
     """Table rows for (trial, record) pairs."""
-    from lighter.sweep.trial import status_of  # lazy: yaml
+    from lighter.run.status import trial_status  # lazy: yaml, psutil
 
     rows = []
     for trial, record in found:
         name = str(Path(trial.dir).relative_to(Path(out).resolve()))
         note = "" if record.get("in_sweep", True) else "no longer in the sweep"
-        rows.append([name, _axes_text(record.get("axes") or {}), status_of(record).value, note])
+        rows.append([name, _axes_text(record.get("axes") or {}), trial_status(trial.dir, record).value, note])
     return rows
 
 
@@ -68,9 +68,9 @@ def expand(
 
 def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002 - the flag is --format
     """Every trial under OUT (default runs/sweeps) with its axes and status; --format table|json."""
+    from lighter.run.status import trial_status  # lazy: yaml, psutil
     from lighter.sweep.expand import load_trials  # lazy: yaml
     from lighter.sweep.table import render
-    from lighter.sweep.trial import status_of
 
     if format not in STATUS_FORMATS:
         hint = did_you_mean(format, STATUS_FORMATS, fallback="Formats: table, json.")
@@ -78,7 +78,10 @@ def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002
     out_dir = _out_dir(out)
     found = [(trial, trial.record()) for trial in load_trials(out_dir)]
     if format == "json":
-        records = [{**record, "status": status_of(record).value, "dir": str(trial.dir)} for trial, record in found]
+        records = [
+            {**record, "status": trial_status(trial.dir, record).value, "dir": str(trial.dir)}
+            for trial, record in found
+        ]
         print(json.dumps(records, indent=2, default=str))
         return
     rows = _trial_rows(found, out_dir)

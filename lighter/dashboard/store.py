@@ -38,7 +38,7 @@ from lighter.dashboard.reduce import (
     reached,
 )
 from lighter.keys import SEP
-from lighter.sweep.trial import status_of
+from lighter.run.status import RUNNING, run_status, trial_status
 from lighter.tracking.secrets import SECRET_MARKER, is_secret_key
 from lighter.utils.atomic import replacing
 
@@ -190,7 +190,8 @@ class RunStore:
             run_id = self._id(run_dir)
             stamp = self._stamp(files)
             cached = self._runs.get(run_id)
-            if cached is None or cached[0] != stamp:
+            # A run's process can die without a file changing: a `running` one is read again, to tell it.
+            if cached is None or cached[0] != stamp or cached[1].status == RUNNING:
                 cached = (stamp, self._read_run(run_id, Path(run_dir), files, stamp))
                 self._runs[run_id] = cached
             found.append(cached[1])
@@ -285,7 +286,7 @@ class RunStore:
                 run.problem = f"{path.relative_to(self.root)}: {type(err).__name__}: {err}".splitlines()[0]
                 continue
             if run.status is None and isinstance(record.get("status"), str):
-                run.status = _trial_status(record) if name == TRIAL_FILE else record["status"]
+                run.status = _trial_status(record_dir, record) if name == TRIAL_FILE else run_status(record)
             if name == TRIAL_FILE:
                 axes = record.get("axes")
                 run.axes = {str(k): _shown(k, v) for k, v in axes.items()} if isinstance(axes, dict) else {}
@@ -378,11 +379,11 @@ def _shown(key: Any, value: Any) -> Any:
     return SECRET_MARKER if is_secret_key(key) else value
 
 
-def _trial_status(record: dict) -> str:
-    """The status `lighter sweep status` shows: a done trial whose config changed since it ran is stale."""
+def _trial_status(trial_dir: Path, record: dict) -> str:
+    """The status `lighter sweep status` shows (lighter.run.status): stale, interrupted, no longer complete."""
     try:
-        return status_of(record).value
-    except ValueError:
+        return trial_status(trial_dir, record).value
+    except (ValueError, yaml.YAMLError):  # a run.yaml that could not be read is reported by its own entry
         return str(record["status"])  # a status this lighter does not know: shown as written
 
 

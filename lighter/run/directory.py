@@ -49,7 +49,7 @@ def _failed_before_results(record: dict[str, Any]) -> bool:
     return record.get("status") == "failed"
 
 
-def _versioned_logger(trainer: Any) -> Any:
+def versioned_logger(trainer: Any) -> Any:
     """The first logger if it keeps one folder per run (CSV, TensorBoard), else None."""
     from lightning_fabric.loggers import CSVLogger as FabricCSV
     from lightning_fabric.loggers import TensorBoardLogger as FabricTB
@@ -111,7 +111,7 @@ def _fresh(parent: Path, names: Any) -> Path:
 
 def log_into(trainer: Any, run_dir: Path) -> None:
     """Make a first CSV or TensorBoard logger write into `run_dir` (a named directory, or a resumed run's)."""
-    logger = _versioned_logger(trainer)
+    logger = versioned_logger(trainer)
     if logger is None or _version_folder(logger, logger._version or 0) == run_dir:
         return
     for attr in ("_root_dir", "_save_dir"):
@@ -131,7 +131,7 @@ def claim_run_dir(trainer: Any, stage: str, record: dict[str, Any], named: str |
         _claim(run_dir, record, key=None)
         log_into(trainer, run_dir)
         return run_dir
-    logger = _versioned_logger(trainer)
+    logger = versioned_logger(trainer)
     if logger is not None and logger._version is not None:
         run_dir = _version_folder(logger, logger._version).absolute()
         _claim(run_dir, record, key="trainer::logger::version")

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lighter.run.checkpoint import use_atomic_writes
-from lighter.run.directory import RUN_DIR_ENV, claim_run_dir, log_into
+from lighter.run.continuation import Caller, Continuation, decide, resume_from
+from lighter.run.directory import RUN_DIR_ENV, claim_run_dir, log_into, versioned_logger
 from lighter.run.logs import continue_csv_log, final_metrics
 from lighter.run.record import (
     CHECKPOINT_CONFIG_FILE,
@@ -28,13 +29,13 @@ from lighter.run.record import (
     git_state,
     now,
     process_rank,
-    read_record,
     slurm_job,
     update_record,
     versions,
     write_atomic,
 )
-from lighter.run.slurm import is_restart
+from lighter.run.slurm import candidate_dirs, is_restart, requeued_run
+from lighter.run.status import this_process
 
 EXIT_CODES = {"finished": 0, "failed": 1, "config_error": 2, "SIGINT": 130, "SIGTERM": 143}
 
@@ -54,8 +55,7 @@ def _first_record(recorder: Any) -> dict[str, Any]:
         "ended": None,
         "cwd": str(Path.cwd()),
         "project": recorder.config.get("project"),  # the absolute folder imported as `project`
-        "host": os.uname().nodename,
-        "pid": os.getpid(),
+        **this_process(),
         "seed": recorder.seed,
         "slurm": slurm_job(),
         "versions": versions(),
@@ -143,16 +143,11 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
 def _requeued(experiment: Any, recorder: Any, named: Any) -> Path | None:
     """The run directory this SLURM job recorded before it was requeued, set up to continue from its newest
     checkpoint; None if there is none, or it has no checkpoint (then the job starts a new run)."""
-    from lighter.config.errors import ConfigError
-    from lighter.run.directory import _versioned_logger
-    from lighter.run.resume import _record_resume, newest_checkpoint
-    from lighter.run.slurm import candidate_dirs, requeued_run
-
     trainer = experiment.trainer
     if named is not None:
         candidates = [Path(named).absolute()]
     else:
-        logger = _versioned_logger(trainer)
+        logger = versioned_logger(trainer)
         parent = (
             Path(logger.root_dir) if logger is not None else Path(trainer.default_root_dir) / "runs" / recorder.stage
         )
@@ -160,15 +155,10 @@ def _requeued(experiment: Any, recorder: Any, named: Any) -> Path | None:
     previous = requeued_run(candidates, recorder.stage)
     if previous is None:
         return None
-    record = read_record(previous) or {}
-    try:
-        checkpoint = newest_checkpoint(previous, record)
-    except ConfigError:
+    decision = decide(previous, Caller.REQUEUE)
+    if decision.action is not Continuation.RESUME:
         return None
-    experiment.args["ckpt_path"] = str(checkpoint)
-    experiment.args.setdefault("weights_only", True)
-    recorder.ckpt_path = str(checkpoint)
-    _record_resume(previous, record, experiment, checkpoint)
+    resume_from(experiment, decision, recorder)
     return previous
 
 

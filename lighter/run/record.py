@@ -22,6 +22,8 @@ CHECKPOINT_CONFIG_FILE = "checkpoint_config.yaml"  # the config that trained the
 CHECKPOINT_KEY = "config"  # under a checkpoint's `hyper_parameters`: the config that trained it, as plain data
 RUN_DIR_KEY = "lighter_run_dir"  # in each checkpoint: the run that wrote it, to tell runs apart in a shared dirpath
 METRICS_FILE = "metrics.csv"  # the CSV logger's
+BATCH_LOG_FILE = "batch_log.csv"  # lighter.callbacks.BatchLog's: a sweep trial is complete once it exists
+TRIAL_FILE = "trial.yaml"  # a sweep trial's record, beside its run's
 _VERSIONED = ("torch", "pytorch-lightning", "torchmetrics", "monai", "lighter")
 
 

@@ -1,14 +1,18 @@
 """One trial, run in this process: take its lock, choose fit, resume or restart, run it, record the outcome.
 
-A trial is complete when its run finished (`run.yaml`) and its `batch_log.csv` exists. Otherwise:
+A trial is complete when its run finished (`run.yaml`) and its `batch_log.csv` exists. Otherwise
+(`lighter.run.continuation` decides, as for `lighter resume` and SLURM requeue):
 
 | what the trial's directory holds                         | what runs                                        |
 |----------------------------------------------------------|--------------------------------------------------|
-| no run yet                                               | `lighter fit config.yaml --run-dir TRIAL`        |
-| a run killed or interrupted, with a checkpoint           | `lighter resume TRIAL`                           |
+| no run yet                                               | a fit into it (`lighter fit config.yaml          |
+|                                                          | --run-dir TRIAL`)                                |
+| a run killed or interrupted, with a checkpoint           | its resume (`lighter resume TRIAL`)              |
 | a run that failed, or was killed before any checkpoint   | the earlier attempt's files move to              |
-| (or finished without a batch log, or is stale and rerun) | `attempts/NNN/`, then `lighter fit` afresh       |
+| (or finished without a batch log, or is stale and rerun) | `attempts/NNN/`, then a fit afresh               |
 
+The run is the engine's, called in this process with the parsed config and a `BatchLog` callback object added
+(unless the config has one), not the command line parsed again.
 Each trial's output (stdout and stderr of its run) goes to `output.log` in its directory; a failure records its
 exit code and the last lines of that output in `trial.yaml`. Runs in the process that a runner starts for the
 trial (a forked warm worker, a fresh interpreter, or a SLURM job), never in the runner itself.
@@ -20,6 +24,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shlex
 import shutil
 import socket
 import sys
@@ -28,18 +33,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lighter.config.errors import ConfigError
+from lighter.keys import Stage
+from lighter.quiet import hide_noise
+from lighter.run.continuation import Caller, Continuation, decide
+from lighter.run.status import Status, config_changed, trial_status
 from lighter.sweep.files import load
 from lighter.sweep.lock import LOCK_FILE, TrialLock
 from lighter.sweep.search import pruning_callback
-from lighter.sweep.trial import BATCH_LOG_FILE, CONFIG_FILE, ERROR_TAIL_LINES, TRIAL_FILE, Status, Trial, status_of
+from lighter.sweep.trial import BATCH_LOG_FILE, CONFIG_FILE, ERROR_TAIL_LINES, TRIAL_FILE, Trial
 from lighter.sweep.trial import LOCK_FILE as RECORD_LOCK_FILE
 
 OUTPUT_FILE = "output.log"
 ATTEMPTS_DIR = "attempts"
-CHECKPOINTS_DIR = "checkpoints"
-BATCH_LOG_TARGET = "lighter.callbacks.BatchLog"
 # What a restart leaves in place: the sweep's own files. Everything else belongs to the earlier attempt.
 SWEEP_FILES = (CONFIG_FILE, TRIAL_FILE, LOCK_FILE, RECORD_LOCK_FILE, ATTEMPTS_DIR)
+OWN_FILES = (*SWEEP_FILES, OUTPUT_FILE)  # what a trial's directory holds before its first run
 
 # Exit codes of a trial's process beyond lighter's own (0 finished, 1 failed, 2 config error, 130, 143).
 EXIT_BUSY = 75  # another runner holds the trial
@@ -51,27 +60,17 @@ def now() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def _has_checkpoint(trial_dir: Path) -> bool:
-    folder = Path(trial_dir) / CHECKPOINTS_DIR
-    return folder.is_dir() and any(folder.rglob("*.ckpt"))
-
-
 def plan(trial_dir: Path, *, rerun_stale: bool = False) -> str:
-    """What the trial needs now: "complete", "fit", "resume" or "restart"."""
+    """What the trial needs now: "complete", "fit", "resume" or "restart" (`lighter.run.continuation` decides
+    between the last three, as it does for `lighter resume` and SLURM requeue)."""
     trial = Trial(Path(trial_dir))
-    record = trial.record()
-    # The config expansion wrote last is not the one the trial's run started with.
-    changed = status_of(record) is Status.STALE or record.get("run_hash") not in (None, record.get("config_hash"))
-    if trial.complete():
-        return "restart" if changed and rerun_stale else "complete"
-    run = trial.run_record()
-    if run is None:
-        leftovers = [p for p in trial.dir.iterdir() if p.name not in SWEEP_FILES and p.name != OUTPUT_FILE]
-        return "restart" if leftovers else "fit"
+    record, run = trial.record(), trial.run_record()
+    status = trial_status(trial.dir, record, run)
+    if status in (Status.DONE, Status.PRUNED, Status.STALE):
+        return "restart" if status is Status.STALE and rerun_stale else "complete"
     # Resume only the config the run started with: after an edit, its checkpoint belongs to another experiment.
-    if run.get("status") in ("running", "interrupted") and _has_checkpoint(trial.dir) and not changed:
-        return "resume"
-    return "restart"
+    decision = decide(trial.dir, Caller.SWEEP, config_changed=config_changed(record), owned=OWN_FILES)
+    return "fit" if decision.action is Continuation.FRESH else decision.action.value
 
 
 def move_aside(trial_dir: Path) -> Path | None:
@@ -92,10 +91,13 @@ def move_aside(trial_dir: Path) -> Path | None:
     return target
 
 
-# ---- the command ----------------------------------------------------------------------------------------------------
-def batch_log_override(config: dict[str, Any], study: dict[str, Any] | None = None) -> list[str]:
-    """`trainer::callbacks=[..., BatchLog]` unless the config has a BatchLog already, and a searched trial's pruning
-    callback (`study` is its record's `study:`). JSON is YAML, as overrides are."""
+# ---- the run ------------------------------------------------------------------------------------------------------
+def pruning_override(config: dict[str, Any], study: dict[str, Any] | None) -> list[str]:
+    """A searched trial's pruning callback (`study` is its record's `study:`), as `trainer::callbacks=[..., it]`:
+    a config entry, so its `monitor` is checked against the logged names before the run, as every monitor is.
+    JSON is YAML, as overrides are."""
+    if study is None:
+        return []
     callbacks = (config.get("trainer") or {}).get("callbacks")
     if callbacks is None:
         callbacks = []
@@ -103,40 +105,52 @@ def batch_log_override(config: dict[str, Any], study: dict[str, Any] | None = No
         callbacks = [callbacks]
     elif not isinstance(callbacks, list):
         raise ValueError(
-            f"trainer::callbacks is {callbacks!r}, which a sweep cannot append its {BATCH_LOG_TARGET} to. "
-            f"Write the callbacks as a list, or add {{_target_: {BATCH_LOG_TARGET}}} to it yourself."
+            f"trainer::callbacks is {callbacks!r}, which a searched trial cannot append its pruning callback to. "
+            "Write the callbacks as a list."
         )
-    added = [{"_target_": BATCH_LOG_TARGET}]
-    if any(isinstance(c, dict) and str(c.get("_target_", "")).endswith("BatchLog") for c in callbacks):
-        added = []
-    if study is not None:
-        target = pruning_callback(study)["_target_"]
-        callbacks = [c for c in callbacks if not (isinstance(c, dict) and c.get("_target_") == target)]  # a rerun's
-        added.append(pruning_callback(study))
-    return [f"trainer::callbacks={json.dumps([*callbacks, *added])}"] if added else []
+    target = pruning_callback(study)["_target_"]
+    callbacks = [c for c in callbacks if not (isinstance(c, dict) and c.get("_target_") == target)]  # a rerun's
+    return [f"trainer::callbacks={json.dumps([*callbacks, pruning_callback(study)])}"]
 
 
-def command(trial_dir: Path, action: str) -> list[str]:
-    """The `lighter` arguments that run the trial: fit into its directory, or resume it."""
+def run_engine(trial_dir: Path, action: str) -> int:
+    """Fit the trial into its directory, or resume it, with a BatchLog added; lighter's exit code for how it went.
+
+    Errors are reported as `lighter` reports them: a config error as `lighter: error: ...` (exit 2), any other
+    as its traceback (exit 1), a signal's stop with 130 or 143.
+    """
+    # Imported here, in the trial's own process (or the warm server that forks it, which preloads them): the
+    # runner that lists, locks and settles trials never loads torch.
+    from lighter.adapters import BatchAccessError
+    from lighter.callbacks.batch_log import BatchLog
+    from lighter.run.resume import resume
+    from lighter.runner import add_callbacks, execute, instantiate, prepare
+
+    hide_noise()
     trial_dir = Path(trial_dir).resolve()
-    config = load(trial_dir / CONFIG_FILE) or {}
-    extra = batch_log_override(config, Trial(trial_dir).record().get("study"))
-    if action == "resume":
-        return ["resume", str(trial_dir), *extra]
-    return ["fit", str(trial_dir / CONFIG_FILE), "--run-dir", str(trial_dir), *extra]
-
-
-def _lighter(argv: list[str]) -> int:
-    """`lighter ARGV` in this process, as its exit code."""
-    from lighter.cli import main
-
     try:
-        main(argv)
+        overrides = pruning_override(load(trial_dir / CONFIG_FILE) or {}, Trial(trial_dir).record().get("study"))
+    except ValueError as err:
+        print(f"lighter: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        if action == "resume":
+            resume(trial_dir, overrides, callbacks=[BatchLog()])
+        else:
+            experiment = prepare(Stage.FIT, [str(trial_dir / CONFIG_FILE)], overrides)
+            experiment.command += " " + shlex.join(["--run-dir", str(trial_dir)])
+            add_callbacks(instantiate(experiment), [BatchLog()])
+            execute(experiment, run_dir=trial_dir)
     except SystemExit as err:
         return err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
     except KeyboardInterrupt:
         return 130
-    except BaseException:
+    except (ConfigError, BatchAccessError) as err:
+        print(f"lighter: error: {err.render() if isinstance(err, ConfigError) else err}", file=sys.stderr)
+        return 2
+    except BaseException as err:
+        if getattr(err, "lighter_component", None):  # set by the runner: the user's own code raised
+            print(f"lighter: error in {err.lighter_component}; its traceback follows.", file=sys.stderr)
         traceback.print_exc()
         return 1
     return 0
@@ -189,12 +203,8 @@ def run_trial(trial_dir: str | os.PathLike, *, rerun_stale: bool = False, lock_f
         if action == "restart":
             move_aside(trial.dir)
         attempt = int(trial.record().get("attempts") or 0) + 1
-        if action == "resume":
-            run_hash = trial.record().get("run_hash")  # the run goes on with the config it started with
-            trial.mark_running()
-            trial.update(run_hash=run_hash)
-        else:
-            trial.mark_running()
+        # A resumed run goes on with the config it started with.
+        trial.mark_running(run_hash=trial.record().get("run_hash") if action == "resume" else None)
         trial.update(action=action, attempts=attempt, interrupted=None)
         code, tail = _run_attempt(trial.dir, action, attempt, trial.dir / OUTPUT_FILE)
         record(trial.dir, code, tail)
@@ -204,20 +214,12 @@ def run_trial(trial_dir: str | os.PathLike, *, rerun_stale: bool = False, lock_f
 def _run_attempt(trial_dir: Path, action: str, attempt: int, output: Path) -> tuple[int, str]:
     """Run lighter for the trial with its output going to `output`; its exit code and this attempt's last lines."""
     with output_to(output):
-        try:
-            argv = command(trial_dir, action)
-        except ValueError as err:
-            argv, problem = [], err
-        shown = " ".join(argv[:4]) + (" ..." if len(argv) > 4 else "")
+        shown = f"resume {trial_dir}" if action == "resume" else f"fit {trial_dir / CONFIG_FILE} --run-dir {trial_dir}"
         host = socket.gethostname()
         print(f"==== lighter sweep: attempt {attempt} ({action}) at {now()} on {host}: lighter {shown}")
         sys.stdout.flush()
         start = output.stat().st_size
-        if argv:
-            code = _lighter(argv)
-        else:
-            print(f"lighter: error: {problem}", file=sys.stderr)
-            code = 2
+        code = run_engine(trial_dir, action)
     return code, error_tail(output, start)
 
 

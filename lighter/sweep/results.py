@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lighter.run.status import trial_status
 from lighter.sweep.files import write_atomic
-from lighter.sweep.trial import BATCH_LOG_FILE, Status, Trial, status_of
+from lighter.sweep.trial import BATCH_LOG_FILE, Status, Trial
 
 METRICS_FILE = "metrics.csv"
 MODES = ("val", "test")
@@ -111,7 +112,7 @@ class TrialResult:
 
     @property
     def status(self) -> Status:
-        return status_of(self.record)
+        return trial_status(self.trial.dir, self.record)
 
 
 @dataclass

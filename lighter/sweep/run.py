@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from lighter.run.status import Status
 from lighter.sweep.attempt import plan
 from lighter.sweep.axes import LAUNCHER_KEY
 from lighter.sweep.report import Ended, Reporter
@@ -160,6 +161,11 @@ def run_dirs(
             slurm.run(todo, on_start, on_end, submitted, reporter.say, held)
 
     reporter.say((headline or f"{len(trials)} trials in {out}: {complete} complete, {len(todo)} to run") + where)
+    stopped = [t for t in todo if Trial(Path(t)).status() is Status.INTERRUPTED]
+    if stopped:
+        # `sweep status` shows these as interrupted too: their process ended without recording its end, or a signal
+        # stopped them. Each resumes from its newest checkpoint, else starts again.
+        reporter.say(f"{len(stopped)} interrupted: {', '.join(reporter.name(t) for t in stopped)}")
     try:
         with _sigterm_raises():
             start()

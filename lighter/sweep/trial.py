@@ -2,10 +2,11 @@
 
 `trial.yaml` keys: `trial` ("trial_000"), `leaf`, `mode`, `axes` ({key path: value}, seed included when it is an
 axis), `status`, `in_sweep`, `config_hash` (of the `config.yaml` expansion wrote last), `run_hash` (of the config
-the latest run started with, from `mark_running`), `ran_hash` (what a stale trial ran), `exit_code` and `error_tail`,
-`started`/`ended`, `slurm_job` (the SLURM array task that runs it, e.g. "12_3"). Every change is a
-read-modify-write under a short lock on `.trial.lock`, written atomically and fsynced, so an expansion and a
-runner can update the same trial at once without losing either's change.
+the latest run started with, from `mark_running`; a resume keeps it), `pid`/`host`/`pid_started` (the process that
+runs it), `exit_code` and `error_tail`, `started`/`ended`, `slurm_job` (the SLURM array task that runs it, e.g.
+"12_3"). Every change is a read-modify-write under a short lock on `.trial.lock`, written atomically and fsynced, so
+an expansion and a runner can update the same trial at once without losing either's change. What the status is now
+(stale, interrupted, no longer complete) is `lighter.run.status`'s to say, from this record and the trial's files.
 """
 
 from __future__ import annotations
@@ -14,29 +15,18 @@ import datetime as dt
 import hashlib
 import os
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from lighter.run.record import BATCH_LOG_FILE, CONFIG_FILE, RUN_FILE, TRIAL_FILE
+from lighter.run.status import Status, run_complete, this_process, trial_status
 from lighter.sweep.files import dump, load, locked, write_atomic
 
-TRIAL_FILE = "trial.yaml"
-CONFIG_FILE = "config.yaml"
-RUN_FILE = "run.yaml"  # written by `lighter fit --run-dir`
-BATCH_LOG_FILE = "batch_log.csv"
+__all__ = ["BATCH_LOG_FILE", "CONFIG_FILE", "RUN_FILE", "TRIAL_FILE", "Status", "Trial"]
+
 LOCK_FILE = ".trial.lock"  # guards trial.yaml updates only; a runner's lock for a whole run is another file
-FINISHED = "finished"  # run.yaml's status of a run that ended normally
 ERROR_TAIL_LINES = 20
-
-
-class Status(str, Enum):
-    PENDING = "pending"
-    QUEUED = "queued"  # submitted to SLURM (`slurm_job` names the array task), not started yet
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    STALE = "stale"  # done, but the config changed since the run started: rerun only when asked
-    PRUNED = "pruned"  # a searched trial its study's pruner stopped early; finished, like done
+NOT_RUNNING = {"pid": None, "host": None, "pid_started": None}  # cleared when the trial's process ends
 
 
 def config_hash(text: str) -> str:
@@ -87,8 +77,8 @@ class Trial:
         return bool(self.record().get("in_sweep", True))
 
     def status(self) -> Status:
-        """The recorded status; expansion records `stale` when a done trial's config changes."""
-        return status_of(self.record())
+        """The status now (see `lighter.run.status.trial_status`)."""
+        return trial_status(self.dir, self.record(), self.run_record())
 
     def run_record(self) -> dict[str, Any] | None:
         data = load(self.dir / RUN_FILE)
@@ -96,8 +86,7 @@ class Trial:
 
     def complete(self) -> bool:
         """Its run finished (run.yaml status `finished`) and its batch log exists; what a killed run left is not."""
-        run = self.run_record()
-        return bool(run) and run.get("status") == FINISHED and (self.dir / BATCH_LOG_FILE).is_file()
+        return run_complete(self.dir, self.run_record())
 
     def update(self, defaults: dict[str, Any] | None = None, *, durable: bool = True, **changes: Any) -> dict[str, Any]:
         """Merge `changes` into trial.yaml under the trial's lock (a value None removes the key); `defaults` only fill
@@ -107,47 +96,49 @@ class Trial:
             record = self.record()
             for key, value in (defaults or {}).items():
                 record.setdefault(key, value)
+            _one_hash(record)
             old_hash = record.get("config_hash")
             for key, value in changes.items():
                 if value is None:
                     record.pop(key, None)
                 else:
                     record[key] = value
-            _track_staleness(record, old_hash)
+            if record.get("status") == Status.DONE.value and old_hash and "run_hash" not in record:
+                record["run_hash"] = old_hash  # written `done` by a runner of its own: it ran what expansion wrote
             write_atomic(self.record_path, dump(record), durable=durable)
         return record
 
-    def mark_running(self) -> dict[str, Any]:
-        """The runner starts the trial now, with the config expansion wrote last."""
+    def mark_running(self, run_hash: str | None = None) -> dict[str, Any]:
+        """This process starts the trial now, with the config expansion wrote last (a resume passes the `run_hash`
+        its run started with)."""
         return self.update(
             status=Status.RUNNING.value,
-            run_hash=self.record().get("config_hash"),
+            run_hash=run_hash or self.record().get("config_hash"),
             started=_now(),
             ended=None,
-            pid=os.getpid(),
-            host=os.uname().nodename,
             slurm_job=_slurm_task(),
             exit_code=None,
             error_tail=None,
+            **this_process(),
         )
 
     def mark_done(self) -> dict[str, Any]:
-        return self.update(status=Status.DONE.value, ended=_now(), pid=None, exit_code=None, error_tail=None)
+        return self.update(status=Status.DONE.value, ended=_now(), exit_code=None, error_tail=None, **NOT_RUNNING)
 
     def mark_pruned(self, reason: str) -> dict[str, Any]:
-        return self.update(status=Status.PRUNED.value, ended=_now(), pid=None, pruned=reason)
+        return self.update(status=Status.PRUNED.value, ended=_now(), pruned=reason, **NOT_RUNNING)
 
     def mark_failed(self, exit_code: int, error: str | list[str] = "") -> dict[str, Any]:
         """Record a failure: the exit code and the last lines of the error (a text or its lines)."""
         lines = error.splitlines() if isinstance(error, str) else list(error)
         tail = "\n".join(lines[-ERROR_TAIL_LINES:])
         return self.update(
-            status=Status.FAILED.value, ended=_now(), pid=None, exit_code=int(exit_code), error_tail=tail
+            status=Status.FAILED.value, ended=_now(), exit_code=int(exit_code), error_tail=tail, **NOT_RUNNING
         )
 
     def mark_pending(self) -> dict[str, Any]:
         """Back to pending, e.g. after its runner was killed: the next run resumes or restarts it."""
-        return self.update(status=Status.PENDING.value, pid=None, ended=None)
+        return self.update(status=Status.PENDING.value, ended=None, **NOT_RUNNING)
 
 
 def _slurm_task() -> str | None:
@@ -156,25 +147,10 @@ def _slurm_task() -> str | None:
     return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
 
 
-def _track_staleness(record: dict[str, Any], old_hash: str | None) -> None:
-    """A done trial whose config changes turns stale, keeping the hash of what it ran as `ran_hash`; it is done
-    again if the config returns to that. Only a change of `config_hash` moves it, so a runner that writes `status`
-    itself (without `mark_running`'s `run_hash`) gets the same record."""
-    new_hash = record.get("config_hash")
-    if not old_hash or new_hash == old_hash:
-        return
-    if status_of({**record, "config_hash": old_hash}) is Status.DONE:
-        ran = record.pop("run_hash", None) or old_hash
-        record.update(status=Status.STALE.value, ran_hash=ran)
-    elif record.get("status") == Status.STALE.value and record.get("ran_hash") == new_hash:
-        record["status"] = Status.DONE.value
+def _one_hash(record: dict[str, Any]) -> None:
+    """Records of older lighters kept what a stale trial ran as `ran_hash` and stored `stale`: one `run_hash`, and
+    `done` (staleness is derived from the hashes, never stored)."""
+    if "ran_hash" in record:
         record["run_hash"] = record.pop("ran_hash")
-
-
-def status_of(record: dict[str, Any]) -> Status:
-    """The trial's status from its record: as written, except that a done trial whose `run_hash` (what its run
-    started with) differs from `config_hash` is stale."""
-    stored = Status(record.get("status", Status.PENDING.value))
-    if stored is Status.DONE and record.get("run_hash") not in (None, record.get("config_hash")):
-        return Status.STALE
-    return stored
+    if record.get("status") == Status.STALE.value:
+        record["status"] = Status.DONE.value

@@ -20,6 +20,6 @@ import torch  # noqa: E402, F401
 import torchmetrics  # noqa: E402, F401
 
 import lighter.callbacks  # noqa: E402, F401
-import lighter.cli  # noqa: E402, F401
+import lighter.run.resume  # noqa: E402, F401
 import lighter.runner  # noqa: E402, F401
 import lighter.system  # noqa: E402, F401

@@ -23,6 +23,7 @@ from lighter.tracking.secrets import Secrets
 Overrides = list[str] | dict[str, Any] | None
 # Lightning resolves these ckpt_path names from the ModelCheckpoint of a `fit` in the same process only.
 SAME_PROCESS_CHECKPOINTS = ("best", "last")
+TUNER_METHODS = ("lr_find", "scale_batch_size")  # Lightning's Tuner methods that `execute` runs on a fit config
 
 
 @dataclass
@@ -294,12 +295,23 @@ def _run_dir_input(configs: list[str] | str) -> str | None:
     return files[0] if len(files) == 1 and Path(files[0]).is_dir() else None
 
 
-def execute(experiment: Experiment, *, run_dir: str | Path | None = None, continuing: bool = False) -> Any:
-    """Call the stage's Trainer method inside its recorded run directory (see `lighter.run.lifecycle`)."""
+def execute(
+    experiment: Experiment, *, run_dir: str | Path | None = None, continuing: bool = False, tuner: str | None = None
+) -> Any:
+    """Call the stage's Trainer method inside its recorded run directory (see `lighter.run.lifecycle`), or with
+    `tuner` that method of Lightning's Tuner (`lr_find`, `scale_batch_size`), with the same record, error
+    attribution and summary."""
+    from pytorch_lightning.tuner import Tuner
+
     from lighter.run.lifecycle import recorded
     from lighter.summary import print_summary
 
-    method = getattr(experiment.trainer, experiment.stage.value)
+    if tuner is None:
+        method = getattr(experiment.trainer, experiment.stage.value)
+    elif tuner in TUNER_METHODS:
+        method = getattr(Tuner(experiment.trainer), tuner)
+    else:
+        raise ValueError(f"unknown Tuner method {tuner!r}; lighter runs {', '.join(TUNER_METHODS)}")
     directory = None
     try:
         with (
@@ -310,7 +322,8 @@ def execute(experiment: Experiment, *, run_dir: str | Path | None = None, contin
         ):
             result = method(experiment.system, **experiment.args)
     finally:
-        print_summary(experiment, directory)  # finished or interrupted: where it went, what next; failed: nothing
+        # Finished or interrupted: where it went, what next; failed: nothing.
+        print_summary(experiment, directory, tuned=tuner is not None)
     _close_process_group()
     return result
 

@@ -83,12 +83,15 @@ def _next(experiment: Any, run_dir: Path | None, status: str) -> list[str]:
     return [f"lighter {s.value} {where}" for s in NEXT_STAGES[experiment.stage] if modes[s] in loaders]
 
 
-def summary(experiment: Any, run_dir: Path | None, status: str) -> str:
-    """The summary's lines for a stage that ended with `status` (finished or interrupted)."""
+def summary(experiment: Any, run_dir: Path | None, status: str, *, tuned: bool = False) -> str:
+    """The summary's lines for a stage that ended with `status` (finished or interrupted). A `tuned` run (lr_find,
+    scale_batch_size) shows its directory only: the tuner prints what it found and the fit command that uses it."""
     trainer = experiment.trainer
     rows: list[tuple[str, str]] = []
     if run_dir is not None:
         rows.append(("Run directory:", shown_path(run_dir) + ("" if status == FINISHED else f" ({status})")))
+    if tuned:
+        return "\n".join(f"{label}  {text}" for label, text in rows)
     if experiment.stage is Stage.FIT:
         rows += _checkpoints(trainer)
     metrics = _final_metrics(trainer, experiment.stage)
@@ -102,7 +105,7 @@ def summary(experiment: Any, run_dir: Path | None, status: str) -> str:
     return "\n".join(f"{label.ljust(width)}  {text}" for label, text in rows)
 
 
-def print_summary(experiment: Any, run_dir: Path | None) -> None:
+def print_summary(experiment: Any, run_dir: Path | None, *, tuned: bool = False) -> None:
     """Print the summary on rank 0 if the run finished or was interrupted (read from its record)."""
     trainer = experiment.trainer
     if trainer is None or not trainer.is_global_zero:
@@ -114,6 +117,6 @@ def print_summary(experiment: Any, run_dir: Path | None) -> None:
         status = (read_record(run_dir) or {}).get("status", FINISHED)
     if status not in (FINISHED, INTERRUPTED):
         return
-    text = summary(experiment, run_dir, status)
+    text = summary(experiment, run_dir, status, tuned=tuned)
     if text:
         print("\n" + text, flush=True)

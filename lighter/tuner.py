@@ -1,6 +1,7 @@
 """`lighter lr_find` and `lighter scale_batch_size`: Lightning's Tuner on a fit config, which stays as written.
 
-Each builds what `lighter fit` builds, runs the Tuner method with the arguments under `args::lr_find` or
+Each builds what `lighter fit` builds, runs the Tuner method through the stage runner (`runner.execute`: the run's
+record, error attribution and summary, as for a fit) with the arguments under `args::lr_find` or
 `args::scale_batch_size` (as upstream Lighter took them), and prints the value found and the override that uses it.
 """
 
@@ -27,9 +28,8 @@ def _written_at(config: dict[str, Any], key: str) -> str:
     return key
 
 
-def _build(method: str, configs: list[str], overrides: Any, profile: str | None):
-    from pytorch_lightning.tuner import Tuner
-
+def _build(method: str, configs: list[str], overrides: Any, profile: str | None) -> Any:
+    """What `lighter fit` builds, recorded as a run of `method`, with `args::<method>` as the arguments."""
     from lighter.config import build
     from lighter.run.lifecycle import recorder_of
     from lighter.runner import instantiate, prepare
@@ -42,7 +42,8 @@ def _build(method: str, configs: list[str], overrides: Any, profile: str | None)
     args = {}
     if build.key_exists(experiment.pruned, key):
         args = build.make_parser(experiment.pruned, experiment.loaded).get_parsed_content(key) or {}
-    return experiment, Tuner(experiment.trainer), dict(args)
+    experiment.args = dict(args)  # the Tuner method's arguments, not fit's
+    return experiment
 
 
 def _fit_command(experiment: Any, method: str, override: str) -> str:
@@ -53,11 +54,12 @@ def lr_find(
     configs: list[str], overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
 ) -> float | None:
     """Run Lightning's learning-rate range test; print the suggestion, the fit command that uses it, and the plot."""
-    from lighter.run.lifecycle import recorded
+    from lighter.run.lifecycle import recorder_of
+    from lighter.runner import execute
 
-    experiment, tuner, args = _build("lr_find", configs, overrides, profile)
-    with recorded(experiment, run_dir) as directory:
-        finder = tuner.lr_find(experiment.system, **args)
+    experiment = _build("lr_find", configs, overrides, profile)
+    finder = execute(experiment, run_dir=run_dir, tuner="lr_find")
+    directory = recorder_of(experiment.trainer).run_dir
     suggestion = finder.suggestion() if finder is not None else None
     if not experiment.trainer.is_global_zero:
         return suggestion
@@ -91,11 +93,10 @@ def scale_batch_size(
     configs: list[str], overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
 ) -> int | None:
     """Double the train batch size until memory runs out (Lightning's `power` mode); print the largest that fit."""
-    from lighter.run.lifecycle import recorded
+    from lighter.runner import execute
 
-    experiment, tuner, args = _build("scale_batch_size", configs, overrides, profile)
-    with recorded(experiment, run_dir):
-        size = tuner.scale_batch_size(experiment.system, **args)
+    experiment = _build("scale_batch_size", configs, overrides, profile)
+    size = execute(experiment, run_dir=run_dir, tuner="scale_batch_size")
     if not experiment.trainer.is_global_zero or size is None:
         return size
     override = f"{_written_at(experiment.config, BATCH_SIZE_KEY)}={size}"

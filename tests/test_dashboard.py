@@ -636,6 +636,7 @@ def test_records_and_logs_linked_out_of_the_folder_are_not_read(client, out):
     (outside / "epoch_log.csv").write_text("epoch,mode,loss\n0,val,42\n")
     trial = out / "sweep" / "trial_000"
     (trial / "trial.yaml").unlink()
+    (trial / "run.yaml").unlink()  # the linked trial.yaml is its only record
     (trial / "trial.yaml").symlink_to(outside / "trial.yaml")
     (trial / "epoch_log.csv").symlink_to(outside / "epoch_log.csv")
     pending = out / "sweep" / "trial_002"

@@ -93,8 +93,10 @@ LR = "system::optimizer::lr"
 
 
 def trial(root, name: str, *, leaf: str, mode: str, lr: float, seed: int, scale: float, axes: dict, **record):
+    done = record.get("status", "done") == "done"  # a done trial's run finished: run.yaml says so
     folder = write_run(root / leaf / name, epochs=2, scale=scale, trial={
-        **trial_record(name, **axes), "leaf": leaf, "mode": mode, **record})  # fmt: skip
+        **trial_record(name, **axes), "leaf": leaf, "mode": mode, **record},
+        run={"status": "finished", "stage": "fit"} if done else None)  # fmt: skip
     (folder / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "system": {"optimizer": {"lr": lr}}}))
     return folder
 

@@ -12,7 +12,7 @@ import torch
 
 from lighter.config.errors import ConfigError
 from lighter.run.checkpoint import TRUST_ENV, read_checkpoint
-from tests.conftest import classifier_config, run_cli, write_yaml
+from tests.conftest import classifier_config, write_yaml
 
 
 class Planted:
@@ -66,10 +66,10 @@ def test_config(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(("case", "message"), CORRUPT)
-def test_a_file_that_is_not_a_whole_checkpoint_is_a_config_error_naming_it(tmp_path, test_config, case, message):
+def test_a_file_that_is_not_a_whole_checkpoint_is_a_config_error_naming_it(tmp_path, test_config, case, message, cli):
     ckpt = tmp_path / "model.ckpt"
     write_case(ckpt, case)
-    done = run_cli(["test", str(test_config), f"args::test::ckpt_path={ckpt}"], tmp_path)
+    done = cli(["test", str(test_config), f"args::test::ckpt_path={ckpt}"], cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-3000:]
     assert f"args::test::ckpt_path: checkpoint {ckpt} {message}" in done.stderr
     assert "Traceback" not in done.stderr
@@ -88,11 +88,11 @@ def test_read_checkpoint_says_what_is_wrong(tmp_path, case, message):
     assert caught.value.key == "k"
 
 
-def test_a_checkpoint_that_would_run_code_runs_none_and_is_refused(tmp_path, test_config):
+def test_a_checkpoint_that_would_run_code_runs_none_and_is_refused(tmp_path, test_config, cli):
     marker = tmp_path / "PLANTED"
     ckpt = tmp_path / "crafted.ckpt"
     torch.save(lightning_like(extra=Planted(marker)), ckpt)
-    done = run_cli(["test", str(test_config), f"args::test::ckpt_path={ckpt}"], tmp_path)
+    done = cli(["test", str(test_config), f"args::test::ckpt_path={ckpt}"], cwd=tmp_path)
     assert done.returncode == 2
     assert "holds Python objects that only arbitrary unpickling can load, which can run any code" in done.stderr
     assert f"set {TRUST_ENV}=1" in done.stderr
@@ -103,7 +103,7 @@ def test_a_checkpoint_that_would_run_code_runs_none_and_is_refused(tmp_path, tes
     write_yaml(run_dir / "run.yaml", {"status": "interrupted", "stage": "fit"})
     (run_dir / "config.yaml").write_text(test_config.read_text())
     (run_dir / "checkpoints" / "last.ckpt").write_bytes(ckpt.read_bytes())
-    resumed = run_cli(["resume", str(run_dir)], tmp_path)
+    resumed = cli(["resume", str(run_dir)], cwd=tmp_path)
     assert resumed.returncode == 2
     assert "holds Python objects that only arbitrary unpickling can load" in resumed.stderr
     assert not marker.exists()

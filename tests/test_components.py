@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from lighter.config.errors import ConfigError
 from lighter.config.trust import trust_summary
@@ -274,12 +273,12 @@ BROKEN_MODEL = textwrap.dedent(
 )
 
 
-def test_error_in_user_code_keeps_its_traceback_and_names_the_component(tmp_path):
+def test_error_in_user_code_keeps_its_traceback_and_names_the_component(tmp_path, cli):
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "models.py").write_text(BROKEN_MODEL)
     text = "project: ./proj\n" + BASE.replace("_target_: torch.nn.Linear,", "_target_: project.models.Net,")
     write(tmp_path, text)
-    result = run_cli(["fit", "cfg.yaml"], cwd=tmp_path)
+    result = cli(["fit", "cfg.yaml"], cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("lighter: error in "))

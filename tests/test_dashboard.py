@@ -494,19 +494,12 @@ def test_dashboard_warns_when_host_opens_it_to_the_network(out):
         pytest.param(["out", "--port", "BUSY"], "cannot listen on 127.0.0.1", id="port-in-use"),
     ],
 )
-def test_dashboard_command_errors(tmp_path, out, args, message):
+def test_dashboard_command_errors(tmp_path, out, args, message, cli):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         args = [str(busy.getsockname()[1]) if a == "BUSY" else a for a in args]
-        done = subprocess.run(
-            [sys.executable, "-m", "lighter", "dashboard", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = cli(["dashboard", *args], cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert f"lighter: error: {message}" in done.stderr or message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr

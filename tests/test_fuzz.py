@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import run_cli
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -304,10 +303,10 @@ def test_mutated_config_builds_and_runs_one_batch_or_ends_in_config_error(fuzz_d
 
 @settings(FUZZ, max_examples=int(3 * SCALE))
 @given(case=config_bytes())
-def test_lighter_check_on_a_mutated_config_exits_0_or_2_without_a_traceback(fuzz_dir, case):
+def test_lighter_check_on_a_mutated_config_exits_0_or_2_without_a_traceback(fuzz_dir, case, cli):
     kind, raw = case
     (fuzz_dir / "sample.yaml").write_bytes(raw)
-    result = run_cli(["check", "sample.yaml"], cwd=fuzz_dir, timeout=120)
+    result = cli(["check", "sample.yaml"], cwd=fuzz_dir)
     OUTCOMES[f"lighter check: exit {result.returncode}"] += 1
     print(f"lighter check on {kind}: exit {result.returncode}")
     named = result.returncode == 1 and "lighter: error in " in result.stderr  # a run-time error, named

@@ -77,12 +77,11 @@ def test_monitors_are_not_checked_outside_fit(tmp_path, config):
     assert _build(tmp_path, config, "val/loss", stage="test").system is not None
 
 
-def test_cli_reports_a_wrong_monitor_with_exit_2(tmp_path, config):
-    from conftest import run_cli
+def test_cli_reports_a_wrong_monitor_with_exit_2(tmp_path, config, cli):
 
     config["trainer"]["callbacks"] = [{"_target_": EARLY_STOP, "monitor": "val/loss"}]
     path = write_yaml(tmp_path / "config.yaml", config)
-    done = run_cli(["check", str(path)], tmp_path)
+    done = cli(["check", str(path)], cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "trainer::callbacks::0::monitor: monitors 'val/loss', which is never logged" in done.stderr
     assert "config.yaml:" in done.stderr and "Did you mean 'val/loss/epoch'?" in done.stderr

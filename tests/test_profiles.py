@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import classifier_config, run_cli, write_yaml
+from conftest import classifier_config, write_yaml
 
 from lighter.config.errors import ConfigError
 from lighter.runner import prepare
@@ -46,25 +46,25 @@ def cfg(tmp_path) -> Path:
     return write_yaml(tmp_path / "config.yaml", config)
 
 
-def test_profile_list_names_every_profile(profiles, tmp_path):
+def test_profile_list_names_every_profile(profiles, tmp_path, cli):
     write_profile(profiles, "alice.yaml", ALICE)
     write_profile(profiles, "bob.yml", "trainer: {accelerator: cpu}\n")
     (profiles / "notes.txt").write_text("not a profile")
-    done = run_cli(["profile", "list"], tmp_path)
+    done = cli(["profile", "list"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"# profiles in {profiles}", "alice", "bob"]
 
 
-def test_profile_list_of_an_empty_folder_says_how_to_make_one(profiles, tmp_path):
-    done = run_cli(["profile", "list"], tmp_path)
+def test_profile_list_of_an_empty_folder_says_how_to_make_one(profiles, tmp_path, cli):
+    done = cli(["profile", "list"], cwd=tmp_path)
     assert done.returncode == 0
     assert f"No profiles in {profiles}." in done.stdout
     assert "NAME.yaml" in done.stdout and "chmod 600" in done.stdout
 
 
-def test_profile_show_masks_secret_values(profiles, tmp_path):
+def test_profile_show_masks_secret_values(profiles, tmp_path, cli):
     path = write_profile(profiles, "alice.yaml", ALICE + "  db:\n    Password: hunter2-long\n")
-    done = run_cli(["profile", "show", "alice"], tmp_path)
+    done = cli(["profile", "show", "alice"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"# {path}\n")
     shown = yaml.safe_load(done.stdout)
@@ -82,26 +82,26 @@ def test_profile_show_masks_secret_values(profiles, tmp_path):
         pytest.param(["fit", "config.yaml"], {"LIGHTER_PROFILE": "alcie"}, id="environment"),
     ],
 )
-def test_a_missing_profile_lists_the_existing_ones(profiles, cfg, tmp_path, monkeypatch, args, env):
+def test_a_missing_profile_lists_the_existing_ones(profiles, cfg, tmp_path, monkeypatch, args, env, cli):
     write_profile(profiles, "alice.yaml", ALICE)
     write_profile(profiles, "bob.yaml", "{}\n")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    done = run_cli(args, tmp_path)
+    done = cli(args, cwd=tmp_path)
     assert done.returncode == 2
     assert f"lighter: error: profile 'alcie' does not exist in {profiles} (LIGHTER_PROFILE_DIR)" in done.stderr
     assert "Did you mean 'alice'? Profiles in that folder: alice, bob." in done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_a_missing_profile_without_any_profiles_says_where_to_create_it(profiles, tmp_path):
-    done = run_cli(["profile", "show", "alice"], tmp_path)
+def test_a_missing_profile_without_any_profiles_says_where_to_create_it(profiles, tmp_path, cli):
+    done = cli(["profile", "show", "alice"], cwd=tmp_path)
     assert done.returncode == 2
     assert f"There are no profiles yet: create {profiles / 'alice.yaml'} (a partial config)" in done.stderr
 
 
-def test_a_profile_name_is_not_a_path(profiles, tmp_path):
-    done = run_cli(["profile", "show", "../secrets"], tmp_path)
+def test_a_profile_name_is_not_a_path(profiles, tmp_path, cli):
+    done = cli(["profile", "show", "../secrets"], cwd=tmp_path)
     assert done.returncode == 2
     assert "'../secrets' is not a profile name" in done.stderr
 
@@ -114,9 +114,9 @@ def test_a_profile_name_is_not_a_path(profiles, tmp_path):
         pytest.param(0o600, False, id="owner-only"),
     ],
 )
-def test_a_profile_other_users_can_read_gets_a_warning(profiles, tmp_path, mode, warned):
+def test_a_profile_other_users_can_read_gets_a_warning(profiles, tmp_path, mode, warned, cli):
     path = write_profile(profiles, "alice.yaml", ALICE, mode=mode)
-    done = run_cli(["profile", "show", "alice"], tmp_path)
+    done = cli(["profile", "show", "alice"], cwd=tmp_path)
     assert done.returncode == 0
     warning = f"lighter: warning: profile {path} can be read by other users"
     assert (warning in done.stderr) is warned
@@ -148,9 +148,9 @@ def test_a_broken_profile_names_its_file_and_line(profiles, cfg):
     assert err.value.location.file == str(path)
 
 
-def test_show_masks_what_the_profile_set(profiles, cfg, tmp_path):
+def test_show_masks_what_the_profile_set(profiles, cfg, tmp_path, cli):
     write_profile(profiles, "alice.yaml", ALICE)
-    done = run_cli(["show", "config.yaml", "--profile", "alice"], tmp_path)
+    done = cli(["show", "config.yaml", "--profile", "alice"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     shown = yaml.safe_load(done.stdout)
     assert shown["trainer"]["max_epochs"] == "<profile alice>"
@@ -159,42 +159,42 @@ def test_show_masks_what_the_profile_set(profiles, cfg, tmp_path):
     assert "alice-key" not in done.stdout and "alice-team" not in done.stdout
 
 
-def test_a_recorded_config_reruns_with_the_same_profile(profiles, cfg, tmp_path):
+def test_a_recorded_config_reruns_with_the_same_profile(profiles, cfg, tmp_path, cli):
     write_profile(profiles, "alice.yaml", ALICE)
-    done = run_cli(["fit", "config.yaml", "--profile", "alice"], tmp_path)
+    done = cli(["fit", "config.yaml", "--profile", "alice"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     run_dir = tmp_path / "alice-runs" / "version_0"
     recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert recorded["trainer"]["max_epochs"] == "<profile alice>"
     assert recorded["vars"]["comet_api_key"] == "<profile alice>"
 
-    again = run_cli(["fit", str(run_dir / "config.yaml"), "--profile", "alice"], tmp_path)
+    again = cli(["fit", str(run_dir / "config.yaml"), "--profile", "alice"], cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "alice-runs" / "version_1" / "config.yaml").is_file()  # the logger's name came back
 
-    bare = run_cli(["fit", str(run_dir / "config.yaml")], tmp_path)
+    bare = cli(["fit", str(run_dir / "config.yaml")], cwd=tmp_path)
     assert bare.returncode == 2
     assert "holds '<profile alice>': the value came from profile 'alice' and lighter did not record it" in bare.stderr
     assert "Run with --profile alice (or LIGHTER_PROFILE=alice)" in bare.stderr
 
 
-def test_a_secret_from_the_config_must_be_supplied_again(profiles, tmp_path):
+def test_a_secret_from_the_config_must_be_supplied_again(profiles, tmp_path, cli):
     config = classifier_config(tmp_path)
     config["trainer"]["logger"]["name"] = "runs"
     config["vars"] = {"hub": {"token": "hub-token-0123456789"}}
     config["system"]["model"]["bias"] = "$@vars::hub::token != ''"  # the run uses it
     write_yaml(tmp_path / "config.yaml", config)
-    assert run_cli(["fit", "config.yaml"], tmp_path).returncode == 0
+    assert cli(["fit", "config.yaml"], cwd=tmp_path).returncode == 0
     recorded = tmp_path / "runs" / "version_0" / "config.yaml"
     assert yaml.safe_load(recorded.read_text())["vars"]["hub"]["token"] == "<secret>"
 
-    again = run_cli(["fit", str(recorded)], tmp_path)
+    again = cli(["fit", str(recorded)], cwd=tmp_path)
     assert again.returncode == 2
     assert "vars::hub::token: holds '<secret>': a secret that lighter did not record" in again.stderr
     assert f"at {recorded}:" in again.stderr
     assert "Give it in a profile (--profile NAME), on the command line" in again.stderr
 
-    given = run_cli(["fit", str(recorded), "vars::hub::token=hub-token-0123456789"], tmp_path)
+    given = cli(["fit", str(recorded), "vars::hub::token=hub-token-0123456789"], cwd=tmp_path)
     assert given.returncode == 0, given.stderr
     record = yaml.safe_load((tmp_path / "runs" / "version_1" / "run.yaml").read_text())
     assert "hub-token" not in record["command"] and "vars::hub::token=<secret>" in record["command"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from lighter.config import reader
 from lighter.config.errors import ConfigError
@@ -129,9 +128,9 @@ def test_shared_anchor_without_recursion_still_reads(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["show", "check", "fit"])
-def test_billion_laughs_is_refused_by_every_command(tmp_path, command):
+def test_billion_laughs_is_refused_by_every_command(tmp_path, command, cli):
     (tmp_path / "laughs.yaml").write_text(billion_laughs())
-    result = run_cli([command, "laughs.yaml"], cwd=tmp_path, timeout=120)
+    result = cli([command, "laughs.yaml"], cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert f"expand to more than {MAX_ENTRIES:,} entries" in result.stderr
     assert "Traceback" not in result.stderr

@@ -4,14 +4,14 @@ resume` continuing in the same directory with continuous logs, and the same weig
 from __future__ import annotations
 
 import csv
+import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-
-from tests.conftest import run_cli, write_yaml
+from conftest import CliResult, run_cli, run_in_process, write_yaml
 
 PROJECT = textwrap.dedent(
     """\
@@ -116,17 +116,21 @@ def rows(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def fit(experiment: Path, *overrides: str):
-    return run_cli(["fit", str(experiment), *overrides], experiment.parent)
+def fit(experiment: Path, *overrides: str) -> CliResult | subprocess.CompletedProcess[str]:
+    """`lighter fit` in this process; in its own process when a callback will signal it (the signal is the point)."""
+    args = ["fit", str(experiment), *overrides]
+    if any("project.SignalAt" in o for o in overrides):
+        return run_cli(args, experiment.parent)
+    return run_in_process(args, cwd=experiment.parent)
 
 
-def test_stopped_at_an_epoch_end_and_resumed_gives_the_same_weights_and_logs_as_a_straight_fit(experiment):
+def test_stopped_at_an_epoch_end_and_resumed_gives_the_same_weights_and_logs_as_a_straight_fit(experiment, cli):
     """The issue's bit-exact check: max_epochs=2, then `lighter resume RUN_DIR trainer::max_epochs=4`, against 4."""
     logs = experiment.parent / "logs" / "toy"
     assert fit(experiment, "trainer::max_epochs=4").returncode == 0
     assert fit(experiment).returncode == 0
     straight, resumed = logs / "version_0", logs / "version_1"
-    done = run_cli(["resume", str(resumed), "trainer::max_epochs=4"], experiment.parent)
+    done = cli(["resume", str(resumed), "trainer::max_epochs=4"], cwd=experiment.parent)
     assert done.returncode == 0, done.stderr[-3000:]
     a, b = weights(straight / "checkpoints" / "last.ckpt"), weights(resumed / "checkpoints" / "last.ckpt")
     assert a.keys() == b.keys()
@@ -147,13 +151,13 @@ def test_stopped_at_an_epoch_end_and_resumed_gives_the_same_weights_and_logs_as_
     assert stopped.returncode == 143, stopped.stderr[-3000:]
     mid = logs / "version_2"
     only_checkpoint = "trainer::callbacks=" + yaml.safe_dump([CHECKPOINT], default_flow_style=True).strip()
-    assert run_cli(["resume", str(mid), only_checkpoint], experiment.parent).returncode == 0
+    assert cli(["resume", str(mid), only_checkpoint], cwd=experiment.parent).returncode == 0
     c = weights(mid / "checkpoints" / "last.ckpt")
     assert all(torch.equal(a[k], c[k]) for k in a), "weights after a mid-epoch stop differ from the straight fit's"
     steps = [(r["step"], r["train/loss/step"]) for r in rows(mid) if r["train/loss/step"]]
     assert steps == [(r["step"], r["train/loss/step"]) for r in rows(straight) if r["train/loss/step"]]
 
-    again = run_cli(["resume", str(resumed), "trainer::max_epochs=4"], experiment.parent)
+    again = cli(["resume", str(resumed), "trainer::max_epochs=4"], cwd=experiment.parent)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "has already reached its end: it has trained 4 epochs, and trainer::max_epochs is 4" in again.stdout
     assert len(record(resumed)["resumes"]) == 1  # nothing ran, nothing recorded
@@ -162,7 +166,9 @@ def test_stopped_at_an_epoch_end_and_resumed_gives_the_same_weights_and_logs_as_
 @pytest.mark.parametrize(
     ("name", "code"), [pytest.param("SIGTERM", 143, id="SIGTERM"), pytest.param("SIGINT", 130, id="SIGINT")]
 )
-def test_a_signal_finishes_the_step_saves_a_checkpoint_records_it_and_resume_completes_the_run(experiment, name, code):
+def test_a_signal_finishes_the_step_saves_a_checkpoint_records_it_and_resume_completes_the_run(
+    experiment, name, code, cli
+):
     run_dir = experiment.parent / "logs" / "toy" / "version_0"
     stopped = fit(experiment, signal_at(8, name))
     assert stopped.returncode == code, stopped.stderr[-3000:]
@@ -177,7 +183,7 @@ def test_a_signal_finishes_the_step_saves_a_checkpoint_records_it_and_resume_com
     assert state["global_step"] == 8  # the step in flight finished; none after it started
     assert {"optimizer_states", "loops", "lighter_rng", "callbacks"} <= state.keys()
 
-    done = run_cli(["resume", str(run_dir)], experiment.parent)
+    done = cli(["resume", str(run_dir)], cwd=experiment.parent)
     assert done.returncode == 0, done.stderr[-3000:]
     rec = record(run_dir)
     assert rec["status"] == "finished" and "interrupted" not in rec
@@ -205,14 +211,14 @@ def test_a_second_ctrl_c_stops_at_once_and_records_it(experiment):
         pytest.param("no-checkpoint", "has no checkpoint to resume from: no .ckpt file in", id="no-checkpoint"),
     ],
 )
-def test_resume_of_what_cannot_be_resumed_names_what_is_missing(experiment, setup, message):
+def test_resume_of_what_cannot_be_resumed_names_what_is_missing(experiment, setup, message, cli):
     target = experiment.parent / "target"
     if setup == "empty":
         target.mkdir()
     if setup == "no-checkpoint":
         assert fit(experiment, "trainer::enable_checkpointing=false", "trainer::callbacks=[]").returncode == 0
         target = experiment.parent / "logs" / "toy" / "version_0"
-    done = run_cli(["resume", str(target)], experiment.parent)
+    done = cli(["resume", str(target)], cwd=experiment.parent)
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lighter.run.record import CONFIG_FILE, RUN_FILE
-from tests.conftest import classifier_config, run_cli, write_yaml
+from tests.conftest import classifier_config, write_yaml
 
 
 def fit_config(tmp_path: Path, **trainer) -> Path:
@@ -36,8 +36,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_finished_run_records_status_times_and_keeps_checkpoints_in_its_directory(tmp_path):
-    done = run_cli(["fit", str(fit_config(tmp_path))], tmp_path)
+def test_finished_run_records_status_times_and_keeps_checkpoints_in_its_directory(tmp_path, cli):
+    done = cli(["fit", str(fit_config(tmp_path))], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     run_dir = tmp_path / "logs" / "version_0"
     rec = record(run_dir)
@@ -48,7 +48,7 @@ def test_finished_run_records_status_times_and_keeps_checkpoints_in_its_director
     assert yaml.safe_load((run_dir / CONFIG_FILE).read_text())["trainer"]["max_epochs"] == 1
 
     # `lighter test RUN_DIR`: the recorded config and, with no best tracked (no monitor), last.ckpt.
-    tested = run_cli(["test", str(run_dir)], tmp_path)
+    tested = cli(["test", str(run_dir)], cwd=tmp_path)
     assert tested.returncode == 0, tested.stderr[-3000:]
     test_record = record(tmp_path / "logs" / "version_1")
     assert test_record["checkpoint"] == str(run_dir / "checkpoints" / "last.ckpt")
@@ -56,9 +56,9 @@ def test_finished_run_records_status_times_and_keeps_checkpoints_in_its_director
     assert test_record["status"] == "finished"
 
 
-def test_failed_run_records_the_error_and_exits_1(tmp_path):
+def test_failed_run_records_the_error_and_exits_1(tmp_path, cli):
     # Three classes of labels, two outputs: cross-entropy fails on the first batch.
-    done = run_cli(["fit", str(fit_config(tmp_path)), "system::model::out_features=2"], tmp_path)
+    done = cli(["fit", str(fit_config(tmp_path)), "system::model::out_features=2"], cwd=tmp_path)
     assert done.returncode == 1
     rec = record(tmp_path / "logs" / "version_0")
     assert rec["status"] == "failed"
@@ -67,22 +67,22 @@ def test_failed_run_records_the_error_and_exits_1(tmp_path):
     assert rec["ended"] is not None
 
 
-def test_config_error_before_the_run_writes_no_directory(tmp_path):
-    done = run_cli(["fit", str(fit_config(tmp_path)), "system::optimizer::lr=[1"], tmp_path)
+def test_config_error_before_the_run_writes_no_directory(tmp_path, cli):
+    done = cli(["fit", str(fit_config(tmp_path)), "system::optimizer::lr=[1"], cwd=tmp_path)
     assert done.returncode == 2
     assert not (tmp_path / "logs").exists()
 
 
-def test_run_dir_option_names_the_directory_and_a_second_run_there_is_refused_losing_nothing(tmp_path):
+def test_run_dir_option_names_the_directory_and_a_second_run_there_is_refused_losing_nothing(tmp_path, cli):
     config = str(fit_config(tmp_path))
     named = tmp_path / "my" / "run"
-    first = run_cli(["fit", config, "--run-dir", str(named)], tmp_path)
+    first = cli(["fit", config, "--run-dir", str(named)], cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert record(named)["status"] == "finished"
     assert (named / "metrics.csv").is_file() and (named / "checkpoints" / "last.ckpt").is_file()
     assert not (tmp_path / "logs").exists()  # the CSV logger writes into the named directory
     before = snapshot(named)
-    second = run_cli(["fit", config, f"--run-dir={named}", "trainer::max_epochs=2"], tmp_path)
+    second = cli(["fit", config, f"--run-dir={named}", "trainer::max_epochs=2"], cwd=tmp_path)
     assert second.returncode == 2
     assert f"the run directory {named} already holds a recorded run (status: finished)" in second.stderr
     assert f"lighter resume {named}" in second.stderr
@@ -90,33 +90,33 @@ def test_run_dir_option_names_the_directory_and_a_second_run_there_is_refused_lo
     assert snapshot(named) == before  # not a byte changed, metrics.csv included
 
 
-def test_a_refused_logger_version_loses_nothing(tmp_path):
+def test_a_refused_logger_version_loses_nothing(tmp_path, cli):
     config = str(fit_config(tmp_path))
-    assert run_cli(["fit", config, "trainer::logger::version=0"], tmp_path).returncode == 0
+    assert cli(["fit", config, "trainer::logger::version=0"], cwd=tmp_path).returncode == 0
     before = snapshot(tmp_path / "logs")
-    again = run_cli(["fit", config, "trainer::logger::version=0"], tmp_path)
+    again = cli(["fit", config, "trainer::logger::version=0"], cwd=tmp_path)
     assert again.returncode == 2
     assert "trainer::logger::version: the run directory" in again.stderr
     assert snapshot(tmp_path / "logs") == before
 
 
-def test_a_sweep_trial_directory_holding_only_its_config_is_free(tmp_path):
+def test_a_sweep_trial_directory_holding_only_its_config_is_free(tmp_path, cli):
     trial = tmp_path / "sweep" / "trial_000"
     write_yaml(trial / "trial.yaml", {"trial": "trial_000", "status": "pending"})
     config = fit_config(tmp_path)
     (trial / CONFIG_FILE).write_text(config.read_text())
-    done = run_cli(["fit", str(trial / CONFIG_FILE), "--run-dir", str(trial)], tmp_path)
+    done = cli(["fit", str(trial / CONFIG_FILE), "--run-dir", str(trial)], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert record(trial)["status"] == "finished"
     assert (trial / "trial.yaml").is_file()
 
 
-def test_a_run_that_failed_before_writing_results_does_not_block_its_directory(tmp_path):
+def test_a_run_that_failed_before_writing_results_does_not_block_its_directory(tmp_path, cli):
     config = str(fit_config(tmp_path))
     named = tmp_path / "retry"
-    failed = run_cli(["fit", config, "--run-dir", str(named), "system::model::out_features=2"], tmp_path)
+    failed = cli(["fit", config, "--run-dir", str(named), "system::model::out_features=2"], cwd=tmp_path)
     assert failed.returncode == 1
-    again = run_cli(["fit", config, "--run-dir", str(named)], tmp_path)
+    again = cli(["fit", config, "--run-dir", str(named)], cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     rec = record(named)
     assert rec["status"] == "finished"
@@ -154,12 +154,12 @@ def test_two_concurrent_fits_of_one_config_get_two_directories_and_two_checkpoin
         ),
     ],
 )
-def test_what_a_run_directory_or_checkpoint_name_cannot_mean_is_a_config_error(tmp_path, args, message):
+def test_what_a_run_directory_or_checkpoint_name_cannot_mean_is_a_config_error(tmp_path, args, message, cli):
     config = fit_config(tmp_path)
     run_dir = tmp_path / "somewhere"
     run_dir.mkdir()
     fill = {"run": str(run_dir), "config": str(config)}
-    done = run_cli([a.format(**fill) for a in args], tmp_path)
+    done = cli([a.format(**fill) for a in args], cwd=tmp_path)
     assert done.returncode == 2
     assert message.format(**fill) in done.stderr
     assert "Traceback" not in done.stderr
@@ -170,10 +170,10 @@ def test_what_a_run_directory_or_checkpoint_name_cannot_mean_is_a_config_error(t
     "override",
     [pytest.param("trainer::fast_dev_run=true", id="fast_dev_run"), pytest.param(None, id="check")],
 )
-def test_fast_dev_run_and_check_write_no_run_directory(tmp_path, override):
+def test_fast_dev_run_and_check_write_no_run_directory(tmp_path, override, cli):
     config = str(fit_config(tmp_path))
     args = ["fit", config, override] if override else ["check", config]
-    done = run_cli(args, tmp_path)
+    done = cli(args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert not (tmp_path / "logs").exists()
     assert not (tmp_path / "runs").exists()

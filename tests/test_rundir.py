@@ -1,7 +1,6 @@
 """Runs record themselves: config, command, versions, seed and git state; nothing is overwritten."""
 
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -133,18 +132,12 @@ def test_test_stage_records_the_config_that_trained_its_checkpoint(experiment):
     assert yaml.safe_load((second / RUN_FILE).read_text())["checkpoint"] == str(ckpt.resolve())
 
 
-def test_saved_config_reruns_elsewhere_with_identical_weights(experiment, tmp_path):
+def test_saved_config_reruns_elsewhere_with_identical_weights(experiment, tmp_path, cli):
     run("fit", [str(experiment)])
     first = experiment.parent / "logs" / "toy" / "version_0"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    done = subprocess.run(
-        [sys.executable, "-m", "lighter", "fit", str(first / CONFIG_FILE)],
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = cli(["fit", str(first / CONFIG_FILE)], cwd=elsewhere)
     assert done.returncode == 0, done.stderr[-2000:]
     second = elsewhere / "logs" / "toy" / "version_0"
     a, b = weights(first / "checkpoints" / "last.ckpt"), weights(second / "checkpoints" / "last.ckpt")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, run_cli
+from conftest import REPO
 
 from lighter import runner
 from lighter.utils import MonaiMetric
@@ -117,8 +117,8 @@ def test_monai_metric_refuses_other_metrics():
 # ---- the example, shortened ------------------------------------------------------------------------------
 
 
-def test_short_fit_then_test_and_predict_write_nifti_with_the_affine(tmp_path, data_module):
-    fit = run_cli(["fit", str(CONFIG), *SHORT], cwd=tmp_path, timeout=300)
+def test_short_fit_then_test_and_predict_write_nifti_with_the_affine(tmp_path, data_module, cli):
+    fit = cli(["fit", str(CONFIG), *SHORT], cwd=tmp_path)
     assert fit.returncode == 0, fit.stderr[-3000:]
     run_dir = tmp_path / "runs/segmentation/version_0"
     assert (run_dir / "checkpoints/best.ckpt").is_file()

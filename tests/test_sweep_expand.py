@@ -399,7 +399,7 @@ def test_replace_and_delete_markers_merge_as_in_lighter_fit(tmp_path):
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_digits_cascade_trial_runs_alone_from_any_directory(tmp_path):
+def test_digits_cascade_trial_runs_alone_from_any_directory(tmp_path, cli):
     """configs/cascade expands; one trial's config.yaml runs with `lighter fit --run-dir` from elsewhere."""
     out = tmp_path / "out"
     trials = expand(REPO / "configs" / "cascade", out)
@@ -409,13 +409,7 @@ def test_digits_cascade_trial_runs_alone_from_any_directory(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     quick = ["trainer::max_epochs=1", "trainer::limit_train_batches=2", "trainer::limit_val_batches=1"]
-    done = subprocess.run(
-        [sys.executable, "-m", "lighter", "fit", str(trial.config_path), "--run-dir", str(trial.dir), *quick],
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = cli(["fit", str(trial.config_path), "--run-dir", str(trial.dir), *quick], cwd=elsewhere)
     assert done.returncode == 0, done.stderr[-3000:]
     assert yaml.safe_load((trial.dir / "run.yaml").read_text())["status"] == "finished"
     assert (trial.dir / "metrics.csv").is_file() and (trial.dir / "batch_log.csv").is_file()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, classifier_config, run_cli, write_yaml
+from conftest import REPO, classifier_config, write_yaml
 
 from lighter.config.errors import ConfigError
 from lighter.sweep.run import run_dirs
@@ -252,10 +252,10 @@ def one_file_sweep(tmp_path: Path) -> Path:
     return write_yaml(tmp_path / "grid.yaml", config)
 
 
-def test_the_command_runs_a_one_file_sweep_and_a_second_run_skips_it(tmp_path):
+def test_the_command_runs_a_one_file_sweep_and_a_second_run_skips_it(tmp_path, cli):
     root = one_file_sweep(tmp_path)
 
-    first = run_cli(["sweep", "run", str(root), "-o", "out", "--jobs", "2"], tmp_path)
+    first = cli(["sweep", "run", str(root), "-o", "out", "--jobs", "2"], cwd=tmp_path)
 
     assert first.returncode == 0, first.stdout + first.stderr
     lines = first.stdout.splitlines()
@@ -267,7 +267,7 @@ def test_the_command_runs_a_one_file_sweep_and_a_second_run_skips_it(tmp_path):
     for trial in sorted((tmp_path / "out" / "grid").iterdir()):
         assert status(trial)["status"] == "done" and (trial / "batch_log.csv").is_file()
 
-    second = run_cli(["sweep", "run", str(root), "-o", "out"], tmp_path)
+    second = cli(["sweep", "run", str(root), "-o", "out"], cwd=tmp_path)
 
     assert second.returncode == 0
     assert second.stdout.splitlines() == [f"2 trials in {tmp_path / 'out'}: 2 complete, 0 to run", "2 complete before"]
@@ -282,10 +282,10 @@ def test_the_command_runs_a_one_file_sweep_and_a_second_run_skips_it(tmp_path):
         pytest.param(["--executor", "slurm", "--time", "soon"], "'soon' is not a time limit", id="time"),
     ],
 )
-def test_bad_options_are_config_errors(tmp_path, args, message):
+def test_bad_options_are_config_errors(tmp_path, args, message, cli):
     root = one_file_sweep(tmp_path)
 
-    done = run_cli(["sweep", "run", str(root), "-o", "out", *args], tmp_path)
+    done = cli(["sweep", "run", str(root), "-o", "out", *args], cwd=tmp_path)
 
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr

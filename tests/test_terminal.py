@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, accuracy, captured, classifier_config, run_cli, write_yaml
+from conftest import REPO, accuracy, captured, classifier_config, write_yaml
 
 from lighter.config.errors import ConfigError
 from lighter.metric_names import shorten, split_name
@@ -46,9 +46,9 @@ def test_shorten_prefers_the_asked_reduction():
     assert shorten(metrics, prefer="epoch") == {"train/loss": 1.0}
 
 
-def test_digits_without_a_terminal_prints_a_line_per_epoch_no_noise_and_a_summary(tmp_path):
+def test_digits_without_a_terminal_prints_a_line_per_epoch_no_noise_and_a_summary(tmp_path, cli):
     # Captured output is not a TTY, as in a SLURM log: no bar redraws, one line per epoch, under 10 KB in all.
-    fit = run_cli(["fit", str(DIGITS)], tmp_path, timeout=SLOW)
+    fit = cli(["fit", str(DIGITS)], cwd=tmp_path)
     assert fit.returncode == 0, fit.stderr[-3000:]
     output = fit.stdout + fit.stderr
     assert len(output.encode()) < 10_000, len(output.encode())
@@ -76,7 +76,7 @@ def test_digits_without_a_terminal_prints_a_line_per_epoch_no_noise_and_a_summar
         ("test", r"test/accuracy \S+"),
         ("predict", ""),
     ):
-        done = run_cli([stage, str(DIGITS)], tmp_path, timeout=SLOW)
+        done = cli([stage, str(DIGITS)], cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
         summary = _summary(done.stdout)
         assert (tmp_path / summary["Run directory"] / "run.yaml").is_file()
@@ -107,13 +107,13 @@ def _summary(stdout: str) -> dict:
         pytest.param([], {"LIGHTER_VERBOSE": "1"}, True, id="verbose-env"),
     ],
 )
-def test_noise_is_hidden_unless_verbose(tmp_path, monkeypatch, argv, env, shown):
+def test_noise_is_hidden_unless_verbose(tmp_path, monkeypatch, argv, env, shown, cli):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     # A warning from the user's own config stays, whatever the mode.
     own = "$__import__('warnings').warn('check the data folder') or 2"
     config = write_yaml(tmp_path / "c.yaml", _metrics_config(tmp_path, log_every_n_steps=50, max_epochs=own))
-    done = run_cli(["fit", str(config), *argv], tmp_path)
+    done = cli(["fit", str(config), *argv], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert ("💡 Tip" in done.stderr) is shown
     assert ("smaller than the logging interval" in done.stderr) is shown
@@ -127,10 +127,10 @@ def test_noise_is_hidden_unless_verbose(tmp_path, monkeypatch, argv, env, shown)
         pytest.param("lighter.callbacks.RichProgressBar", id="rich"),
     ],
 )
-def test_a_bar_named_in_the_config_shows_short_names_and_val_metrics(tmp_path, bar):
+def test_a_bar_named_in_the_config_shows_short_names_and_val_metrics(tmp_path, bar, cli):
     config = _metrics_config(tmp_path, enable_progress_bar=True)
     config["trainer"]["callbacks"].append({"_target_": bar})
-    done = run_cli(["fit", str(write_yaml(tmp_path / "c.yaml", config))], tmp_path)
+    done = cli(["fit", str(write_yaml(tmp_path / "c.yaml", config))], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "val/accuracy" in done.stdout and "train/loss" in done.stdout
     for long_name in ("v_num", "/step", "/epoch", "_step", "metrics/"):
@@ -167,9 +167,9 @@ def _config_digest() -> str:
     return hashlib.sha256(DIGITS.read_bytes()).hexdigest()
 
 
-def test_lr_find_on_digits_prints_the_suggestion_and_saves_the_plot(tmp_path):
+def test_lr_find_on_digits_prints_the_suggestion_and_saves_the_plot(tmp_path, cli):
     before = _config_digest()
-    done = run_cli(["lr_find", str(DIGITS), "args::lr_find::num_training=30"], tmp_path, timeout=SLOW)
+    done = cli(["lr_find", str(DIGITS), "args::lr_find::num_training=30"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     found = re.search(
         r"suggested learning rate (\S+)\n  use it: lighter fit \S+digits.yaml \S+ system::optimizer::lr=(\S+)",
@@ -182,10 +182,10 @@ def test_lr_find_on_digits_prints_the_suggestion_and_saves_the_plot(tmp_path):
     assert _config_digest() == before
 
 
-def test_scale_batch_size_on_digits_prints_the_largest_size(tmp_path):
+def test_scale_batch_size_on_digits_prints_the_largest_size(tmp_path, cli):
     before = _config_digest()
     args = ["args::scale_batch_size::max_trials=3", "args::scale_batch_size::steps_per_trial=1"]
-    done = run_cli(["scale_batch_size", str(DIGITS), *args], tmp_path, timeout=SLOW)
+    done = cli(["scale_batch_size", str(DIGITS), *args], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     found = re.search(
         r"largest batch size that fits is (\d+)\n  use it: lighter fit .* vars::batch_size=(\d+)", done.stdout
@@ -292,11 +292,11 @@ class StopAfterFirstEpoch(pl.Callback):
 '''
 
 
-def test_a_stopped_fit_says_how_to_resume(tmp_path):
+def test_a_stopped_fit_says_how_to_resume(tmp_path, cli):
     config = _metrics_config(tmp_path, max_epochs=3)
     (Path(config["project"]) / "stopper.py").write_text(STOPPER)
     config["trainer"]["callbacks"].append({"_target_": "project.stopper.StopAfterFirstEpoch"})
-    done = run_cli(["fit", str(write_yaml(tmp_path / "c.yaml", config))], tmp_path)
+    done = cli(["fit", str(write_yaml(tmp_path / "c.yaml", config))], cwd=tmp_path)
     assert done.returncode == 143, done.stderr[-3000:]
     summary = _summary(done.stdout)
     run_dir, _, status = summary["Run directory"].partition(" ")

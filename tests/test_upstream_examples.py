@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_cli
 
 from lighter import runner
 
@@ -237,21 +236,21 @@ def test_ci_override_file_merges_flat_keys(tmp_path, sep):
 
 
 @pytest.mark.parametrize("sep", VERSIONS)
-def test_example_fits_through_the_cli_with_the_ci_overrides(tmp_path, sep):
+def test_example_fits_through_the_cli_with_the_ci_overrides(tmp_path, sep, cli):
     # As upstream's CI: `lighter fit example.yaml,test_overrides.yaml` from the repository root.
     write_upstream_checkout(tmp_path, sep)
-    fit = run_cli(["fit", f"{EXAMPLE},{EXAMPLE_OVERRIDES},{TEST_OVERRIDES}"], tmp_path)
+    fit = cli(["fit", f"{EXAMPLE},{EXAMPLE_OVERRIDES},{TEST_OVERRIDES}"], cwd=tmp_path)
     assert fit.returncode == 0, fit.stderr[-3000:]
     assert "Traceback" not in fit.stderr
 
 
-def test_v004_example_tests_and_predicts_through_the_cli(tmp_path):
+def test_v004_example_tests_and_predicts_through_the_cli(tmp_path, cli):
     write_upstream_checkout(tmp_path, "#")
-    test = run_cli(["test", f"{EXAMPLE},{TEST_OVERRIDES}"], tmp_path)
+    test = cli(["test", f"{EXAMPLE},{TEST_OVERRIDES}"], cwd=tmp_path)
     assert test.returncode == 0, test.stderr[-3000:]
     assert "test/metrics/" in test.stdout  # Lightning's results table (it wraps long names)
 
-    predict = run_cli(["predict", f"{EXAMPLE},{TEST_OVERRIDES}"], tmp_path)
+    predict = cli(["predict", f"{EXAMPLE},{TEST_OVERRIDES}"], cwd=tmp_path)
     assert predict.returncode == 0, predict.stderr[-3000:]
     written = sorted((tmp_path / "projects" / "cifar10" / "predictions").glob("*.pt"))
     assert len(written) == 16  # fast_dev_run: one batch of 16

@@ -565,7 +565,7 @@ def test_cli_two_process_ddp_writes_each_sample_once(tmp_path):
     writers = yaml.safe_dump([file_writer(out), table_writer(table)], default_flow_style=True, width=1000).strip()
     ddp = ["trainer::strategy=ddp", "trainer::devices=2", "trainer::accelerator=cpu"]
 
-    done = run_cli(["predict", str(config), f"trainer::callbacks={writers}", *ddp], cwd=tmp_path, timeout=300)
+    done = run_cli(["predict", str(config), f"trainer::callbacks={writers}", *ddp], tmp_path, timeout=300)
 
     assert done.returncode == 0, done.stderr[-3000:]
     assert "GLOBAL_RANK: 1" in done.stderr + done.stdout  # really two processes

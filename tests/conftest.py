@@ -30,6 +30,10 @@ import lighter.cli
 
 REPO = Path(__file__).resolve().parent.parent
 
+# One thread per test process: the tensors here are tiny, the machine has 2 cores and pytest-xdist runs a worker on
+# each. Set before torch is imported, so torch and every process a test starts read it (a test may still unset it).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # The `project` package the configs import (`project: ...`). `probe` holds what tests look at after a run:
 # module state is fresh for every run because lighter re-imports `project` each time.
 PROJECT_FILES = {
@@ -310,7 +314,14 @@ _PROCESS_WARNING_FILTERS = list(warnings.filters)
 _SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2) if s is not None)
 
 
+# Loggers lighter adds a filter to in each run (lighter.quiet's notices), made here so that their state is saved
+# and restored even when the first run is the one that imports Lightning.
+_FILTERED_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero")
+
+
 def _loggers() -> list[logging.Logger]:
+    for name in _FILTERED_LOGGERS:
+        logging.getLogger(name)
     known = logging.Logger.manager.loggerDict.values()
     return [logging.getLogger(), *(x for x in known if isinstance(x, logging.Logger))]
 
@@ -369,6 +380,13 @@ def _fresh_process_warnings() -> Iterator[None]:
         yield
 
 
+def _end_process_state() -> None:
+    """What the end of a `lighter` process ends and a later command in this process must not inherit."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()  # W&B keeps one run per process until it exits; WandbLogger would reuse it
+
+
 def run_in_process(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
     """`lighter ARGS` through the real entry point `lighter.cli.main`, in this process, as a new process would run
     it: its exit status (an uncaught exception prints its traceback and gives 1, as Python does) and its output.
@@ -400,6 +418,7 @@ def run_in_process(args: list[str], cwd: Path | None = None, env: dict[str, str]
             except Exception:
                 traceback.print_exc()
                 code = 1
+            _end_process_state()
     finally:
         sys.argv = saved_argv
         os.chdir(saved_cwd)
@@ -410,11 +429,12 @@ def run_in_process(args: list[str], cwd: Path | None = None, env: dict[str, str]
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli() -> Callable[..., CliResult]:
     """`cli(["fit", "config.yaml", ...], cwd=..., env=...)`: the `lighter` command in this process (`run_in_process`).
 
-    Use it for every CLI test that is not about the process itself; those use `run_cli`.
+    Use it for every CLI test that is not about the process itself; those use `run_cli`. Session-scoped, as it
+    holds no state: hypothesis' @given tests can take it.
     """
     return run_in_process
 

@@ -3,7 +3,12 @@ console script) where what the process imports or how it starts is the point."""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import subprocess
 import sys
+import warnings
 
 import pytest
 import yaml
@@ -35,8 +40,6 @@ def _imported(importtime_stderr: str) -> set[str]:
     ],
 )
 def test_help_prints_usage_without_importing_torch(tmp_path, argv, code, expected):
-    import subprocess
-
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "lighter", *argv],
         cwd=tmp_path,
@@ -273,3 +276,36 @@ def test_check_stage_option_in_every_form(tmp_path, capsys, flag):
     config = write_yaml(tmp_path / "c.yaml", classifier_config(tmp_path))
     main(["check", str(config), *flag, "trainer::max_epochs=2"])
     assert "`lighter validate` builds and runs one batch" in capsys.readouterr().out
+
+
+def test_the_in_process_cli_gives_back_what_a_run_changes(tmp_path, cli):
+    # conftest's `cli` runs `lighter fit` as a new process would, then restores this process: a later test must not
+    # see the run's directory variable, signal handlers, warning filters or logging handlers.
+    path = write_yaml(tmp_path / "config.yaml", classifier_config(tmp_path))
+    before = (
+        dict(os.environ),
+        os.getcwd(),
+        list(sys.argv),
+        {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)},
+        list(warnings.filters),
+        list(logging.getLogger().handlers),
+        list(logging.getLogger("pytorch_lightning.utilities.rank_zero").filters),
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = cli(["fit", str(path)], cwd=elsewhere)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Run directory:" in done.stdout  # what the run printed was captured
+    after = (
+        dict(os.environ),
+        os.getcwd(),
+        list(sys.argv),
+        {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)},
+        list(warnings.filters),
+        list(logging.getLogger().handlers),
+        list(logging.getLogger("pytorch_lightning.utilities.rank_zero").filters),
+    )
+    assert after == before
+
+    failed = cli(["fit", str(path), "system::criterion={_target_: torch.nn.MSELoss}"])
+    assert failed.returncode == 1 and "Traceback" in failed.stderr  # an uncaught error: its traceback, exit 1

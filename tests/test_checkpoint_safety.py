@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import classifier_config, write_yaml
 
 from lighter.config.errors import ConfigError
 from lighter.run.checkpoint import TRUST_ENV, read_checkpoint
-from tests.conftest import classifier_config, write_yaml
 
 
 class Planted:

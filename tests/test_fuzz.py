@@ -6,7 +6,7 @@ the wrong type (int <-> str, dict <-> list, list <-> scalar); broken `@` referen
 runtime errors; `%` macros to missing files or ids; deep nesting; anchors and aliases; duplicate keys;
 `!!python/...` and other tags; binary garbage; an empty file. They go through the real loader and validator
 in-process (`prepare`, as `fit`/`validate`/`test`/`predict` and as `show` run it), and a sample through `lighter
-check` in a subprocess. The outcome counts are printed at the end of the module (`pytest -s` shows them).
+check` (its entry point, in-process). The outcome counts are printed at the end of the module (`pytest -s` shows them).
 """
 
 from __future__ import annotations

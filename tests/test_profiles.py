@@ -13,7 +13,7 @@ from lighter.runner import prepare
 
 @pytest.fixture
 def profiles(tmp_path, monkeypatch) -> Path:
-    """An empty profile folder, named by LIGHTER_PROFILE_DIR (the CLI subprocesses inherit it)."""
+    """An empty profile folder, named by LIGHTER_PROFILE_DIR (the in-process CLI reads it)."""
     folder = tmp_path / "profiles"
     folder.mkdir()
     monkeypatch.setenv("LIGHTER_PROFILE_DIR", str(folder))

@@ -1,6 +1,6 @@
 """One run, one directory: where lighter puts a run, how `run.yaml` records its end, and what it never overwrites.
 
-Every run goes through the real CLI in a subprocess, as a user or a SLURM script starts it.
+Every run goes through the real CLI entry point (in this process; two concurrent fits in their own processes).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import classifier_config, write_yaml
 
 from lighter.run.record import CONFIG_FILE, RUN_FILE
-from tests.conftest import classifier_config, write_yaml
 
 
 def fit_config(tmp_path: Path, **trainer) -> Path:

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from tests.conftest import classifier_config, write_yaml
+from conftest import classifier_config, write_yaml
 
 LIGHTER_FILES = {"run.yaml", "metrics.csv"}  # config.yaml goes to each tracker's run on purpose (lighter.tracking)
 

@@ -3,12 +3,10 @@
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 
 CONFIG = textwrap.dedent(
     """\

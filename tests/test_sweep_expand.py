@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO
 
 from lighter.config.errors import ConfigError
 from lighter.sweep.expand import expand, load_trials
@@ -394,9 +395,6 @@ def test_replace_and_delete_markers_merge_as_in_lighter_fit(tmp_path):
     )
     config = config_of(expand(root, tmp_path / "out")[1])
     assert config["system"] == {"optimizer": {"_target_": "torch.optim.Adam", "lr": 0.05}}
-
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_digits_cascade_trial_runs_alone_from_any_directory(tmp_path, cli):

@@ -24,7 +24,7 @@ LOGGER_CLASSES = {
 
 @pytest.fixture
 def offline(tmp_path, monkeypatch) -> Path:
-    """Trackers offline, their own folders under tmp_path; the CLI subprocesses inherit this environment."""
+    """Trackers offline, their own folders under tmp_path; the in-process CLI reads this environment."""
     for name, value in offline_env(tmp_path).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("LIGHTER_PROFILE_DIR", str(tmp_path / "profiles"))

@@ -64,8 +64,10 @@ postgres:
 	      postgresql >/dev/null; \
 	  fi; }
 
+# A pytest-xdist worker per core; tests marked with one xdist_group (a SLURM cluster, a PostgreSQL server started
+# for a module) share a worker.
 test: lint browser slurm postgres
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup tests
 
 bench: venv
 	$(BIN)/python benchmarks/run.py

@@ -22,6 +22,9 @@ import torch
 import yaml
 from conftest import classifier_config, write_yaml
 
+# One cluster for the session: under pytest-xdist (`make test`) every test here runs on the same worker.
+pytestmark = pytest.mark.xdist_group("slurm")
+
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[slurm_cluster.Cluster]:

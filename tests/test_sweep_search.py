@@ -469,6 +469,7 @@ while (trial_dir := leaf.ask()) is not None:
 """
 
 
+@pytest.mark.xdist_group("postgres")  # one server for the module: under pytest-xdist, one worker
 def test_two_runner_processes_on_one_postgres_study_meet_the_budget_exactly(postgres, tmp_path, monkeypatch):
     import subprocess
     import sys
@@ -492,6 +493,7 @@ def test_two_runner_processes_on_one_postgres_study_meet_the_budget_exactly(post
     assert all("over the budget" in t.user_attrs[studies.REASON_ATTR] for t in over)
 
 
+@pytest.mark.xdist_group("postgres")  # one server for the module: under pytest-xdist, one worker
 def test_a_search_on_postgres_keeps_the_password_out_of_its_output(postgres, tmp_path, monkeypatch):
     with_profile(tmp_path, monkeypatch, postgres.password)
     root = search_config(tmp_path, trials=2, epochs=1)

@@ -11,6 +11,7 @@ import pytest
 from conftest import accuracy, read_metrics, write_yaml
 
 from lighter import runner
+from lighter.callbacks import BatchLog
 
 BATCH = 6  # 16 samples: batches of 6, 6 and 4, so the epoch mean must weight them
 SIZES = [6, 6, 4]
@@ -108,7 +109,6 @@ def test_rows_reach_the_file_during_an_epoch_every_flush_seconds(tmp_path, confi
 
 @pytest.mark.parametrize("value", [pytest.param(-1, id="negative"), pytest.param("often", id="not-a-number")])
 def test_flush_seconds_must_be_a_number_of_seconds(value):
-    from lighter.callbacks import BatchLog
 
     with pytest.raises(ValueError, match=f"BatchLog flush_seconds must be a number of seconds >= 0, got {value!r}"):
         BatchLog(flush_seconds=value)

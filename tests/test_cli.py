@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import warnings
+from importlib import metadata
 
 import pytest
 import yaml
@@ -81,7 +82,6 @@ def test_every_command_help_teaches(capsys, name):
 
 
 def test_version_names_the_installed_versions(capsys):
-    from importlib import metadata
 
     main(["--version"])
     lines = capsys.readouterr().out.splitlines()

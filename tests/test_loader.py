@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 import sys
 
 import pytest
@@ -276,7 +277,6 @@ def _two_projects(tmp_path):
     ],
 )
 def test_project_relative_to_cwd_then_config_file(tmp_path, monkeypatch, keep_cwd_project, expected):
-    import shutil
 
     cwd, configs = _two_projects(tmp_path)
     if not keep_cwd_project:

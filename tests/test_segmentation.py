@@ -7,10 +7,13 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 import torch
+import torchmetrics
 from conftest import REPO
+from monai.metrics import DiceMetric
 
 from lighter import runner
 from lighter.utils import MonaiMetric
@@ -87,7 +90,6 @@ def _batches():
 
 
 def _monai(*batches):
-    from monai.metrics import DiceMetric
 
     metric = DiceMetric()
     for pred, target in batches:
@@ -96,7 +98,6 @@ def _monai(*batches):
 
 
 def test_monai_metric_aggregates_like_monai():
-    from monai.metrics import DiceMetric
 
     ours = MonaiMetric(DiceMetric())
     for pred, target in _batches():
@@ -108,7 +109,6 @@ def test_monai_metric_aggregates_like_monai():
 
 
 def test_monai_metric_refuses_other_metrics():
-    import torchmetrics
 
     with pytest.raises(TypeError, match="wraps a MONAI Cumulative metric.*MulticlassAccuracy has no extend"):
         MonaiMetric(torchmetrics.Accuracy(task="multiclass", num_classes=2))
@@ -130,7 +130,6 @@ def test_short_fit_then_test_and_predict_write_nifti_with_the_affine(tmp_path, d
     assert 0.0 <= tested[0]["test/metrics/dice/epoch"] <= 1.0
 
     runner.run("predict", [str(run_dir)], SHORT)
-    import nibabel as nib
 
     out = tmp_path / "runs/segmentation/predictions"
     names = [f"predict-{i:03d}.nii.gz" for i in range(3)]

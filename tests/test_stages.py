@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
+import pytorch_lightning as pl
 import torch
 from conftest import accuracy, captured, logged, probe, read_metrics, write_yaml
 
@@ -11,7 +14,6 @@ from lighter.keys import STAGE_MODES, Stage
 
 
 def test_stage_table_names_trainer_methods():
-    import pytorch_lightning as pl
 
     for stage in Stage:
         assert callable(getattr(pl.Trainer, stage.value)), stage
@@ -75,7 +77,6 @@ def test_fit_without_val_dataloader_skips_validation(tmp_path, config):
 
 def test_startup_objects_are_frozen_while_the_loop_runs(tmp_path, config):
     # Modules, classes and built objects stay out of the collector's full passes during the loop, and only then.
-    import gc
 
     runner.run("fit", [str(write_yaml(tmp_path / "config.yaml", config))])
 

@@ -14,7 +14,7 @@ import yaml
 from lighter.config.errors import ConfigError
 from lighter.sweep.attempt import move_aside, plan, record
 from lighter.sweep.lock import TrialLock, is_locked
-from lighter.sweep.slurm import minutes, parameters
+from lighter.sweep.slurm import make_executor, minutes, parameters
 
 HOLD = """
 import sys, time
@@ -184,7 +184,6 @@ def test_launcher_short_names_become_submitits():
 
 
 def test_a_parameter_submitit_does_not_know_is_a_config_error(tmp_path):
-    from lighter.sweep.slurm import make_executor
 
     with pytest.raises(ConfigError, match="launcher: submitit refuses the launcher parameters") as err:
         make_executor(tmp_path, {"cluster": "local", "partitions": "gpu"})

@@ -13,7 +13,9 @@ import yaml
 from conftest import REPO
 
 from lighter.config.errors import ConfigError
+from lighter.config.loader import load_config
 from lighter.sweep.expand import expand, load_trials
+from lighter.sweep.render import ConfigText, with_values
 from lighter.sweep.trial import Status, Trial
 
 ROOT_CFG = """\
@@ -348,8 +350,6 @@ def test_cli_rule_violation_exits_2_with_key_and_line(tmp_path, cli):
     ],
 )
 def test_fast_config_text_equals_safe_dump(tmp_path, values):
-    from lighter.config.loader import load_config
-    from lighter.sweep.render import ConfigText, with_values
 
     base = load_config([str(Path(__file__).parent.parent / "configs" / "digits.yaml")]).data
     expected = yaml.safe_dump(with_values(base, values), sort_keys=False, default_flow_style=False, allow_unicode=True)

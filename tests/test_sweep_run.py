@@ -24,6 +24,7 @@ import yaml
 from conftest import REPO, classifier_config, write_yaml
 
 from lighter.config.errors import ConfigError
+from lighter.sweep.local import LocalExecutor, device_groups
 from lighter.sweep.run import run_dirs
 
 SLOW = """
@@ -321,7 +322,6 @@ ENVIRONMENT = """
     ],
 )
 def test_each_slot_gets_its_own_gpus(gpus, per_trial, expected):
-    from lighter.sweep.local import device_groups
 
     assert device_groups(2, per_trial, gpus) == expected
 
@@ -345,7 +345,6 @@ def test_two_trials_side_by_side_get_their_own_gpu_and_half_the_cores(tmp_path, 
 
 
 def test_fewer_gpus_than_jobs_caps_the_jobs(monkeypatch):
-    from lighter.sweep.local import LocalExecutor
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
     assert LocalExecutor(8, gpus_per_trial=2).jobs == 1

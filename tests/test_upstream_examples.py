@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from lighter import runner
+from lighter.config.loader import load_config
 
 PROJECT_FILES = {
     "__init__.py": "",
@@ -220,7 +221,6 @@ VERSIONS = [pytest.param("#", id="v0.0.4"), pytest.param("::", id="v0.0.5")]
 
 @pytest.mark.parametrize("sep", VERSIONS)
 def test_ci_override_file_merges_flat_keys(tmp_path, sep):
-    from lighter.config.loader import load_config
 
     write_upstream_checkout(tmp_path, sep)
     data = load_config(f"{EXAMPLE},{TEST_OVERRIDES}").data

@@ -7,14 +7,19 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 import yaml
 from conftest import captured, run_cli, write_project, write_yaml
+from monai.data import MetaTensor, list_data_collate
+from PIL import Image
+from torch.utils.data import DataLoader, DistributedSampler
 
 from lighter import runner
-from lighter.callbacks import FileWriter, TableWriter
+from lighter.callbacks import FileWriter, SampleWriter, TableWriter
 from lighter.callbacks.formats import write_image, write_nifti, write_tensor
 from lighter.callbacks.samples import real_samples, split
 from lighter.callbacks.writer import sample_name
@@ -128,7 +133,6 @@ def _load_pt(path: Path, i: int) -> None:
 
 
 def _load_png(path: Path, i: int) -> None:
-    from PIL import Image
 
     pixels = np.asarray(Image.open(path))
     assert pixels.shape == (4, 4) and pixels.dtype == np.uint8
@@ -137,7 +141,6 @@ def _load_png(path: Path, i: int) -> None:
 
 def _load_nifti(affine_scale: bool):
     def check(path: Path, i: int) -> None:
-        import nibabel as nib
 
         image = nib.load(path)
         assert image.shape == (3, 3, 3)
@@ -279,14 +282,12 @@ def test_format_errors(tmp_path, write, sample, error, match):
     ],
 )
 def test_image_writer_scales_values(tmp_path, sample, expected):
-    from PIL import Image
 
     write_image(sample, tmp_path / "x.png")
     assert np.asarray(Image.open(tmp_path / "x.png")).tolist() == expected
 
 
 def test_tensor_writer_saves_any_object_loadable_without_monai(tmp_path):
-    from monai.data import MetaTensor
 
     write_tensor({"mask": MetaTensor(torch.ones(2)), "score": 0.5}, tmp_path / "x.pt")
     loaded = torch.load(tmp_path / "x.pt")  # weights_only: a MetaTensor would not load
@@ -475,7 +476,6 @@ def test_split_errors(value, size, match):
 
 
 def test_split_gives_each_metatensor_its_own_affine():
-    from monai.data import MetaTensor, list_data_collate
 
     batch = list_data_collate([{"x": MetaTensor(torch.zeros(1, 2), affine=torch.eye(4) * (i + 1))} for i in range(3)])
     parts = split(batch["x"], 3, "prediction")
@@ -512,7 +512,6 @@ def test_sample_name_refuses_unsafe_identifiers(identifier):
     ],
 )
 def test_real_samples_of_a_distributed_sampler(n, replicas, rank, drop_last, expected):
-    from torch.utils.data import DataLoader, DistributedSampler
 
     data = list(range(n))
     sampler = DistributedSampler(data, num_replicas=replicas, rank=rank, shuffle=False, drop_last=drop_last)
@@ -547,9 +546,6 @@ def test_writers_drop_a_distributed_samplers_repeats(tmp_path, rank, expected):
 @pytest.mark.parametrize("cls", [FileWriter, TableWriter], ids=["file", "table"])
 def test_writer_hooks_are_lightning_hooks(cls):
     # A misspelt hook would never be called; every hook-like method must exist on Lightning's Callback.
-    import pytorch_lightning as pl
-
-    from lighter.callbacks import SampleWriter
 
     hooks = [n for c in (cls, SampleWriter) for n in vars(c) if n.startswith("on_") or n in ("setup", "teardown")]
     assert hooks and all(callable(getattr(pl.Callback, name, None)) for name in hooks), hooks

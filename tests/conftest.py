@@ -387,13 +387,21 @@ def _end_process_state() -> None:
         wandb.finish()  # W&B keeps one run per process until it exits; WandbLogger would reuse it
 
 
+IN_PROCESS_TIMEOUT = 600  # seconds; a command that hangs fails its test instead of stopping the suite
+
+
+def _timed_out(signum: int, frame: Any) -> None:
+    raise TimeoutError(f"the command ran longer than {IN_PROCESS_TIMEOUT} s")
+
+
 def run_in_process(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
     """`lighter ARGS` through the real entry point `lighter.cli.main`, in this process, as a new process would run
     it: its exit status (an uncaught exception prints its traceback and gives 1, as Python does) and its output.
-    The working directory, environment, argv, signal handlers, warnings filters and logging are restored after."""
+    The working directory, environment, argv, signal handlers, warnings filters and logging are restored after.
+    A command still running after IN_PROCESS_TIMEOUT seconds is stopped by SIGALRM (a TimeoutError, exit 1)."""
     out, err = io.StringIO(), io.StringIO()
     saved_env, saved_cwd, saved_argv = dict(os.environ), Path.cwd(), list(sys.argv)
-    saved_signals = {s: signal.getsignal(s) for s in _SIGNALS}
+    saved_signals = {s: signal.getsignal(s) for s in (*_SIGNALS, signal.SIGALRM)}
     code = 0
     try:
         os.environ.pop("LIGHTER_DEBUG", None)
@@ -408,6 +416,8 @@ def run_in_process(args: list[str], cwd: Path | None = None, env: dict[str, str]
             contextlib.redirect_stderr(err),
         ):
             try:
+                signal.signal(signal.SIGALRM, _timed_out)
+                signal.alarm(IN_PROCESS_TIMEOUT)
                 lighter.cli.main(list(args))
             except SystemExit as stop:
                 if isinstance(stop.code, int | None):
@@ -420,6 +430,7 @@ def run_in_process(args: list[str], cwd: Path | None = None, env: dict[str, str]
                 code = 1
             _end_process_state()
     finally:
+        signal.alarm(0)
         sys.argv = saved_argv
         os.chdir(saved_cwd)
         os.environ.clear()

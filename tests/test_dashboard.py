@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import run_cli
 
 from lighter.dashboard.reduce import LogError, epoch_table, lightning_epoch_table
 from lighter.dashboard.store import EPOCH_LOG, RunStore, refresh_epoch_log
@@ -494,12 +495,13 @@ def test_dashboard_warns_when_host_opens_it_to_the_network(out):
         pytest.param(["out", "--port", "BUSY"], "cannot listen on 127.0.0.1", id="port-in-use"),
     ],
 )
-def test_dashboard_command_errors(tmp_path, out, args, message, cli):
+def test_dashboard_command_errors(tmp_path, out, args, message):
+    # In its own process, with a timeout: were an error missed, the command would serve forever.
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         args = [str(busy.getsockname()[1]) if a == "BUSY" else a for a in args]
-        done = cli(["dashboard", *args], cwd=tmp_path)
+        done = run_cli(["dashboard", *args], tmp_path, timeout=60)
     assert done.returncode == 2, done.stderr
     assert f"lighter: error: {message}" in done.stderr or message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr

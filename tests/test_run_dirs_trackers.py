@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import classifier_config, write_yaml
+from conftest import classifier_config, run_cli, write_yaml
 
 LIGHTER_FILES = {"run.yaml", "metrics.csv"}  # config.yaml goes to each tracker's run on purpose (lighter.tracking)
 
@@ -36,7 +36,7 @@ def mlflow_logger(root: Path) -> dict:
     [pytest.param(wandb_logger, "id", id="wandb-offline"), pytest.param(mlflow_logger, "id", id="mlflow-sqlite")],
 )
 def test_two_tracked_runs_get_two_lighter_directories_and_leave_the_tracker_root_alone(
-    tmp_path, monkeypatch, make_logger, id_key, cli
+    tmp_path, monkeypatch, make_logger, id_key
 ):
     pytest.importorskip("wandb" if make_logger is wandb_logger else "mlflow")
     for name in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
@@ -54,7 +54,7 @@ def test_two_tracked_runs_get_two_lighter_directories_and_leave_the_tracker_root
     )
     path = write_yaml(tmp_path / "cfg" / "config.yaml", config)
     for _ in range(2):
-        done = cli(["fit", str(path)], cwd=cwd)
+        done = run_cli(["fit", str(path)], cwd)
         assert done.returncode == 0, done.stderr[-3000:]
 
     runs = sorted((out / "runs" / "fit").iterdir())

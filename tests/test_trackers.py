@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import accuracy, classifier_config, write_yaml
+from conftest import accuracy, classifier_config, run_cli, write_yaml
 from trackers import BACKENDS, Tracked, offline_env
 
 SECRET = "s3cr3t-Vq8ZkP2w"  # under an api_key-like key of the config
@@ -24,7 +24,7 @@ LOGGER_CLASSES = {
 
 @pytest.fixture
 def offline(tmp_path, monkeypatch) -> Path:
-    """Trackers offline, their own folders under tmp_path; the in-process CLI reads this environment."""
+    """Trackers offline, their own folders under tmp_path; the CLI processes inherit this environment."""
     for name, value in offline_env(tmp_path).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("LIGHTER_PROFILE_DIR", str(tmp_path / "profiles"))
@@ -53,10 +53,10 @@ def assert_arrived(tracked: Tracked, backend: str) -> None:
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
-def test_a_logger_from_yaml_receives_losses_metrics_and_the_config(offline, backend, cli):
+def test_a_logger_from_yaml_receives_losses_metrics_and_the_config(offline, backend):
     logger, read = BACKENDS[backend]
     tracked_config(offline, [logger(offline)])
-    done = cli(["fit", "config.yaml"], cwd=offline)
+    done = run_cli(["fit", "config.yaml"], offline)
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = read(offline)
     assert_arrived(run, backend)
@@ -71,7 +71,7 @@ def test_a_logger_from_yaml_receives_losses_metrics_and_the_config(offline, back
         assert Path(tracker["dir"]).is_dir(), tracker
 
 
-def test_several_loggers_at_once_and_no_secret_in_any_file(offline, cli):
+def test_several_loggers_at_once_and_no_secret_in_any_file(offline):
     """Every logger in one list, fit then test then predict; the secrets of the config and of the profile are in
     no byte written under the run's folder: checkpoints, tracker stores, lighter's files, the cwd."""
     loggers = [make(offline) for make, _ in BACKENDS.values()]
@@ -88,7 +88,7 @@ def test_several_loggers_at_once_and_no_secret_in_any_file(offline, cli):
     (profiles / "alice.yaml").chmod(0o600)
 
     pin = f"vars::pin_password={NUMERIC_SECRET}"
-    fit = cli(["fit", "config.yaml", pin, "--profile", "alice"], cwd=offline)
+    fit = run_cli(["fit", "config.yaml", pin, "--profile", "alice"], offline)
     assert fit.returncode == 0, fit.stderr[-3000:]
     for name, (_, read) in BACKENDS.items():
         (run,) = read(offline)
@@ -102,7 +102,7 @@ def test_several_loggers_at_once_and_no_secret_in_any_file(offline, cli):
 
     ckpt = next((offline / "csv" / "run" / "version_0" / "checkpoints").glob("last.ckpt"))
     for stage in ("test", "predict"):
-        done = cli([stage, "config.yaml", f"args::{stage}::ckpt_path={ckpt}", pin, "--profile", "alice"], cwd=offline)
+        done = run_cli([stage, "config.yaml", f"args::{stage}::ckpt_path={ckpt}", pin, "--profile", "alice"], offline)
         assert done.returncode == 0, done.stderr[-3000:]
 
     given = {config, profiles / "alice.yaml"}  # the user's own files hold the secrets by design

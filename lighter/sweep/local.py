@@ -8,6 +8,7 @@ trial in a fresh interpreter instead (multiprocessing's `spawn`).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -16,7 +17,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
@@ -45,6 +47,22 @@ def visible_gpus() -> list[str]:
     except (OSError, subprocess.SubprocessError):
         return []
     return [str(i) for i, line in enumerate(listed.splitlines()) if line.startswith("GPU ")]
+
+
+@contextlib.contextmanager
+def caller_main_hidden() -> Iterator[None]:
+    """Start processes without the caller's `__main__`: a trial runs lighter's own functions and needs nothing of it.
+
+    `spawn` and `forkserver` re-run the main module in each child, so a script calling `run_trials` without an
+    `if __name__ == "__main__":` guard ran its sweep again in every child, and `python - < script.py` made every
+    trial fail on a main path ('<stdin>') that does not exist.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def device_groups(jobs: int, gpus_per_trial: int, gpus: Sequence[str]) -> list[str | None]:
@@ -143,7 +161,8 @@ class LocalExecutor:
             return 0.0
         start = time.perf_counter()
         ready = self._context().Process(target=_ready, name="lighter-warm-up")
-        ready.start()  # answered once the server has finished its imports
+        with caller_main_hidden():
+            ready.start()  # answered once the server has finished its imports
         ready.join()
         return time.perf_counter() - start
 
@@ -157,7 +176,8 @@ class LocalExecutor:
         args = (str(trial), theirs, os.getcwd(), env, self.threads, self.rerun_stale)
         process = context.Process(target=_trial_process, args=args, name=trial.name)
         try:
-            process.start()
+            with caller_main_hidden():
+                process.start()
         except BaseException:
             lock.release()
             raise

@@ -54,6 +54,7 @@ def expand(
     """Write the trials of the cascade at ROOT (a folder of cfg.yaml files, or one config file); run nothing."""
     from lighter.sweep.expand import expand_records  # lazy: yaml
     from lighter.sweep.table import render
+    from lighter.sweep.trial import trials_count
 
     if root is None:
         raise ConfigError(
@@ -63,7 +64,7 @@ def expand(
     out_dir = _out_dir(out, exists=False)
     found = expand_records(root, out_dir, modes=modes, datasets=datasets, select=select, mode=mode)
     print(render(["trial", "axes", "status", "note"], _trial_rows(found, out_dir)))
-    print(f"\n{len(found)} trials in {out_dir}")
+    print(f"\n{trials_count(len(found))} in {out_dir}")
 
 
 def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002 - the flag is --format

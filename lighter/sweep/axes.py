@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,12 @@ def _seed_axis(loaded: LoadedConfig, leaf: Leaf) -> Axis | None:
     seed = data[SEED_KEY]
     if not isinstance(seed, list):
         _check_seed_value(loaded, leaf, seed)
+        if leaf.mode is SweepMode.EXPERIMENT:
+            print(
+                f"lighter sweep: note: {leaf.name or leaf.file}: this experiment has one seed (seed: {seed}, "
+                f"{loaded.where(SEED_KEY) or leaf.file}), so one trial; repeat it over seeds with `seed: [0, 1, 2]`.",
+                file=sys.stderr,
+            )
         return None
     if leaf.mode is SweepMode.SWEEP:
         raise _error(

@@ -1,5 +1,8 @@
 """Find a cascade's leaves and the files each one merges: `<root>/<mode>/<dataset>/<model>/<trainer>/cfg.yaml`.
 
+Every leaf sits at the same depth; trailing levels may be left out (`<mode>/<dataset>/<model>`), for all leaves
+alike, so a folder level names the same thing in each.
+
 A leaf is a folder with a `cfg.yaml` and no `cfg.yaml` below it. It merges the `cfg.yaml` of every folder from the
 root down to itself, in that order (the leaf wins), with the loader's deep merge. A single YAML file is a root with
 one leaf, named after the file's stem.
@@ -21,6 +24,8 @@ from pathlib import Path
 from lighter.config.errors import ConfigError, Location, did_you_mean
 
 CFG_FILE = "cfg.yaml"
+LEVELS = ("dataset", "model", "trainer")  # the folders below a mode folder, in order
+LAYOUT = "<root>/<mode>/" + "/".join(f"<{level}>" for level in LEVELS)
 
 
 class SweepMode(str, Enum):
@@ -90,9 +95,17 @@ def find_leaves(root: Path | str, *, mode: str | SweepMode | None = None) -> lis
             location=Location(str(root)),
             suggestion=f"Put a {CFG_FILE} in each leaf folder: <root>/<mode>/<dataset>/<model>/<trainer>/{CFG_FILE}.",
         )
+    if folders == [root]:
+        raise ConfigError(
+            f"the cascade folder '{root}' holds only its root {CFG_FILE}; trials come from the leaf folders below it",
+            location=Location(str(root / CFG_FILE)),
+            suggestion=f"Add leaves, {LAYOUT}/{CFG_FILE} (e.g. {root}/sweep/digits/cnn/short/{CFG_FILE}), or sweep "
+            f"over that one file: lighter sweep run {root / CFG_FILE}",
+        )
     top = {f.relative_to(root).parts[0] for f in folders if f != root}
     has_mode_folders = bool(top & set(MODES))
     leaves = []
+    depths: dict[int, Path] = {}  # levels below the mode folder -> the first leaf at that depth
     for folder in folders:
         parts = folder.relative_to(root).parts
         if root.name in MODES and not has_mode_folders:
@@ -116,7 +129,31 @@ def find_leaves(root: Path | str, *, mode: str | SweepMode | None = None) -> lis
         else:
             leaf_mode, rest = default, parts
         leaves.append(Leaf("/".join(parts), _ancestor_files(root, folder), leaf_mode, rest[0] if rest else None))
+        depths.setdefault(len(rest), folder)
+    _check_depths(root, depths)
     return leaves
+
+
+def _check_depths(root: Path, depths: dict[int, Path]) -> None:
+    """Every leaf sits at the same depth, at most `<dataset>/<model>/<trainer>` below its mode folder."""
+    deepest = max(depths)
+    if deepest > len(LEVELS):
+        folder = depths[deepest]
+        raise ConfigError(
+            f"the leaf '{folder.relative_to(root).as_posix()}' is {deepest} folders below its mode folder, more than "
+            f"the cascade's layout has",
+            location=Location(str(folder / CFG_FILE)),
+            suggestion=f"The layout is {LAYOUT}: put a setting that varies in a `sweep:` axis, not in a folder.",
+        )
+    if len(depths) > 1:
+        (low, shallow), (high, deep) = sorted(depths.items())[0], sorted(depths.items())[-1]
+        raise ConfigError(
+            f"leaves at different depths: '{shallow.relative_to(root).as_posix()}' is {low} and "
+            f"'{deep.relative_to(root).as_posix()}' is {high} folders below their mode folder",
+            location=Location(str(deep / CFG_FILE)),
+            suggestion=f"The layout is {LAYOUT} (trailing levels may be left out, the same for every leaf), so each "
+            "folder level means the same thing in every leaf: move the leaves to one depth.",
+        )
 
 
 def _as_list(values: Iterable[str] | str | None) -> list[str] | None:

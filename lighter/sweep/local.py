@@ -103,6 +103,11 @@ def _ready() -> None:
     """A process that only proves the warm server answers."""
 
 
+def shell_exit_code(code: int | None) -> int | None:
+    """A process's exit as a shell shows it: killed by signal N is 128+N (143 for SIGTERM), never -N."""
+    return 128 - code if code is not None and code < 0 else code
+
+
 def settle(trial_dir: Path, exit_code: int, lock: TrialLock | None = None) -> str:
     """How a trial's process ended, as a status; records it when the process died before it could.
 
@@ -131,7 +136,11 @@ class Running:
     started: float = field(default_factory=time.perf_counter)
 
     def settle(self) -> str:
-        return settle(self.trial, self.process.exitcode, self.lock)
+        return settle(self.trial, self.exit_code, self.lock)
+
+    @property
+    def exit_code(self) -> int | None:
+        return shell_exit_code(self.process.exitcode)
 
 
 class LocalExecutor:
@@ -222,7 +231,7 @@ class LocalExecutor:
                 multiprocessing.connection.wait([r.process.sentinel for r in running], timeout=WAIT_SECONDS)
                 for done in [r for r in running if r.process.exitcode is not None]:
                     running.remove(done)
-                    code = done.process.exitcode
+                    code = done.exit_code
                     status = done.settle()
                     if not on_end(done.trial, status, time.perf_counter() - done.started, code):
                         stopping = True
@@ -230,7 +239,7 @@ class LocalExecutor:
         except BaseException:
             stop(running)
             for left in running:
-                on_end(left.trial, left.settle(), time.perf_counter() - left.started, left.process.exitcode)
+                on_end(left.trial, left.settle(), time.perf_counter() - left.started, left.exit_code)
             raise
 
 

@@ -20,7 +20,7 @@ from lighter.run.status import Status
 from lighter.sweep.attempt import plan
 from lighter.sweep.axes import LAUNCHER_KEY
 from lighter.sweep.report import Ended, Reporter
-from lighter.sweep.trial import Trial
+from lighter.sweep.trial import Trial, trials_count
 
 EXECUTORS = ("local", "slurm")
 ROOT_CONFIG = "cfg.yaml"
@@ -160,7 +160,7 @@ def run_dirs(
             submitted = lambda job_id, count: reporter.say(_submitted(job_id, count, stop))  # noqa: E731
             slurm.run(todo, on_start, on_end, submitted, reporter.say, held)
 
-    reporter.say((headline or f"{len(trials)} trials in {out}: {complete} complete, {len(todo)} to run") + where)
+    reporter.say((headline or f"{trials_count(len(trials))} in {out}: {complete} complete, {len(todo)} to run") + where)
     stopped = [t for t in todo if Trial(Path(t)).status() is Status.INTERRUPTED]
     if stopped:
         # `sweep status` shows these as interrupted too: their process ended without recording its end, or a signal

@@ -37,6 +37,11 @@ def trial_name(number: int) -> str:
     return f"trial_{number:03d}"
 
 
+def trials_count(count: int) -> str:
+    """`1 trial`, `2 trials`."""
+    return f"{count} trial{'' if count == 1 else 's'}"
+
+
 def _now() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 

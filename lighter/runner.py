@@ -18,6 +18,7 @@ from lighter.config.loader import LoadedConfig, load_config
 from lighter.config.validate import validate
 from lighter.keys import Stage
 from lighter.monitors import check_logged, check_monitors
+from lighter.run.slurm import is_restart
 from lighter.tracking.secrets import Secrets
 
 Overrides = list[str] | dict[str, Any] | None
@@ -174,6 +175,15 @@ def _check_checkpoint(experiment: Experiment, key: str, ckpt: Any) -> None:
             location=location,
             suggestion="Continue a fit with `lighter resume RUN_DIR`; test or predict with a run's best checkpoint "
             "with `lighter test RUN_DIR`; or give the path of a .ckpt file.",
+        )
+    if ckpt == "hpc" and not is_restart():
+        raise ConfigError(
+            "'hpc' names the checkpoint Lightning saves when SLURM requeues this job, and this is no requeued job, "
+            "so there is none",
+            key=key,
+            location=location,
+            suggestion="Leave ckpt_path unset: a requeued job finds its run and resumes by itself. Continue a stopped "
+            "fit with `lighter resume RUN_DIR`, or give the path of a .ckpt file.",
         )
     if not isinstance(ckpt, str) or ckpt in ("hpc", "registry") or ckpt.startswith("registry:"):
         return

@@ -117,3 +117,31 @@ def test_trusting_a_checkpoint_is_an_explicit_opt_in(tmp_path, monkeypatch):
     assert isinstance(caught.value.__cause__, pickle.UnpicklingError)
     monkeypatch.setenv(TRUST_ENV, "1")
     assert read_checkpoint(ckpt)["extra"]["when"].year == 2024
+
+
+@pytest.mark.parametrize("target", [b"_rebuild_tensor_v2", b"collections"], ids=["class-name", "module-name"])
+def test_flipped_bytes_are_corrupt_not_python_objects(tmp_path, target):
+    # One byte changed inside the pickle: the unpickler may report an unknown class, but the zip's checksum
+    # tells a damaged file from one that holds objects, so the user is not told to turn off safe loading.
+    ckpt = tmp_path / "flipped.ckpt"
+    torch.save(lightning_like(), ckpt)
+    data = bytearray(ckpt.read_bytes())
+    at = data.index(target) + len(target) // 2
+    data[at] ^= 0x20
+    ckpt.write_bytes(bytes(data))
+    with pytest.raises(ConfigError) as caught:
+        read_checkpoint(ckpt)
+    assert caught.value.message.startswith(f"checkpoint {ckpt} is corrupt: its part '"), caught.value.message
+    assert "data.pkl' fails its checksum" in caught.value.message
+    assert TRUST_ENV not in caught.value.suggestion
+
+
+def test_ckpt_path_hpc_outside_a_requeued_job_is_a_config_error(tmp_path, cli, monkeypatch):
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    config = write_yaml(tmp_path / "config.yaml", classifier_config(tmp_path))
+    done = cli(["fit", str(config), "args::fit::ckpt_path=hpc"], cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert (
+        "args::fit::ckpt_path: 'hpc' names the checkpoint Lightning saves when SLURM requeues this job" in done.stderr
+    )
+    assert "lighter resume RUN_DIR" in done.stderr and "Traceback" not in done.stderr

@@ -188,6 +188,27 @@ def test_load_weights_missing_file(tmp_path):
         load_weights(Net(), tmp_path / "nothing.pt")
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(b"", "is empty (0 bytes)", id="empty"),
+        pytest.param(
+            b"epoch,loss\n0,1.0\n", "is not a PyTorch file (it starts with neither a zip nor a pickle", id="text"
+        ),
+        pytest.param("truncated", "is truncated or corrupt (", id="truncated"),
+    ],
+)
+def test_load_weights_names_a_file_that_is_no_checkpoint_and_says_why(tmp_path, content, message):
+    path = tmp_path / "weights.pt"
+    if content == "truncated":
+        torch.save(Net().state_dict(), path)
+        content = path.read_bytes()[:200]
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as err:
+        load_weights(Net(), path)
+    assert str(err.value).startswith(f"load_weights: {path} {message}")
+
+
 # ---- replace_layer ------------------------------------------------------------------------------------
 
 

@@ -60,17 +60,8 @@ def read_checkpoint(path: str | os.PathLike, *, key: str | None = None) -> dict[
         )
     try:
         data = torch.load(path, map_location="cpu", weights_only=not trusted(), mmap=head[:2] == b"PK")
-    except pickle.UnpicklingError as err:
-        if "weights_only" in str(err) or "Unsupported global" in str(err):
-            raise refuse(
-                "holds Python objects that only arbitrary unpickling can load, which can run any code",
-                f"Load only files you trust: set {TRUST_ENV}=1 to allow it for this command.",
-                err,
-            ) from err
-        raise refuse(f"is corrupt ({type(err).__name__}: {err})", "Use another checkpoint of the run.", err) from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise refuse(f"is truncated or corrupt ({first})", "Use another checkpoint of the run.", err) from err
+    except Exception as err:  # noqa: BLE001 - a damaged file fails anywhere in the unpickler; each is named below
+        raise _unreadable(path, head, err, refuse) from err
     if not isinstance(data, dict):
         raise refuse(
             f"holds a bare {type(data).__name__}, not a Lightning checkpoint",
@@ -83,6 +74,44 @@ def read_checkpoint(path: str | os.PathLike, *, key: str | None = None) -> dict[
             _PLAIN_WEIGHTS,
         )
     return data
+
+
+def _unreadable(path: Path, head: bytes, err: Exception, refuse: Any) -> ConfigError:
+    """Why torch could not load `path`: a corrupt file (checked against the zip's checksums first, since flipped
+    bytes can look like an unknown class to the unpickler) or one that holds Python objects."""
+    damaged = _damaged_member(path) if head[:2] == b"PK" else None
+    if damaged is not None:
+        return refuse(
+            f"is corrupt: its part '{damaged}' fails its checksum (bytes changed after it was written)",
+            "Use another checkpoint of the run.",
+            err,
+        )
+    text = str(err)
+    if isinstance(err, pickle.UnpicklingError) and ("Unsupported global" in text or "weights_only" in text):
+        if "Unsupported operand" in text:  # not a class, an opcode no pickle has: damaged bytes
+            return refuse(f"is corrupt ({_first_line(err)})", "Use another checkpoint of the run.", err)
+        return refuse(
+            "holds Python objects that only arbitrary unpickling can load, which can run any code",
+            f"Load only files you trust: set {TRUST_ENV}=1 to allow it for this command.",
+            err,
+        )
+    if isinstance(err, pickle.UnpicklingError):
+        return refuse(f"is corrupt ({type(err).__name__}: {err})", "Use another checkpoint of the run.", err)
+    return refuse(f"is truncated or corrupt ({_first_line(err)})", "Use another checkpoint of the run.", err)
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _damaged_member(path: Path) -> str | None:
+    """The first part of a zip checkpoint whose CRC does not match, or None (read only when loading failed)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
+        return f"(zip structure: {err})"
 
 
 def _all_tensors(data: dict) -> bool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import Enum
@@ -70,8 +71,28 @@ class Decision:
         return max(self.checkpoints, key=_progress)
 
 
-def checkpoints(run_dir: Path, record: dict[str, Any]) -> list[Path]:
-    """Every checkpoint this run wrote (see the module's docstring)."""
+def checkpoints(run_dir: Path, record: dict[str, Any], *, warn: bool = True) -> list[Path]:
+    """Every readable checkpoint this run wrote (see the module's docstring).
+
+    An unreadable file (empty, cut off, corrupt) is skipped with a warning naming it, unless nothing readable is
+    left: then its error is raised, so one bad file never blocks a run that has good ones.
+    """
+    readable: list[Path] = []
+    problems: list[ConfigError] = []
+    for path in _written(run_dir, record):
+        try:
+            read_checkpoint(path)
+            readable.append(path)
+        except ConfigError as err:
+            problems.append(err)
+    if problems and not readable:
+        raise problems[0]
+    for err in problems if warn else []:
+        print(f"lighter: warning: skipped {err.message}", file=sys.stderr)
+    return readable
+
+
+def _written(run_dir: Path, record: dict[str, Any]) -> list[Path]:
     found: list[Path] = []
     for folder in checkpoint_dirs(run_dir, record):
         own = folder.resolve().is_relative_to(run_dir.resolve())
@@ -97,18 +118,21 @@ def _progress(path: Path) -> tuple[int, float]:
     return int(read_checkpoint(path).get("global_step", 0)), path.stat().st_mtime
 
 
-def newest_checkpoint(run_dir: Path, record: dict[str, Any]) -> Path:
+def newest_checkpoint(run_dir: Path, record: dict[str, Any], *, purpose: str = "resume from") -> Path:
     """The run's newest checkpoint; ConfigError naming the folders looked in when it has none."""
     decision = Decision(Continuation.RESUME, run_dir, record, checkpoints(run_dir, record))
     if not decision.checkpoints:
-        raise _no_checkpoint(run_dir, record)
+        raise _no_checkpoint(run_dir, record, purpose)
     return decision.newest
 
 
-def _no_checkpoint(run_dir: Path, record: dict[str, Any]) -> ConfigError:
-    where = ", ".join(str(f) for f in checkpoint_dirs(run_dir, record))
+def _no_checkpoint(run_dir: Path, record: dict[str, Any], purpose: str = "resume from") -> ConfigError:
+    folders = checkpoint_dirs(run_dir, record)
+    where = ", ".join(str(f) for f in folders)
+    others = sum(len(list(f.glob("*.ckpt"))) for f in folders if f.is_dir())
+    why = f"the {others} .ckpt files in {where} were written by other runs" if others else f"no .ckpt file in {where}"
     return ConfigError(
-        f"the run {run_dir} has no checkpoint to resume from: no .ckpt file in {where}",
+        f"the run {run_dir} has no checkpoint to {purpose}: {why}",
         suggestion=(
             "A run saves one at each epoch end (ModelCheckpoint) and when SIGINT or SIGTERM stops it. "
             f"Start it again with `lighter fit {run_dir / CONFIG_FILE}`."
@@ -134,7 +158,12 @@ def decide(
         return Decision(Continuation.RESTART if leftovers else Continuation.FRESH, folder)
     if caller is Caller.RESUME:
         _refuse_what_cannot_resume(folder, record)
-    found = checkpoints(folder, record)
+    try:
+        found = checkpoints(folder, record)
+    except ConfigError:  # none readable: `lighter resume` says which file; a requeue or a sweep starts again
+        if caller is Caller.RESUME:
+            raise
+        found = []
     if not found:
         if caller is Caller.RESUME:
             raise _no_checkpoint(folder, record)

@@ -47,13 +47,13 @@ def recorded_run(run_dir: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
 
 def best_checkpoint(run_dir: Path, record: dict[str, Any]) -> Path:
     """The best checkpoint a ModelCheckpoint with a `monitor` tracked, else `last.ckpt`, else the newest."""
-    newest = newest_checkpoint(run_dir, record)
+    newest = newest_checkpoint(run_dir, record, purpose="use")
     for state in (read_checkpoint(newest).get("callbacks") or {}).values():
         # Without a `monitor`, Lightning's "best" is merely the latest top-k file: no best at all.
         best = state.get("best_model_path") if isinstance(state, dict) and state.get("monitor") else None
         if best and Path(best).is_file():
             return Path(best)
-    lasts = [p for p in checkpoints(run_dir, record) if p.name == LAST]
+    lasts = [p for p in checkpoints(run_dir, record, warn=False) if p.name == LAST]
     return lasts[0] if lasts else newest
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import zipfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,15 +29,26 @@ def read_state(path: str | Path, weights_only: bool = True) -> dict[str, torch.T
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load_weights: {path} does not exist. Check `path`, relative to the current folder.")
+    with path.open("rb") as f:
+        head = f.read(4)
+    if not head:
+        raise ValueError(f"load_weights: {path} is empty (0 bytes): it was never written whole. Use another file.")
+    if head[:2] != b"PK" and not head.startswith(b"\x80"):
+        raise ValueError(
+            f"load_weights: {path} is not a PyTorch file (it starts with neither a zip nor a pickle header). "
+            "Name a file saved with torch.save or by Lightning."
+        )
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=weights_only)
-    except pickle.UnpicklingError as err:
-        if not weights_only:
-            raise
-        raise ValueError(
-            f"load_weights: {path} holds more than tensors, and loading it would run code from the file. "
-            "If you trust it, set `weights_only: false`."
-        ) from err
+    except Exception as err:  # noqa: BLE001 - a damaged file fails anywhere in the unpickler
+        objects = isinstance(err, pickle.UnpicklingError) and "Unsupported global" in str(err)
+        if objects and weights_only and not _damaged(path):
+            raise ValueError(
+                f"load_weights: {path} holds more than tensors, and loading it would run code from the file. "
+                "If you trust it, set `weights_only: false`."
+            ) from err
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise ValueError(f"load_weights: {path} is truncated or corrupt ({first}). Use another file.") from err
     if isinstance(loaded, nn.Module):
         return loaded.state_dict()
     if isinstance(loaded, Mapping) and isinstance(loaded.get(LIGHTNING_STATE), Mapping):
@@ -47,6 +59,15 @@ def read_state(path: str | Path, weights_only: bool = True) -> dict[str, torch.T
             f"load_weights: {path} is neither a Lightning checkpoint nor a state dict of tensors (found {keys})."
         )
     return dict(loaded)
+
+
+def _damaged(path: Path) -> bool:
+    """Whether a zip-format file fails its checksums (flipped bytes can look like an unknown class)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is not None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return True
 
 
 def _rename(key: str, strip_prefix: str | None, remap: Mapping[str, str]) -> str | None:

@@ -58,7 +58,7 @@ class _TimedBatchLog(BatchLog):
 
 def fit(way: str, workdir: Path, timed: bool = False) -> tuple[dict, int, BatchLog | None]:
     """One fit: its timeline (wall and CPU seconds per epoch), steps per epoch, and the callback (if any)."""
-    from lighter.runner import instantiate, prepare
+    from lighter.engine.stage import instantiate, prepare
 
     case = CASES[CASE]
     timeline = workdir / "timeline.json"

@@ -29,7 +29,7 @@ from monai.bundle import ConfigParser
 from lighter.config.build import expand_macros, make_parser, prune, with_defaults
 from lighter.config.loader import load_config
 from lighter.config.validate import validate
-from lighter.keys import REF, SEP, TARGET, Stage
+from lighter.names import REF, SEP, TARGET, Stage
 
 SIZES = (10, 100, 1_000, 10_000)
 QUICK_SIZES = (10, 100, 1_000)

@@ -29,7 +29,7 @@ LIGHTER_DIR = str(REPO / "lighter")
 
 
 def _fit_lighter(epochs: int, workdir: Path, record: bool = True) -> tuple[pl.Trainer, pl.LightningModule]:
-    from lighter.runner import instantiate, prepare
+    from lighter.engine.stage import instantiate, prepare
 
     case = CASES[CASE]
     overrides = lighter_overrides(case, epochs, workdir / "lighter.json", workdir)

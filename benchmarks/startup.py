@@ -30,7 +30,7 @@ import lighter.cli, fire
 t.append(time.perf_counter())
 import lighter.config.monai_bundle
 t.append(time.perf_counter())
-from lighter.runner import instantiate, prepare
+from lighter.engine.stage import instantiate, prepare
 experiment = prepare("fit", [sys.argv[1]], sys.argv[2:])
 t.append(time.perf_counter())
 instantiate(experiment)

@@ -16,7 +16,7 @@ from typing import Any
 
 from pytorch_lightning.trainer.connectors.logger_connector.result import _ResultCollection
 
-from lighter.keys import EPOCH, STEP
+from lighter.names import EPOCH, STEP
 
 
 class ForkedName(str):

@@ -14,9 +14,9 @@ from torch import nn
 from torchmetrics import Metric, MetricCollection
 
 from lighter.adapters import BatchAccessError, BatchAdapter, CriterionAdapter, LoggingAdapter, MetricsAdapter
-from lighter.config.errors import KeyedError, did_you_mean
+from lighter.errors import KeyedError, did_you_mean
 from lighter.forked_names import ForkedName
-from lighter.keys import (
+from lighter.names import (
     ADAPTER_KINDS,
     EPOCH,
     LOSS_MODES,
@@ -27,6 +27,7 @@ from lighter.keys import (
     metric_name,
     per,
 )
+from lighter.utils.loaders import with_batch_size
 
 MetricsArg = Metric | Sequence[Metric] | Mapping[str, Metric] | None
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
@@ -380,8 +381,6 @@ class System(pl.LightningModule):
 
     @batch_size.setter
     def batch_size(self, value: int) -> None:
-        from lighter.utils.loaders import with_batch_size
-
         self.dataloaders[Mode.TRAIN.value] = with_batch_size(self.dataloaders[Mode.TRAIN.value], value)
 
     # ---- data ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import accuracy, read_metrics, write_yaml
 
-from lighter import runner
+from lighter import engine
 from lighter.callbacks import BatchLog
 
 BATCH = 6  # 16 samples: batches of 6, 6 and 4, so the epoch mean must weight them
@@ -43,8 +43,8 @@ def batch_log_config(config: dict, tmp_path: Path, epochs: int = 2, *others: dic
 
 def test_a_row_per_batch_per_mode_with_every_column(tmp_path, config):
     path = batch_log_config(config, tmp_path)
-    runner.run("fit", [str(path)])
-    runner.run("test", [str(path)])
+    engine.call_stage("fit", [str(path)])
+    engine.call_stage("test", [str(path)])
 
     columns, rows = read_log(tmp_path / "batch_log.csv")
     assert columns == ["epoch", "mode", "batch", "step", "loss", "accuracy", "lr", "grad_norm", "time"]
@@ -65,7 +65,7 @@ def test_a_row_per_batch_per_mode_with_every_column(tmp_path, config):
 def test_without_a_path_it_writes_into_the_run_directory(tmp_path, config):
     path = batch_log_config(config, tmp_path, 1)
     config["trainer"]["callbacks"] = [{"_target_": "lighter.callbacks.BatchLog"}]
-    runner.run("fit", [str(write_yaml(path, config))])
+    engine.call_stage("fit", [str(write_yaml(path, config))])
 
     [record] = tmp_path.rglob("run.yaml")
     _, rows = read_log(record.parent / "batch_log.csv")
@@ -102,7 +102,7 @@ def test_rows_reach_the_file_during_an_epoch_every_flush_seconds(tmp_path, confi
         {"_target_": "lighter.callbacks.BatchLog", "path": str(tmp_path), "flush_seconds": 0},
         {"_target_": "project.watch.Watch", "path": str(tmp_path / "batch_log.csv")},
     ]
-    runner.run("fit", [str(write_yaml(path, config))])
+    engine.call_stage("fit", [str(write_yaml(path, config))])
 
     assert sys.modules["project.watch"].SEEN == [0, 2, 3]  # header + the rows of the batches before
 
@@ -115,7 +115,7 @@ def test_flush_seconds_must_be_a_number_of_seconds(value):
 
 
 def test_train_loss_rows_average_to_the_epoch_loss_lightning_logged(tmp_path, config):
-    runner.run("fit", [str(batch_log_config(config, tmp_path))])
+    engine.call_stage("fit", [str(batch_log_config(config, tmp_path))])
 
     _, rows = read_log(tmp_path / "batch_log.csv")
     logged_rows = read_metrics(tmp_path)
@@ -149,7 +149,7 @@ def test_grad_norm_is_lightnings_total_norm_before_clipping(tmp_path, config):
     (tmp_path / "project" / "norms.py").write_text(textwrap.dedent(NORMS))
     config["trainer"]["gradient_clip_val"] = 1e-4
     path = batch_log_config(config, tmp_path, 1, {"_target_": "project.norms.Norms"})
-    runner.run("fit", [str(path)])
+    engine.call_stage("fit", [str(path)])
 
     _, rows = read_log(tmp_path / "batch_log.csv")
     logged = [float(row["grad_norm"]) for row in rows if row["mode"] == "train"]
@@ -159,7 +159,7 @@ def test_grad_norm_is_lightnings_total_norm_before_clipping(tmp_path, config):
 
 def test_accumulated_batches_log_their_own_loss_and_the_norm_where_the_optimizer_stepped(tmp_path, config):
     config["trainer"]["accumulate_grad_batches"] = 2
-    runner.run("fit", [str(batch_log_config(config, tmp_path, epochs=1))])
+    engine.call_stage("fit", [str(batch_log_config(config, tmp_path, epochs=1))])
 
     _, rows = read_log(tmp_path / "batch_log.csv")
     train = [row for row in rows if row["mode"] == "train"]
@@ -174,14 +174,16 @@ def test_a_resumed_fit_keeps_the_rows_before_its_checkpoint_and_the_old_file(tmp
     checkpoint = {"_target_": "pytorch_lightning.callbacks.ModelCheckpoint", "dirpath": str(tmp_path / "ckpt"),
                   "save_last": True}  # fmt: skip
     path = batch_log_config(config, tmp_path, 1, checkpoint)
-    runner.run("fit", [str(path)])
+    engine.call_stage("fit", [str(path)])
     log_file = tmp_path / "batch_log.csv"
     # An interrupted second epoch: rows past the checkpoint that the resumed fit redoes.
     with log_file.open("a") as f:
         f.write("1,train,0,3,9.9,0.5,0.1,1.0,99.0\n")
     before = log_file.read_bytes()
 
-    runner.run("fit", [str(path)], ["trainer::max_epochs=2", f"args::fit::ckpt_path={tmp_path / 'ckpt' / 'last.ckpt'}"])
+    engine.call_stage(
+        "fit", [str(path)], ["trainer::max_epochs=2", f"args::fit::ckpt_path={tmp_path / 'ckpt' / 'last.ckpt'}"]
+    )
 
     _, rows = read_log(log_file)
     keys = [(row["mode"], row["epoch"], row["batch"]) for row in rows]

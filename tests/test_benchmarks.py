@@ -30,12 +30,12 @@ def test_three_ways_start_alike_log_alike_and_end_alike(tmp_path):
     import plain
     from cases import CASES, lighter_overrides, script_args
 
-    from lighter.runner import run
+    from lighter.engine import call_stage
 
     case = CASES["digits-mlp"]
     handwritten.main(script_args("digits-mlp", 1, tmp_path / "handwritten.json", tmp_path))
     plain.main(script_args("digits-mlp", 1, tmp_path / "plain.json", tmp_path))
-    run("fit", [str(case.config)], lighter_overrides(case, 1, tmp_path / "lighter.json", tmp_path))
+    call_stage("fit", [str(case.config)], lighter_overrides(case, 1, tmp_path / "lighter.json", tmp_path))
 
     marks = {way: json.loads((tmp_path / f"{way}.json").read_text()) for way in ("lighter", "handwritten", "plain")}
     assert len({m["checksum"] for m in marks.values()}) == 1, marks  # same seed, same initial weights

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import classifier_config, write_yaml
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 from lighter.run.checkpoint import TRUST_ENV, read_checkpoint
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from lighter.config.errors import ConfigError
 from lighter.config.trust import trust_summary
-from lighter.runner import check, prepare, run
+from lighter.engine import call_stage, check, prepare
+from lighter.errors import ConfigError
 
 BASE = textwrap.dedent(
     """\
@@ -246,7 +246,7 @@ def blocked(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("override", "fragments"), WRITER_CASES)
-@pytest.mark.parametrize("command", [check, run], ids=["check", "predict"])
+@pytest.mark.parametrize("command", [check, call_stage], ids=["check", "predict"])
 def test_unwritable_output_is_found_before_predicting(blocked, override, fragments, command):
     with pytest.raises(ConfigError) as info:
         command("predict", [str(blocked)], [override])
@@ -257,7 +257,7 @@ def test_unwritable_output_is_found_before_predicting(blocked, override, fragmen
 def test_check_does_not_refuse_a_checkpoint_it_never_loads(blocked):
     check("predict", [str(blocked)], ["args::predict::ckpt_path=missing.ckpt"])
     with pytest.raises(ConfigError, match="checkpoint 'missing.ckpt' does not exist"):
-        run("predict", [str(blocked)], ["args::predict::ckpt_path=missing.ckpt"])
+        call_stage("predict", [str(blocked)], ["args::predict::ckpt_path=missing.ckpt"])
 
 
 # ---- errors in the user's own code -----------------------------------------------------------------------------
@@ -303,5 +303,5 @@ def test_error_in_user_code_keeps_its_traceback_and_names_the_component(tmp_path
 )
 def test_error_in_a_library_component_keeps_its_type_and_names_the_key(tmp_path, overrides, error, key):
     with pytest.raises(error) as info:
-        run("fit", [str(write(tmp_path))], overrides)
+        call_stage("fit", [str(write(tmp_path))], overrides)
     assert f"lighter: raised in {key} " in "".join(getattr(info.value, "__notes__", []))

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 from lighter.run.continuation import Caller, decide
 from lighter.run.status import this_process
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from lighter.config.errors import ConfigError
-from lighter.runner import check, prepare, run
+from lighter.engine import call_stage, check, prepare
+from lighter.errors import ConfigError
 
 BASE = textwrap.dedent(
     """\
@@ -278,7 +278,7 @@ def test_missing_config_file_suggests_a_neighbour(tmp_path, monkeypatch):
 
 def test_unknown_stage_suggests_the_closest(tmp_path):
     with pytest.raises(ConfigError, match="unknown stage 'tset'") as info:
-        run("tset", [str(write(tmp_path, BASE))])
+        call_stage("tset", [str(write(tmp_path, BASE))])
     assert "Did you mean 'test'" in str(info.value)
 
 

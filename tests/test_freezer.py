@@ -11,9 +11,9 @@ import pytorch_lightning as pl
 from conftest import classifier_config, write_yaml
 from torch import nn
 
-from lighter import System, runner
+from lighter import System, engine
 from lighter.callbacks import Freezer
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 
 NET = '''
     """A two-part net, and a callback that notes which parameters each training step changed."""
@@ -176,7 +176,7 @@ def test_fit_keeps_frozen_parameters_fixed(tmp_path, caplog, optimizer, until, f
     config["trainer"]["callbacks"] += [freezer, {"_target_": "project.nets.StepProbe"}]
     caplog.set_level(logging.INFO, logger="lighter")
 
-    runner.run("fit", [str(write_yaml(tmp_path / "config.yaml", config))])
+    engine.call_stage("fit", [str(write_yaml(tmp_path / "config.yaml", config))])
 
     steps = sys.modules["project.nets"].STEPS
     assert len(steps) == N_STEPS

@@ -24,8 +24,8 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from lighter.config.errors import ConfigError
-from lighter.runner import check, prepare
+from lighter.engine import check, prepare
+from lighter.errors import ConfigError
 
 BASE: dict[str, Any] = {
     "seed": 0,

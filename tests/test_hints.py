@@ -6,13 +6,13 @@ import pytest
 from conftest import accuracy, write_yaml
 
 import lighter
-from lighter import runner
-from lighter.config.errors import ConfigError
+from lighter import engine
+from lighter.errors import ConfigError
 
 
 def _build(tmp_path, config, stage="fit"):
     path = write_yaml(tmp_path / "config.yaml", config)
-    return runner.instantiate(runner.prepare(stage, [str(path)]), record=False)
+    return engine.instantiate(engine.prepare(stage, [str(path)]), record=False)
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import inspect
+import re
 
 import pytest
 import pytorch_lightning as pl
 
 from lighter.cli import COMMANDS
 from lighter.cli.commands import CONFIG_OPTION
-from lighter.keys import Stage
+from lighter.names import Stage
 
 
 @pytest.mark.parametrize("stage", list(Stage), ids=lambda s: s.value)
@@ -35,6 +36,9 @@ def test_every_option_of_the_table_reaches_its_function(name):
         and p.kind is not inspect.Parameter.VAR_KEYWORD
         and p.default is not inspect.Parameter.empty
     }
-    positional = {word.strip("[].").lower() for word in command.usage.split()}  # `[OUT]`: status(out=None)
+    # Positionals are named in the usage: `[OUT]` is status(out=None), `OUT/<leaf>` is best(leaf=None).
+    positional = {
+        w.lower() for word in command.usage.split() if not word.startswith("-") for w in re.findall(r"\w+", word)
+    }
     unlisted = named - {o.keyword for o in options} - positional
     assert not unlisted, f"{command.run.__name__}() takes {unlisted}, which `lighter {name} --help` does not list"

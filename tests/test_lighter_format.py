@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import logged, read_metrics, write_yaml
 
-from lighter import runner
+from lighter import engine
 
 # The project next to the config: dict samples, as Lighter's examples use, that a tiny CNN can learn.
 DATA = '''
@@ -202,7 +202,7 @@ def test_lighter_config_runs_every_stage(lighter_config):
     path = str(lighter_config)
     workdir = lighter_config.parent.parent / "work"
 
-    assert runner.run("fit", [path]) is None
+    assert engine.call_stage("fit", [path]) is None
     rows = read_metrics(workdir / "logs", name="lighter")
     name = "MulticlassAccuracy"
     assert [row["epoch"] for row in rows if "val/loss/epoch" in row] == [0, 1, 2]  # validated every epoch
@@ -216,17 +216,17 @@ def test_lighter_config_runs_every_stage(lighter_config):
     assert checkpoint.is_file()
     weights = torch.load(checkpoint, weights_only=False)["state_dict"]
 
-    validated = runner.run("validate", [path])
+    validated = engine.call_stage("validate", [path])
     assert set(validated[0]) == {"val/loss/epoch", f"val/metrics/{name}/epoch"}
     assert validated[0]["val/loss/epoch"] == pytest.approx(val_loss[-1], rel=1e-4)  # the same weights, the same data
 
-    tested = runner.run("test", [path])
+    tested = engine.call_stage("test", [path])
     assert set(tested[0]) == {f"test/metrics/{name}/epoch"}
     assert 0.0 <= tested[0][f"test/metrics/{name}/epoch"] <= 1.0
     _, system = captured_from("test")
     assert torch.equal(system.model.head.weight, weights["model.head.weight"])
 
-    predictions = runner.run("predict", [path])
+    predictions = engine.call_stage("predict", [path])
     assert [set(batch) for batch in predictions] == [{"pred", "identifier"}] * 2
     assert [i for batch in predictions for i in batch["identifier"]] == [f"test-{i:03d}" for i in range(24)]
     preds = torch.cat([batch["pred"] for batch in predictions])
@@ -237,7 +237,7 @@ def test_lighter_config_runs_every_stage(lighter_config):
 
 def test_lighter_config_with_overrides_in_lighter_style(lighter_config):
     # Lighter's CLI style: `#` separators in override keys; a different optimizer swapped in whole.
-    runner.run(
+    engine.call_stage(
         "fit",
         [str(lighter_config)],
         [

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import captured, probe, write_project, write_yaml
 
-from lighter import runner
+from lighter import engine
 from lighter.config.loader import load_config
 
 BASE = """
@@ -245,7 +245,7 @@ system:
 def test_overrides_take_effect_in_a_run(tmp_path):
     write_project(tmp_path)
     path = write_yaml(tmp_path / "config.yaml", _runnable(tmp_path))
-    runner.run("fit", [str(path)], ["trainer#max_epochs=2", "--system::optimizer::lr=1e-3", "vars::width=4"])
+    engine.call_stage("fit", [str(path)], ["trainer#max_epochs=2", "--system::optimizer::lr=1e-3", "vars::width=4"])
     trainer, system = captured("fit")
     assert trainer.max_epochs == 2 and trainer.current_epoch == 2
     assert trainer.optimizers[0].param_groups[0]["lr"] == 1e-3
@@ -255,7 +255,7 @@ def test_overrides_take_effect_in_a_run(tmp_path):
 def test_vars_are_referenced_and_overridable(tmp_path):
     write_project(tmp_path)
     path = str(write_yaml(tmp_path / "config.yaml", _runnable(tmp_path)))
-    experiment = runner.instantiate(runner.prepare("fit", [path], ["vars::width=6"]), record=False)
+    experiment = engine.instantiate(engine.prepare("fit", [path], ["vars::width=6"]), record=False)
     assert experiment.system.model.in_features == 6
     assert experiment.system.optimizer.param_groups[0]["lr"] == 0.05
 
@@ -284,18 +284,18 @@ def test_project_relative_to_cwd_then_config_file(tmp_path, monkeypatch, keep_cw
     monkeypatch.chdir(cwd)
     path = write_yaml(configs / "config.yaml", _runnable(tmp_path, project="./proj"))
 
-    experiment = runner.prepare("fit", [str(path)])
+    experiment = engine.prepare("fit", [str(path)])
 
     assert sys.modules["project"].where == expected
     assert experiment.config["project"] == str((cwd if keep_cwd_project else configs) / "proj")
-    runner.run("fit", [str(path)])  # `project.data` and `project.probe` import from the chosen folder
+    engine.call_stage("fit", [str(path)])  # `project.data` and `project.probe` import from the chosen folder
     assert captured("fit")[0].state.finished
 
 
 def test_project_without_init_is_a_namespace_package(tmp_path):
     folder = write_project(tmp_path)
     (folder / "__init__.py").unlink()
-    runner.run("fit", [str(write_yaml(tmp_path / "config.yaml", _runnable(tmp_path, project=str(folder))))])
+    engine.call_stage("fit", [str(write_yaml(tmp_path / "config.yaml", _runnable(tmp_path, project=str(folder))))])
     assert captured("fit")[0].state.finished
 
 
@@ -304,14 +304,14 @@ def test_project_is_reimported_for_each_config(tmp_path):
     (first / "__init__.py").write_text("where = 'one'\n")
     (second / "__init__.py").write_text("where = 'two'\n")
     for folder in (first, second, first):
-        runner.prepare("fit", [str(write_yaml(tmp_path / "config.yaml", _runnable(tmp_path, project=str(folder))))])
+        engine.prepare("fit", [str(write_yaml(tmp_path / "config.yaml", _runnable(tmp_path, project=str(folder))))])
         assert sys.modules["project"].where == folder.parent.name
 
 
 def _instantiate(tmp_path, extra, stage="fit", overrides=None):
     write_project(tmp_path)
     path = write_yaml(tmp_path / "config.yaml", _runnable(tmp_path) + extra)
-    return runner.instantiate(runner.prepare(stage, [str(path)], overrides), record=False)
+    return engine.instantiate(engine.prepare(stage, [str(path)], overrides), record=False)
 
 
 def test_disabled_components(tmp_path):
@@ -344,7 +344,7 @@ def test_requires_builds_dependencies_first(tmp_path):
     write_project(tmp_path)
     text = _runnable(tmp_path).replace("  width: 4\n", "  width: 4\n" + vars_extra) + extra
     path = write_yaml(tmp_path / "config.yaml", text)
-    experiment = runner.instantiate(runner.prepare("fit", [str(path)]), record=False)
+    experiment = engine.instantiate(engine.prepare("fit", [str(path)]), record=False)
     assert sorted(probe().BUILT) == ["first", "second"]  # nothing refers to them except `_requires_`
     assert experiment.system.inferer is not None
 
@@ -388,14 +388,14 @@ def test_relative_macros_and_references_with_hash(tmp_path):
     val: "%#train"
     test: "%#val"
 """
-    config = runner.prepare("fit", [str(write_yaml(tmp_path / "config.yaml", text))]).config
+    config = engine.prepare("fit", [str(write_yaml(tmp_path / "config.yaml", text))]).config
     metrics = config["system"]["metrics"]
     assert metrics["val"] == metrics["train"] == metrics["test"]
     val = config["system"]["dataloaders"]["val"]
     assert val["dataset"] == {"_target_": "project.data.pairs"}
     assert val["batch_size"] == "@system::dataloaders::train::batch_size"
 
-    runner.run("fit", [str(tmp_path / "config.yaml")])
+    engine.call_stage("fit", [str(tmp_path / "config.yaml")])
     _, system = captured("fit")
     assert system.val_dataloader().batch_size == 8
     assert list(system.val_metrics) == ["MulticlassAccuracy"]
@@ -428,10 +428,10 @@ def test_trainer_and_system_targets_default(tmp_path):
         .replace("  _target_: lighter.System\n", "")
     )
     assert "_target_: lighter.System" not in text and "_target_: pytorch_lightning.Trainer" not in text
-    experiment = runner.instantiate(runner.prepare("fit", [str(write_yaml(tmp_path / "c.yaml", text))]), record=False)
+    experiment = engine.instantiate(engine.prepare("fit", [str(write_yaml(tmp_path / "c.yaml", text))]), record=False)
     assert type(experiment.trainer).__name__ == "Trainer" and experiment.trainer.max_epochs == 1
     assert type(experiment.system).__name__ == "System"
     bare = write_yaml(tmp_path / "d.yaml", "system: {model: {}}\n")  # too little to run: only read, as `show` does
-    assert runner.prepare("fit", [str(bare)], imports=False).config["trainer"] == {
+    assert engine.prepare("fit", [str(bare)], imports=False).config["trainer"] == {
         "_target_": "pytorch_lightning.Trainer"
     }

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import write_yaml
 
-from lighter.config.errors import ConfigError
 from lighter.config.loader import load_config
+from lighter.errors import ConfigError
 
 FIRST = """
 trainer:

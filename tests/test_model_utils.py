@@ -10,7 +10,7 @@ import torch
 from conftest import captured, classifier_config, write_yaml
 from torch import nn
 
-from lighter import runner
+from lighter import engine
 from lighter.utils import load_weights, replace_layer
 
 NETS = """
@@ -97,7 +97,7 @@ def test_load_weights_from_a_real_lightning_checkpoint_and_in_yaml(tmp_path):
     config = classifier_config(tmp_path)
     (tmp_path / "project" / "nets.py").write_text(textwrap.dedent(NETS).lstrip())
     config["system"]["model"] = {"_target_": "project.nets.Net"}
-    runner.run("fit", [str(write_yaml(tmp_path / "fit.yaml", config))])
+    engine.call_stage("fit", [str(write_yaml(tmp_path / "fit.yaml", config))])
     trainer, fitted = captured("fit")
     ckpt = tmp_path / "fitted.ckpt"
     trainer.save_checkpoint(ckpt)
@@ -113,7 +113,7 @@ def test_load_weights_from_a_real_lightning_checkpoint_and_in_yaml(tmp_path):
         "name": "head",
         "layer": {"_target_": "torch.nn.Linear", "in_features": 8, "out_features": 5},
     }
-    runner.run("validate", [str(write_yaml(tmp_path / "finetune.yaml", config))])
+    engine.call_stage("validate", [str(write_yaml(tmp_path / "finetune.yaml", config))])
 
     _, system = captured("validate")
     assert system.model.head.out_features == 5

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import accuracy, write_yaml
 
-from lighter import runner
-from lighter.config.errors import ConfigError
+from lighter import engine
+from lighter.errors import ConfigError
 
 CHECKPOINT = "pytorch_lightning.callbacks.ModelCheckpoint"
 EARLY_STOP = "pytorch_lightning.callbacks.EarlyStopping"
@@ -23,7 +23,7 @@ def _build(tmp_path, config, monitor=None, where="checkpoint", overrides=None, s
     elif where == "scheduler":
         config["system"]["scheduler"] = {"scheduler": PLATEAU, "monitor": monitor}
     path = write_yaml(tmp_path / "config.yaml", config)
-    return runner.instantiate(runner.prepare(stage, [str(path)], overrides), record=False)
+    return engine.instantiate(engine.prepare(stage, [str(path)], overrides), record=False)
 
 
 @pytest.mark.parametrize(
@@ -105,8 +105,8 @@ def test_check_compares_every_monitor_with_what_its_batch_logged(tmp_path, confi
     config["trainer"]["callbacks"] = [{"_target_": EARLY_STOP, "monitor": "val/loss/wrong/epoch"}]
     path = write_yaml(tmp_path / "config.yaml", config)
     with pytest.raises(ConfigError, match="monitors 'val/loss/wrong/epoch', which was not logged by a training") as err:
-        runner.check("fit", [str(path)])
+        engine.check("fit", [str(path)])
     assert err.value.key == "trainer::callbacks::0::monitor" and err.value.location.line is not None
     assert "val/loss/ce/epoch" in err.value.suggestion
     config["trainer"]["callbacks"][0]["monitor"] = "val/loss/ce/epoch"
-    runner.check("fit", [str(write_yaml(path, config))])  # a name the batch logged passes
+    engine.check("fit", [str(write_yaml(path, config))])  # a name the batch logged passes

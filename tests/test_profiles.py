@@ -7,8 +7,8 @@ import pytest
 import yaml
 from conftest import classifier_config, write_yaml
 
-from lighter.config.errors import ConfigError
-from lighter.runner import prepare
+from lighter.engine import prepare
+from lighter.errors import ConfigError
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from lighter.cli import main
-from lighter.config.errors import ConfigError
-from lighter.runner import prepare
+from lighter.engine import prepare
+from lighter.errors import ConfigError
 from lighter.sweep.expand import expand
 
 CONFIG = """\

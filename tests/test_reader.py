@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from lighter.config import reader
-from lighter.config.errors import ConfigError
 from lighter.config.loader import load_config
 from lighter.config.reader import MAX_DEPTH, MAX_ENTRIES
-from lighter.runner import prepare
+from lighter.engine import prepare
+from lighter.errors import ConfigError
 
 
 def billion_laughs(levels: int = 9, width: int = 9) -> str:

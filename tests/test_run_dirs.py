@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import classifier_config, write_yaml
 
-from lighter.run.record import CONFIG_FILE, RUN_FILE
+from lighter.run.files import CONFIG_FILE, RUN_FILE
 
 
 def fit_config(tmp_path: Path, **trainer) -> Path:

@@ -24,7 +24,7 @@ from conftest import REPO, classifier_config, write_yaml
 from lighter.dashboard.store import RunStore
 from lighter.run.status import Status, alive, run_status, this_process
 from lighter.sweep.attempt import plan
-from lighter.sweep.run import to_run
+from lighter.sweep.execute import to_run
 from lighter.sweep.trial import Trial
 
 SLOW = """

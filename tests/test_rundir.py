@@ -8,9 +8,9 @@ import pytest
 import torch
 import yaml
 
-from lighter.config.errors import ConfigError
-from lighter.run.record import CHECKPOINT_CONFIG_FILE, CHECKPOINT_KEY, CONFIG_FILE, RUN_FILE
-from lighter.runner import run
+from lighter.engine import call_stage
+from lighter.errors import ConfigError
+from lighter.run.files import CHECKPOINT_CONFIG_FILE, CHECKPOINT_KEY, CONFIG_FILE, RUN_FILE
 
 PROJECT = textwrap.dedent(
     """\
@@ -69,7 +69,7 @@ def weights(ckpt: Path) -> dict:
 
 
 def test_fit_records_config_command_versions_and_seed(experiment):
-    run("fit", [str(experiment)], ["trainer::max_epochs=1"])
+    call_stage("fit", [str(experiment)], ["trainer::max_epochs=1"])
     run_dir = experiment.parent / "logs" / "toy" / "version_0"
     saved = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
     record = yaml.safe_load((run_dir / RUN_FILE).read_text())
@@ -90,14 +90,16 @@ def test_git_commit_and_dirty_state_are_recorded(experiment):
     subprocess.run([*git, "commit", "-qm", "toy"], check=True)
     commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     (project / "__init__.py").write_text(PROJECT + "\n# edited\n")
-    run("fit", [str(experiment)], ["trainer::max_epochs=1"])
+    call_stage("fit", [str(experiment)], ["trainer::max_epochs=1"])
     record = yaml.safe_load((experiment.parent / "logs" / "toy" / "version_0" / RUN_FILE).read_text())
     assert record["git"] == {"commit": commit, "dirty": True, "folder": str(project.resolve())}
 
 
 def test_without_logger_runs_go_to_runs_stage_timestamp_and_never_collide(experiment):
     for _ in range(2):
-        run("fit", [str(experiment)], ["trainer::max_epochs=1", "trainer::logger=false", "trainer::callbacks=[]"])
+        call_stage(
+            "fit", [str(experiment)], ["trainer::max_epochs=1", "trainer::logger=false", "trainer::callbacks=[]"]
+        )
     dirs = sorted((experiment.parent / "runs" / "fit").iterdir())
     assert len(dirs) == 2
     assert all((d / CONFIG_FILE).is_file() and (d / RUN_FILE).is_file() for d in dirs)
@@ -105,27 +107,27 @@ def test_without_logger_runs_go_to_runs_stage_timestamp_and_never_collide(experi
 
 def test_a_recorded_run_directory_is_never_overwritten(experiment):
     fixed = ["trainer::max_epochs=1", "trainer::logger::version=0"]
-    run("fit", [str(experiment)], fixed)
+    call_stage("fit", [str(experiment)], fixed)
     config = experiment.parent / "logs" / "toy" / "version_0" / CONFIG_FILE
     before = config.read_text()
     with pytest.raises(ConfigError, match="already holds a recorded run"):
-        run("fit", [str(experiment)], [*fixed, "trainer::max_epochs=2"])
+        call_stage("fit", [str(experiment)], [*fixed, "trainer::max_epochs=2"])
     assert config.read_text() == before
 
 
 def test_checkpoint_carries_the_config(experiment):
-    run("fit", [str(experiment)], ["trainer::max_epochs=1"])
+    call_stage("fit", [str(experiment)], ["trainer::max_epochs=1"])
     run_dir = experiment.parent / "logs" / "toy" / "version_0"
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["hyper_parameters"][CHECKPOINT_KEY] == yaml.safe_load((run_dir / CONFIG_FILE).read_text())
 
 
 def test_test_stage_records_the_config_that_trained_its_checkpoint(experiment):
-    run("fit", [str(experiment)], ["trainer::max_epochs=1"])
+    call_stage("fit", [str(experiment)], ["trainer::max_epochs=1"])
     first = experiment.parent / "logs" / "toy" / "version_0"
     ckpt = first / "checkpoints" / "last.ckpt"
     data = "system::dataloaders::test=%system::dataloaders::train"
-    run("test", [str(experiment)], [data, f"args::test::ckpt_path={ckpt}"])
+    call_stage("test", [str(experiment)], [data, f"args::test::ckpt_path={ckpt}"])
     second = experiment.parent / "logs" / "toy" / "version_1"
     trained_with = yaml.safe_load((second / CHECKPOINT_CONFIG_FILE).read_text())
     assert trained_with == yaml.safe_load((first / CONFIG_FILE).read_text())
@@ -133,7 +135,7 @@ def test_test_stage_records_the_config_that_trained_its_checkpoint(experiment):
 
 
 def test_saved_config_reruns_elsewhere_with_identical_weights(experiment, tmp_path, cli):
-    run("fit", [str(experiment)])
+    call_stage("fit", [str(experiment)])
     first = experiment.parent / "logs" / "toy" / "version_0"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -6,8 +6,8 @@ import sys
 import pytest
 from conftest import classifier_config, write_yaml
 
-from lighter.config.errors import ConfigError
-from lighter.runner import prepare
+from lighter.engine import prepare
+from lighter.errors import ConfigError
 from lighter.tracking.hparams import MAX_NAME, MAX_VALUE, flatten
 from lighter.tracking.secrets import SECRET_MARKER, find_secrets, is_secret_key
 

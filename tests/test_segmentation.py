@@ -15,7 +15,7 @@ import torchmetrics
 from conftest import REPO
 from monai.metrics import DiceMetric
 
-from lighter import runner
+from lighter import engine
 from lighter.utils import MonaiMetric
 
 CONFIG = REPO / "configs" / "segmentation.yaml"
@@ -126,10 +126,10 @@ def test_short_fit_then_test_and_predict_write_nifti_with_the_affine(tmp_path, d
         dice = [float(row["val/metrics/dice/epoch"]) for row in csv.DictReader(f) if row.get("val/metrics/dice/epoch")]
     assert len(dice) == 1 and 0.0 <= dice[0] <= 1.0
 
-    tested = runner.run("test", [str(run_dir)], SHORT)  # the run's config and best checkpoint
+    tested = engine.call_stage("test", [str(run_dir)], SHORT)  # the run's config and best checkpoint
     assert 0.0 <= tested[0]["test/metrics/dice/epoch"] <= 1.0
 
-    runner.run("predict", [str(run_dir)], SHORT)
+    engine.call_stage("predict", [str(run_dir)], SHORT)
 
     out = tmp_path / "runs/segmentation/predictions"
     names = [f"predict-{i:03d}.nii.gz" for i in range(3)]

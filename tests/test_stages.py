@@ -1,4 +1,4 @@
-"""Every stage through `lighter.runner.run` with a real Trainer: what runs, what is built, what is seeded."""
+"""Every stage through `lighter.engine.stage.run` with a real Trainer: what runs, what is built, what is seeded."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytorch_lightning as pl
 import torch
 from conftest import accuracy, captured, logged, probe, read_metrics, write_yaml
 
-from lighter import runner
-from lighter.keys import STAGE_MODES, Stage
+from lighter import engine
+from lighter.names import STAGE_MODES, Stage
 
 
 def test_stage_table_names_trainer_methods():
@@ -41,7 +41,7 @@ def test_every_stage_runs(tmp_path, config, stage, overrides, check):
     config["system"]["metrics"] = {"train": {"acc": accuracy()}, "val": "%::train", "test": "%::train"}
     path = write_yaml(tmp_path / "config.yaml", config)
 
-    out = runner.run(stage, [str(path)], overrides)
+    out = engine.call_stage(stage, [str(path)], overrides)
 
     assert check(out), out
     trainer, system = captured(stage)
@@ -53,7 +53,7 @@ def test_fit_validates_every_epoch_for_several_epochs(tmp_path, config):
     # Lighter 0.0.4/0.0.5 kept the mode in an attribute and crashed at the second epoch of exactly this run.
     config["trainer"]["max_epochs"] = 4
     config["system"]["metrics"] = {"train": [accuracy()], "val": "%::train"}
-    runner.run("fit", [str(write_yaml(tmp_path / "config.yaml", config))])
+    engine.call_stage("fit", [str(write_yaml(tmp_path / "config.yaml", config))])
 
     rows = read_metrics(tmp_path)
     val_epochs = [row["epoch"] for row in rows if "val/loss/epoch" in row]
@@ -68,7 +68,7 @@ def test_fit_validates_every_epoch_for_several_epochs(tmp_path, config):
 def test_fit_without_val_dataloader_skips_validation(tmp_path, config):
     del config["system"]["dataloaders"]["val"]
     config["trainer"]["max_epochs"] = 2
-    runner.run("fit", [str(write_yaml(tmp_path / "config.yaml", config))])
+    engine.call_stage("fit", [str(write_yaml(tmp_path / "config.yaml", config))])
 
     rows = read_metrics(tmp_path)
     assert len(logged(rows, "train/loss/epoch")) == 2
@@ -78,7 +78,7 @@ def test_fit_without_val_dataloader_skips_validation(tmp_path, config):
 def test_startup_objects_are_frozen_while_the_loop_runs(tmp_path, config):
     # Modules, classes and built objects stay out of the collector's full passes during the loop, and only then.
 
-    runner.run("fit", [str(write_yaml(tmp_path / "config.yaml", config))])
+    engine.call_stage("fit", [str(write_yaml(tmp_path / "config.yaml", config))])
 
     assert probe().FROZEN[0] > 10_000
     assert gc.get_freeze_count() == 0
@@ -145,7 +145,7 @@ def test_stage_builds_only_its_own_parts(tmp_path, config, stage):
     config["system"]["metrics"] = {"train": accuracy(), "val": accuracy(), "test": accuracy()}
     for path in _NOT_BUILT[stage]:
         _plant(config, path, {**_BOOM, "name": path})
-    runner.run(stage, [str(write_yaml(tmp_path / "config.yaml", config))])
+    engine.call_stage(stage, [str(write_yaml(tmp_path / "config.yaml", config))])
 
     _, system = captured(stage)
     if stage in ("test", "predict"):
@@ -170,7 +170,7 @@ def test_stage_builds_the_parts_it_uses(tmp_path, config, stage, part):
     path = write_yaml(tmp_path / "config.yaml", config)
 
     with pytest.raises(Exception) as info:
-        runner.run(stage, [str(path)])
+        engine.call_stage(stage, [str(path)])
     chain, err = [], info.value
     while err is not None:
         chain.append(str(err))
@@ -192,7 +192,7 @@ def test_each_stage_builds_its_parts_once(tmp_path, config):
 
     built = {}
     for stage in Stage:
-        runner.run(stage, [path])
+        engine.call_stage(stage, [path])
         built[stage.value] = sorted(probe().BUILT)
 
     assert built == {"fit": ["optimizer", "train", "val"], "validate": ["val"], "test": ["test"], "predict": []}
@@ -200,7 +200,7 @@ def test_each_stage_builds_its_parts_once(tmp_path, config):
 
 def _initial_weight(tmp_path, config, seed):
     config["seed"] = seed
-    experiment = runner.instantiate(runner.prepare("validate", [str(write_yaml(tmp_path / "config.yaml", config))]))
+    experiment = engine.instantiate(engine.prepare("validate", [str(write_yaml(tmp_path / "config.yaml", config))]))
     return experiment.system.model.weight.detach().clone()
 
 
@@ -237,11 +237,11 @@ def test_checkpoint_from_fit_loads_in_test_with_criterion_buffers(tmp_path, conf
     config["args"] = {"test": {"ckpt_path": str(last)}}
     path = str(write_yaml(tmp_path / "config.yaml", config))
 
-    runner.run("fit", [path])
+    engine.call_stage("fit", [path])
     checkpoint = torch.load(last, weights_only=False)
     assert "criterion.weight" in checkpoint["state_dict"]
 
-    results = runner.run("test", [path])
+    results = engine.call_stage("test", [path])
 
     assert 0.0 <= results[0]["test/metrics/MulticlassAccuracy/epoch"] <= 1.0
     _, system = captured("test")
@@ -250,7 +250,7 @@ def test_checkpoint_from_fit_loads_in_test_with_criterion_buffers(tmp_path, conf
 
     # validate builds the criterion, so the buffer loads into it.
     config["args"] = {"validate": {"ckpt_path": str(last)}}
-    runner.run("validate", [str(write_yaml(tmp_path / "config.yaml", config))])
+    engine.call_stage("validate", [str(write_yaml(tmp_path / "config.yaml", config))])
     _, system = captured("validate")
     assert torch.equal(system.criterion.weight, torch.tensor([1.0, 2.0, 0.5]))
 
@@ -265,11 +265,11 @@ def test_fit_resumes_from_a_checkpoint(tmp_path, config):
         "gamma": 0.5,
     }
     path = str(write_yaml(tmp_path / "config.yaml", config))
-    runner.run("fit", [path], ["trainer::max_epochs=2"])
+    engine.call_stage("fit", [path], ["trainer::max_epochs=2"])
     saved = torch.load(last, weights_only=False)
     assert saved["epoch"] == 1
 
-    runner.run("fit", [path], ["trainer::max_epochs=3", f"args::fit::ckpt_path={last}"])
+    engine.call_stage("fit", [path], ["trainer::max_epochs=3", f"args::fit::ckpt_path={last}"])
 
     trainer, _ = captured("fit")
     assert trainer.current_epoch == 3

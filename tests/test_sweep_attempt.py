@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 from lighter.sweep.attempt import move_aside, plan, record
 from lighter.sweep.lock import TrialLock, is_locked
 from lighter.sweep.slurm import make_executor, minutes, parameters
@@ -117,7 +117,7 @@ def test_a_trial_gets_one_batch_log_as_a_callback_object_before_its_checkpoints(
     from conftest import classifier_config
 
     from lighter.callbacks import BatchLog
-    from lighter.runner import add_callbacks, instantiate, prepare
+    from lighter.engine.stage import add_callbacks, instantiate, prepare
 
     config = classifier_config(tmp_path)
     config["trainer"]["callbacks"] = callbacks

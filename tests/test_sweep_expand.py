@@ -12,10 +12,10 @@ import pytest
 import yaml
 from conftest import REPO
 
-from lighter.config.errors import ConfigError
 from lighter.config.loader import load_config
+from lighter.errors import ConfigError
+from lighter.sweep.config_text import ConfigText, with_values
 from lighter.sweep.expand import expand, load_trials
-from lighter.sweep.render import ConfigText, with_values
 from lighter.sweep.trial import Status, Trial
 
 ROOT_CFG = """\

@@ -23,9 +23,9 @@ import pytest
 import yaml
 from conftest import REPO, classifier_config, write_yaml
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
+from lighter.sweep.execute import run_dirs
 from lighter.sweep.local import LocalExecutor, device_groups
-from lighter.sweep.run import run_dirs
 
 SLOW = """
     import time
@@ -129,8 +129,8 @@ def test_every_trial_runs_and_a_second_run_touches_nothing(tmp_path):
 RUNNER = """
 import sys
 from pathlib import Path
-from lighter.config.errors import ConfigError
-from lighter.sweep.run import run_dirs
+from lighter.errors import ConfigError
+from lighter.sweep.execute import run_dirs
 out = Path(sys.argv[1])
 result = run_dirs(sorted((out / "sweep").iterdir()), out, jobs=int(sys.argv[2]))
 sys.exit(result.exit_code)

@@ -19,7 +19,7 @@ SCRIPT = """\
 import os, pathlib
 with open({count!r}, "a") as f:
     f.write(f"{{os.getpid()}}\\n")  # once per run of this script's top level
-from lighter.sweep.run import run_dirs
+from lighter.sweep.execute import run_dirs
 
 result = run_dirs([pathlib.Path({trial!r})], pathlib.Path({out!r}), jobs=1)
 print("exit code", result.exit_code)

@@ -18,12 +18,12 @@ from conftest import classifier_config, write_yaml
 from optuna.trial import TrialState
 from test_sweep_expand import cascade
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 from lighter.sweep import search as search_block
 from lighter.sweep import study as studies
 from lighter.sweep.distributions import Range, to_optuna
+from lighter.sweep.execute import run_trials
 from lighter.sweep.expand import expand, read_plans
-from lighter.sweep.run import run_trials
 from lighter.sweep.study import open_study
 from lighter.sweep.trial import Trial
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 from lighter.sweep.expand import expand
 
 SECRET = "tr1al-Zk8WqP3v"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 from lighter.sweep.expand import expand
 from lighter.sweep.local import Running
 from lighter.sweep.lock import TrialLock

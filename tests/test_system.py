@@ -9,13 +9,13 @@ import pytest
 import torch
 from conftest import accuracy, captured, loader, logged, probe, read_metrics, write_yaml
 
-from lighter import runner
+from lighter import engine
 from lighter.adapters import BatchAccessError
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 
 
 def _run(tmp_path, config, stage, overrides=None):
-    return runner.run(stage, [str(write_yaml(tmp_path / "config.yaml", config))], overrides)
+    return engine.call_stage(stage, [str(write_yaml(tmp_path / "config.yaml", config))], overrides)
 
 
 def _f1(**kwargs):

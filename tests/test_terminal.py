@@ -10,9 +10,9 @@ import pytest
 import torch
 from conftest import REPO, accuracy, captured, classifier_config, write_yaml
 
-from lighter.config.errors import ConfigError
-from lighter.metric_names import shorten, split_name
-from lighter.runner import run
+from lighter.engine import call_stage
+from lighter.errors import ConfigError
+from lighter.utils.metric_names import shorten, split_name
 
 DIGITS = REPO / "configs" / "digits.yaml"
 SLOW = 900  # the digits example takes ~10 s alone, much longer on a shared machine
@@ -140,7 +140,7 @@ def test_a_bar_named_in_the_config_shows_short_names_and_val_metrics(tmp_path, b
 def test_progress_log_every_few_seconds_inside_an_epoch(tmp_path, capsys):
     config = _metrics_config(tmp_path, enable_progress_bar=True)
     config["trainer"]["callbacks"].append({"_target_": "lighter.callbacks.ProgressLog", "every_s": 0})
-    run("fit", str(write_yaml(tmp_path / "c.yaml", config)))
+    call_stage("fit", str(write_yaml(tmp_path / "c.yaml", config)))
     out = capsys.readouterr().out
     assert re.search(r"^Epoch 0/1  batch 1/2  \S+s  train/loss \S+$", out, re.M), out
     assert re.search(
@@ -158,7 +158,7 @@ def test_progress_log_every_few_seconds_inside_an_epoch(tmp_path, capsys):
 def test_default_progress_without_a_tty_is_lines_and_a_named_bar_stays(tmp_path, callbacks, expected):
     config = _metrics_config(tmp_path, enable_progress_bar=True, max_epochs=1)
     config["trainer"]["callbacks"] += callbacks
-    run("fit", str(write_yaml(tmp_path / "c.yaml", config)))
+    call_stage("fit", str(write_yaml(tmp_path / "c.yaml", config)))
     trainer, _ = captured("fit")
     assert type(trainer.progress_bar_callback).__name__ == expected
 
@@ -220,7 +220,7 @@ def test_lightning_finder_callbacks_read_and_set_the_system(tmp_path, callback, 
     config = _metrics_config(tmp_path, max_epochs=1)
     config["system"]["dataloaders"]["train"]["dataset"]["n"] = 256
     config["trainer"]["callbacks"].append(callback)
-    run("fit", str(write_yaml(tmp_path / "c.yaml", config)))
+    call_stage("fit", str(write_yaml(tmp_path / "c.yaml", config)))
     trainer, system = captured("fit")
     finder = next(c for c in trainer.callbacks if type(c).__name__ == callback["_target_"].rsplit(".", 1)[1])
     assert check(system, trainer, finder)
@@ -231,7 +231,7 @@ def test_lr_setter_scales_every_param_group(tmp_path):
     config["system"]["optimizer"]["params"] = (
         "$[{'params': [@system::model.weight]}, {'params': [@system::model.bias], 'lr': 0.01}]"
     )
-    run("fit", str(write_yaml(tmp_path / "c.yaml", config)))
+    call_stage("fit", str(write_yaml(tmp_path / "c.yaml", config)))
     _, system = captured("fit")
     system.lr = 1.0
     assert [g["lr"] for g in system.optimizer.param_groups] == pytest.approx([1.0, 0.1])
@@ -255,12 +255,12 @@ def _compiled(config: dict) -> dict:
 def test_checkpoints_load_across_torch_compile(tmp_path, train, load):
     fit_config = train(classifier_config(tmp_path))
     fit_config["trainer"]["enable_checkpointing"] = True
-    run("fit", str(write_yaml(tmp_path / "fit.yaml", fit_config)), run_dir=tmp_path / "r")
+    call_stage("fit", str(write_yaml(tmp_path / "fit.yaml", fit_config)), run_dir=tmp_path / "r")
     ckpt = next((tmp_path / "r" / "checkpoints").glob("*.ckpt"))
     trained = torch.load(ckpt, weights_only=False)["state_dict"]
     test_config = load(classifier_config(tmp_path))
     test_config["args"] = {"test": {"ckpt_path": str(ckpt)}}
-    run("test", str(write_yaml(tmp_path / "test.yaml", test_config)))
+    call_stage("test", str(write_yaml(tmp_path / "test.yaml", test_config)))
     _, system = captured("test")
     plain = {k.replace("_orig_mod.", ""): v for k, v in trained.items()}
     for name, value in system.state_dict().items():
@@ -272,7 +272,7 @@ def test_best_or_last_in_a_new_process_names_the_run_directory_way(tmp_path, ckp
     config = classifier_config(tmp_path)
     config["args"] = {"test": {"ckpt_path": ckpt}}
     with pytest.raises(ConfigError, match="args::test::ckpt_path") as err:
-        run("test", str(write_yaml(tmp_path / "c.yaml", config)))
+        call_stage("test", str(write_yaml(tmp_path / "c.yaml", config)))
     assert "`lighter test RUN_DIR`" in err.value.render() and f"'{ckpt}'" in err.value.render()
 
 

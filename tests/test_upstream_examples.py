@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lighter import runner
+from lighter import engine
 from lighter.config.loader import load_config
 
 PROJECT_FILES = {
@@ -260,8 +260,8 @@ def test_v004_example_tests_and_predicts_through_the_cli(tmp_path, cli):
 def test_v005_example_tests_and_predicts(tmp_path, monkeypatch):
     write_upstream_checkout(tmp_path, "::")
     monkeypatch.chdir(tmp_path)
-    results = runner.run("test", [f"{EXAMPLE},{TEST_OVERRIDES}"])
+    results = engine.call_stage("test", [f"{EXAMPLE},{TEST_OVERRIDES}"])
     names = {f"test/metrics/Multiclass{m}/epoch" for m in ("Accuracy", "F1Score", "Precision", "Recall")}
     assert set(results[0]) == names
-    runner.run("predict", [f"{EXAMPLE},{TEST_OVERRIDES}"])
+    engine.call_stage("predict", [f"{EXAMPLE},{TEST_OVERRIDES}"])
     assert len(list((tmp_path / "projects" / "cifar10" / "predictions").glob("*.pt"))) == 16

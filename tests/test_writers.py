@@ -18,12 +18,12 @@ from monai.data import MetaTensor, list_data_collate
 from PIL import Image
 from torch.utils.data import DataLoader, DistributedSampler
 
-from lighter import runner
+from lighter import engine
 from lighter.callbacks import FileWriter, SampleWriter, TableWriter
 from lighter.callbacks.formats import write_image, write_nifti, write_tensor
 from lighter.callbacks.samples import real_samples, split
 from lighter.callbacks.writer import sample_name
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 
 N = 7  # odd on purpose: two processes cannot split it evenly
 
@@ -196,7 +196,7 @@ def test_file_writer_writes_one_file_per_sample(tmp_path, writer, dataset, loade
     out = tmp_path / "out"
     config = predict_config(tmp_path, [file_writer(out, **writer)], dataset=dataset, loader=loader)
 
-    runner.run("predict", [str(config)])
+    engine.call_stage("predict", [str(config)])
 
     assert sorted(p.name for p in out.iterdir()) == [f"case-{i}{suffix}" for i in range(N)]
     for i in range(N):
@@ -209,7 +209,7 @@ def test_file_writer_names_by_dataset_index_without_identifier(tmp_path):
     out = tmp_path / "out"
     config = predict_config(tmp_path, [file_writer(out)], named=False, loader={"shuffle": True})
 
-    runner.run("predict", [str(config)])
+    engine.call_stage("predict", [str(config)])
 
     # Shuffled batches, yet file i holds dataset sample i: names come from the sampler's indices.
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{i}.pt" for i in range(N))
@@ -225,7 +225,7 @@ def test_file_writer_with_two_dataloaders_writes_a_folder_each(tmp_path):
     data["system"]["dataloaders"]["predict"] = [loader, {**loader, "dataset": {**loader["dataset"], "n": 2}}]
     write_yaml(config, data)
 
-    runner.run("predict", [str(config)])
+    engine.call_stage("predict", [str(config)])
 
     assert sorted(p.name for p in (out / "dataloader_0").iterdir()) == [f"case-{i}.pt" for i in range(N)]
     assert sorted(p.name for p in (out / "dataloader_1").iterdir()) == ["case-0.pt", "case-1.pt"]
@@ -235,7 +235,7 @@ def test_file_writer_refuses_two_samples_with_one_name(tmp_path):
     config = predict_config(tmp_path, [file_writer(tmp_path / "out")], dataset={"name": "case"})
 
     with pytest.raises(ValueError, match="two samples are named 'case'.*identifier_accessor") as info:
-        runner.run("predict", [str(config)])
+        engine.call_stage("predict", [str(config)])
     assert "lighter: raised in trainer::callbacks::" in "".join(info.value.__notes__)  # the writer's key
 
 
@@ -334,7 +334,7 @@ def test_table_writer_writes_one_row_per_sample(tmp_path, named, pred_transforms
     out = tmp_path / "tables" / "predictions.csv"
     config = predict_config(tmp_path, [table_writer(out)], named=named, pred_transforms=pred_transforms, loader=loader)
 
-    runner.run("predict", [str(config)])
+    engine.call_stage("predict", [str(config)])
 
     rows = read_rows(out)
     assert len(rows) == N
@@ -348,7 +348,7 @@ def test_table_writer_writes_one_row_per_sample(tmp_path, named, pred_transforms
 def test_table_writer_cells_from_a_callable(tmp_path):
     out = tmp_path / "t.csv"
     writer = "$lambda x: {'mean': float(x.mean()), 'shape': 'x'.join(map(str, x.shape))}"
-    runner.run("predict", [str(predict_config(tmp_path, [table_writer(out, writer=writer)]))])
+    engine.call_stage("predict", [str(predict_config(tmp_path, [table_writer(out, writer=writer)]))])
 
     rows = read_rows(out)
     assert [float(r["mean"]) for r in rows] == pytest.approx([value(i) for i in range(N)])
@@ -372,7 +372,7 @@ def test_table_writer_refuses_a_pred_key_that_names_its_own_column(tmp_path):
         tmp_path, [table_writer(tmp_path / "t.csv")], pred_transforms="$lambda x: {'identifier': x.mean(dim=(1, 2, 3))}"
     )
     with pytest.raises(ValueError, match=r"key\(s\) \['identifier'\].*rename them"):
-        runner.run("predict", [str(config)])
+        engine.call_stage("predict", [str(config)])
 
 
 # ---- never overwrite -----------------------------------------------------------------------------------
@@ -404,7 +404,7 @@ def test_writers_refuse_existing_output_before_predicting(tmp_path, make, writer
     config = predict_config(tmp_path, [writer(path)], model="project.writing.Exploding")
 
     with pytest.raises(ConfigError, match=f"{path} already holds .* unless asked") as err:
-        runner.run("predict", [str(config)])
+        engine.call_stage("predict", [str(config)])
 
     assert err.value.key == "trainer::callbacks"
     assert "overwrite: true" in err.value.suggestion
@@ -422,14 +422,14 @@ def test_writers_overwrite_when_asked(tmp_path, make, writer, written):
     path = make(tmp_path)
     config = predict_config(tmp_path, [writer(path, overwrite=True)])
 
-    runner.run("predict", [str(config)])
+    engine.call_stage("predict", [str(config)])
 
     assert written(path)
 
 
 def test_file_writer_accepts_an_existing_empty_folder(tmp_path):
     (tmp_path / "out").mkdir()
-    runner.run("predict", [str(predict_config(tmp_path, [file_writer(tmp_path / "out")]))])
+    engine.call_stage("predict", [str(predict_config(tmp_path, [file_writer(tmp_path / "out")]))])
     assert len(list((tmp_path / "out").iterdir())) == N
 
 
@@ -537,7 +537,7 @@ def test_writers_drop_a_distributed_samplers_repeats(tmp_path, rank, expected):
         pred_transforms="$lambda x: x.mean(dim=(1, 2, 3))",
     )
 
-    runner.run("predict", [str(config)])
+    engine.call_stage("predict", [str(config)])
 
     assert sorted(p.name for p in out.iterdir()) == sorted(f"case-{i}.pt" for i in expected)
     assert [row["identifier"] for row in read_rows(table)] == [f"case-{i}" for i in expected]

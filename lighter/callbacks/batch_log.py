@@ -13,11 +13,12 @@ import pytorch_lightning as pl
 import torch
 from torchmetrics import Metric, MetricCollection
 
+from lighter.names import BATCH_LOG_FILE
 from lighter.utils.log import get_logger
 
 log = get_logger(__name__)
 
-FILE_NAME = "batch_log.csv"
+FILE_NAME = BATCH_LOG_FILE
 MODES = ("train", "val", "test")
 FIXED_HEAD = ("epoch", "mode", "batch", "step", "loss")
 FIXED_TAIL = ("lr", "grad_norm", "time")

@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 
 from lighter.callbacks.formats import WRITERS, WriteFn
 from lighter.callbacks.writer import SampleWriter
-from lighter.config.errors import did_you_mean
+from lighter.errors import did_you_mean
 
 
 class FileWriter(SampleWriter):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytorch_lightning as pl
 from torch import nn
 
-from lighter.config.errors import ConfigError, did_you_mean
+from lighter.errors import ConfigError, did_you_mean
 from lighter.utils.log import get_logger
 
 log = get_logger(__name__)

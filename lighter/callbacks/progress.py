@@ -25,7 +25,7 @@ from pytorch_lightning.callbacks import ProgressBar as LightningProgressBar
 from pytorch_lightning.callbacks import RichProgressBar as LightningRichProgressBar
 from pytorch_lightning.callbacks import TQDMProgressBar
 
-from lighter.metric_names import format_metrics, is_headline, shorten
+from lighter.utils.metric_names import format_metrics, is_headline, shorten
 
 
 def _validation_metrics(trainer: pl.Trainer) -> dict[str, float]:

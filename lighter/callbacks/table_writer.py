@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 
 from lighter.callbacks.writer import IDENTIFIER, PRED, SampleWriter
-from lighter.config.errors import did_you_mean
+from lighter.errors import did_you_mean
 
 DATALOADER = "dataloader"
 

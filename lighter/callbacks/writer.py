@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from lighter.callbacks.samples import batch_length, real_samples, split
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 
 PRED, IDENTIFIER = "pred", "identifier"  # the keys of System.predict_step's output
 CALLBACKS_KEY = "trainer::callbacks"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from lighter.keys import Stage
+from lighter.names import Stage
 
 CONFIG_KEYWORD = "config"  # `--config FILE`, as Lighter's own CLI names the argument
 
@@ -30,9 +30,9 @@ def stage_command(stage: Stage, doc: str) -> Callable[..., None]:
     """`lighter fit|validate|test|predict`."""
 
     def command(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
-        from lighter.runner import run  # lazy: torch
+        from lighter.engine import call_stage  # lazy: torch
 
-        run(stage, _configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
+        call_stage(stage, _configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
 
     command.__name__ = command.__qualname__ = stage.value
     command.__doc__ = doc
@@ -48,19 +48,19 @@ def resume(run_dir: str, *positional: str, profile: str | None = None, **overrid
 
 def show(*configs: str, trust: bool = False, profile: str | None = None, **overrides: str) -> None:
     """Print the merged config after overrides, as YAML: exactly what would run, secrets masked. Imports nothing."""
-    from lighter.config.loader import dump_yaml  # lazy: yaml and the config modules, not needed by --help
-    from lighter.config.trust import trust_summary
-    from lighter.runner import prepare
+    from lighter.config.trust import trust_summary  # lazy: the config modules and yaml, not needed by --help
+    from lighter.engine.stage import prepare  # lazy: as above
+    from lighter.run.files import dump  # lazy: as above
 
     experiment = prepare(Stage.FIT, _configs(configs, overrides), overrides, imports=False, profile=profile)
     if trust:
         print(experiment.secrets.scrub(trust_summary(experiment.config, experiment.loaded)))
-    print(dump_yaml(experiment.secrets.mask(experiment.config)), end="")
+    print(dump(experiment.secrets.mask(experiment.config)), end="")
 
 
 def check(*configs: str, stage: str = "fit", profile: str | None = None, **overrides: str) -> None:
     """Build everything a stage builds and run one batch per loop through it, without training or writing."""
-    from lighter.runner import check as run_check  # lazy: torch
+    from lighter.engine.stage import check as run_check  # lazy: torch
 
     experiment = run_check(stage, _configs(configs, overrides), overrides, profile=profile)
     if experiment.config.get("project"):
@@ -70,14 +70,14 @@ def check(*configs: str, stage: str = "fit", profile: str | None = None, **overr
 
 def lr_find(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
     """Lightning's learning-rate range test on a fit config."""
-    from lighter.tuner import lr_find as find  # lazy: torch
+    from lighter.engine.tuner import lr_find as find  # lazy: torch
 
     find(_configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
 
 
 def scale_batch_size(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
     """Lightning's batch-size finder on a fit config."""
-    from lighter.tuner import scale_batch_size as scale  # lazy: torch
+    from lighter.engine.tuner import scale_batch_size as scale  # lazy: torch
 
     scale(_configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
 

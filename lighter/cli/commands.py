@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lighter.cli import actions, sweep_actions
-from lighter.keys import SYSTEM_KEYS, Stage
+from lighter.names import SYSTEM_KEYS, Stage
 from lighter.quiet import VERBOSE_ENV
 
 HELP_FLAGS = ("--help", "-h")

@@ -27,7 +27,7 @@ from lighter.cli.commands import (
     Command,
 )
 from lighter.cli.help import render_help, versions_text
-from lighter.config.errors import ConfigError, did_you_mean
+from lighter.errors import ConfigError, did_you_mean
 from lighter.quiet import VERBOSE_ENV, hide_noise
 
 FLAG_VALUE = "True"  # what a flag becomes on fire's command line; `_flag` turns it back into a bool
@@ -145,7 +145,8 @@ def _call(name: str, args: list[str], debug: bool) -> None:
     import fire  # lazy: fire, torch and what the command needs load only once a command runs
 
     from lighter.adapters import BatchAccessError  # lazy: imports torch
-    from lighter.preflight import peer_failed  # lazy: imports the config modules
+    from lighter.engine.preflight import peer_failed  # lazy: imports the config modules
+    from lighter.run.files import process_rank  # lazy: imports yaml
 
     try:
         fire.Fire(_fire_tree(), command=[*name.split(" "), *args], name="lighter")
@@ -153,7 +154,7 @@ def _call(name: str, args: list[str], debug: bool) -> None:
         if debug:
             raise
         # Every process meets the same config mistake: one message is enough.
-        fail(err.render() if isinstance(err, ConfigError) else str(err), quiet=_rank() != 0)
+        fail(err.render() if isinstance(err, ConfigError) else str(err), quiet=process_rank() != 0)
     except BrokenPipeError:
         sys.stderr.close()  # `lighter show ... | head`: the reader left, nothing to report
     except Exception as err:
@@ -161,12 +162,4 @@ def _call(name: str, args: list[str], debug: bool) -> None:
             if getattr(err, "lighter_component", None):  # set by the runner: the user's own code raised
                 print(f"lighter: error in {err.lighter_component}; its traceback follows.", file=sys.stderr)
             raise
-        fail(f"process {_rank()} stopped because another process of this run failed; its error is above.", 1)
-
-
-def _rank() -> int:
-    """This process's rank under torchrun, SLURM or Lightning's launcher; 0 outside them."""
-    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return 0
+        fail(f"process {process_rank()} stopped because another process of this run failed; its error is above.", 1)

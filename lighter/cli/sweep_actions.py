@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import ConfigError, did_you_mean
+from lighter.errors import ConfigError, did_you_mean
+from lighter.utils.text_table import render
 
 STATUS_FORMATS = ("table", "json")
 LAUNCHER_COUNTS = ("gpus", "cpus", "mem_gb")  # slurm flags that take a whole number
@@ -53,8 +54,7 @@ def expand(
 ) -> None:
     """Write the trials of the cascade at ROOT (a folder of cfg.yaml files, or one config file); run nothing."""
     from lighter.sweep.expand import expand_records  # lazy: yaml
-    from lighter.sweep.table import render
-    from lighter.sweep.trial import trials_count
+    from lighter.sweep.trial import trials_count  # lazy: as above
 
     if root is None:
         raise ConfigError(
@@ -71,7 +71,7 @@ def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002
     """Every trial under OUT (default runs/sweeps) with its axes and status; --format table|json."""
     from lighter.run.status import trial_status  # lazy: yaml, psutil
     from lighter.sweep.expand import load_trials  # lazy: yaml
-    from lighter.sweep.table import render
+    from lighter.utils.text_table import render
 
     if format not in STATUS_FORMATS:
         hint = did_you_mean(format, STATUS_FORMATS, fallback="Formats: table, json.")
@@ -103,7 +103,7 @@ def _searches(trials: list) -> list:
 
 
 def _print_searches(searches: list) -> None:
-    from lighter.sweep.table import render  # lazy: yaml
+    from lighter.utils.text_table import render  # lazy: yaml
 
     print("\nsearches")
     rows = []
@@ -129,8 +129,7 @@ def results(out: str | None = None, csv: str | None = None, format: str = "table
     """Final and best validation metrics and test metrics per trial; mean ± std over seeds per experiment leaf;
     per searched leaf, its counts, best trial and parameter importances. --format table|json."""
     from lighter.sweep import results as res  # lazy: yaml
-    from lighter.sweep.expand import load_trials
-    from lighter.sweep.table import render
+    from lighter.sweep.expand import load_trials  # lazy: as above
 
     if format not in STATUS_FORMATS:
         hint = did_you_mean(format, STATUS_FORMATS, fallback="Formats: table, json.")
@@ -235,7 +234,7 @@ def run(
     cancel_on_stop: bool = False,
 ) -> None:
     """Expand, then run every trial that is not complete; exit 1 when a trial failed, 130/143 on a signal."""
-    from lighter.sweep.run import EXECUTORS, run_trials  # lazy: yaml, and torch for the local executor's warm start
+    from lighter.sweep.execute import EXECUTORS, run_trials  # lazy: yaml, and torch for the local executor's warm start
 
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor: unknown executor '{executor}'", suggestion=did_you_mean(executor, EXECUTORS))

@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import ConfigError, KeyedError, did_you_mean
 from lighter.config.loader import LoadedConfig, key_exists, lookup
 from lighter.config.reader import MAX_ENTRIES
 from lighter.config.targets import locate_target
 from lighter.config.tree import is_lighter_system, walk
-from lighter.keys import (
+from lighter.errors import ConfigError, KeyedError, did_you_mean
+from lighter.names import (
     LOSS_MODES,
     MACRO,
     METRIC_MODES,

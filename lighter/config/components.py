@@ -13,11 +13,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from lighter.config.errors import ConfigError
 from lighter.config.loader import LoadedConfig, lookup
 from lighter.config.targets import locate_target, target_problem
 from lighter.config.tree import is_code, is_lighter_system, walk
-from lighter.keys import DISABLED, MODE, SEP, STAGE_MODES, TARGET, Mode, Stage
+from lighter.errors import ConfigError
+from lighter.names import DISABLED, MODE, SEP, STAGE_MODES, TARGET, Mode, Stage
 
 SEED_RANGE = (0, 2**32 - 1)  # what Lightning's seed_everything (numpy's generator) accepts
 _MISSING = object()

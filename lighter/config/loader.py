@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lighter.config import reader
-from lighter.config.errors import ConfigError, Location, did_you_mean
 from lighter.config.merge import apply, entry, merge, split_key
-from lighter.keys import ALT_SEP, APPEND, DELETE, EXPR, MACRO, REF, REPLACE, SEP
+from lighter.errors import ConfigError, Location, did_you_mean
+from lighter.names import ALT_SEP, APPEND, DELETE, EXPR, MACRO, REF, REPLACE, SEP
 
 _TOKEN = re.compile(r"[@%][\w:#./\-]*")  # a reference or macro inside an expression
 _FILE_MACRO = re.compile(r"^%(?P<path>.*\.(?:ya?ml|json))(?P<id>(?:::|#).*)?$", re.IGNORECASE)
@@ -89,11 +87,6 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, Location]]:
             suggestion="A config file starts with top-level keys such as `trainer:` and `system:`.",
         )
     return _normalize_tree(data, path.parent), sources
-
-
-def dump_yaml(data: Any) -> str:
-    """A config as YAML, keys in their written order: what `lighter show` prints and run directories keep."""
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
 def split_config_args(args: list[str]) -> tuple[list[str], list[str]]:

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lighter.config.errors import ConfigError, Location, did_you_mean
-from lighter.keys import ALT_SEP, APPEND, DELETE, LITERAL_BLOCKS, REPLACE, SEP
+from lighter.errors import ConfigError, Location, did_you_mean
+from lighter.names import ALT_SEP, APPEND, DELETE, LITERAL_BLOCKS, REPLACE, SEP
 
 Where = Callable[[str], Location | None]
 OPERATORS = (DELETE, REPLACE, APPEND)

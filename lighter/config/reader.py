@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from lighter.config.errors import ConfigError, Location
 from lighter.config.merge import plain_path
-from lighter.keys import SEP
+from lighter.errors import ConfigError, Location
+from lighter.names import SEP
 
 MAX_DEPTH = 100  # real configs nest about 10 deep; the loader's recursive passes need headroom under Python's 1000
 MAX_ENTRIES = 250_000  # entries aliases add when expanded; 25x the largest config in benchmarks/config_scale.py

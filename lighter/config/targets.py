@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import did_you_mean
-from lighter.keys import PROJECT_MODULE, RENAMED
+from lighter.errors import did_you_mean
+from lighter.names import PROJECT_MODULE, RENAMED
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from lighter.keys import EXPR, REF, SEP, SYSTEM_TARGETS, TARGET
+from lighter.names import EXPR, REF, SEP, SYSTEM_TARGETS, TARGET
 
 
 def walk(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from lighter.config.loader import LoadedConfig
 from lighter.config.tree import walk
-from lighter.keys import EXPR, SEP, TARGET
+from lighter.names import EXPR, SEP, TARGET
 
 
 def trust_summary(config: dict[str, Any], loaded: LoadedConfig) -> str:

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from lighter.config import components
-from lighter.config.errors import ConfigError, did_you_mean
 from lighter.config.loader import LoadedConfig, key_exists
 from lighter.config.targets import locate_target
 from lighter.config.tree import is_lighter_system, walk
-from lighter.keys import (
+from lighter.errors import ConfigError, did_you_mean
+from lighter.names import (
     ADAPTER_KINDS,
     COMPONENT_KEYS,
     DISABLED,

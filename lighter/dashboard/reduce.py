@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from lighter.keys import Mode
+from lighter.names import Mode
 
 KEYS = ("epoch", "mode")
 N_BATCHES = "n_batches"  # how many batches an epoch row summarises, kept for diagnostics

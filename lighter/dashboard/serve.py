@@ -61,7 +61,7 @@ def serve(out: str | Path, port: int = 8050, host: str = "127.0.0.1", allow_host
 
     import uvicorn
 
-    from lighter.dashboard.app import create_app
+    from lighter.dashboard.app import create_app  # lazy: the web stack, loaded once the arguments are checked
 
     app = create_app(root, host=host, allow_hosts=allow_hosts)
     port = sock.getsockname()[1]

@@ -37,23 +37,20 @@ from lighter.dashboard.reduce import (
     lightning_epoch_table,
     reached,
 )
-from lighter.keys import SEP
+from lighter.names import BATCH_LOG_FILE, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, RUN_FILE, SEP, TRIAL_FILE
 from lighter.run.status import RUNNING, run_status, trial_status
 from lighter.tracking.secrets import SECRET_MARKER, is_secret_key
 from lighter.utils.atomic import replacing
 
 EPOCH_LOG = "epoch_log.csv"
 EPOCH_KEY = ".epoch_log.key"  # the signature of the batch log that epoch_log.csv was made from
-BATCH_LOG = "batch_log.csv"
-LIGHTNING_LOG = "metrics.csv"
+BATCH_LOG = BATCH_LOG_FILE
+LIGHTNING_LOG = METRICS_FILE
 LOGS = (EPOCH_LOG, BATCH_LOG, LIGHTNING_LOG)
 SOURCES = (BATCH_LOG, EPOCH_LOG, LIGHTNING_LOG)  # where a run's epochs come from, first found wins
-TRIAL_FILE = "trial.yaml"  # a sweep trial's record: status, axes, leaf
-RUN_FILE = "run.yaml"  # any lighter run's record: status
 RECORDS = (TRIAL_FILE, RUN_FILE)
-CONFIG_FILE = "config.yaml"  # a sweep trial's whole config
 SEED = "seed"
-SKIPPED_DIRS = ("checkpoints", "__pycache__")  # never hold a run, and checkpoints can be many
+SKIPPED_DIRS = (CHECKPOINTS_DIR, "__pycache__")  # never hold a run, and checkpoints can be many
 NOT_METRICS = frozenset((*KEYS, *DROPPED, *X_COLUMNS, N_BATCHES))
 SAMPLED_LINES = 20  # rows read to tell a text column (a note, a tag) from a metric
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

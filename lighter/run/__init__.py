@@ -1,8 +1,9 @@
 """Runs: one run, one directory, a recorded status, interruption and resume.
 
 Public names, by module (import them from there; this package imports nothing heavy):
-- `record`: `CONFIG_FILE`, `RUN_FILE`, `CHECKPOINTS_DIR`, `read_record(run_dir)`, `update_record(run_dir, **changes)`,
-  `write_atomic(path, text)`.
+- `files`: `RunStatus`, `now()`, `dump(data)`, `load(path)`, `write_atomic(path, text, durable=True)`,
+  `process_rank()`, `read_record(run_dir)`, `update_record(run_dir, **changes)`; the file names (`CONFIG_FILE`,
+  `RUN_FILE`, `CHECKPOINTS_DIR`, ...) are defined in `lighter.names`.
 - `directory`: `claim_run_dir(trainer, stage, named=None)`, `is_free(run_dir)`.
 - `recorder`: `RunRecorder`, the callback that syncs the directory across ranks and puts the config into checkpoints.
 - `lifecycle`: `recorded(experiment, run_dir=None)`, the context that claims the directory and records how the run
@@ -10,6 +11,6 @@ Public names, by module (import them from there; this package imports nothing he
 - `resume`: `resume(run_dir, overrides)`, `stage_inputs(stage, run_dir)`, `newest_checkpoint`, `best_checkpoint`.
 - `checkpoint`: `read_checkpoint(path, key=None)` (safe, ConfigError naming the file), `TRUST_ENV`, the atomic
   CheckpointIO.
-- `signals`: `GracefulStop`; `rng`: `capture`, `restore`; `resumable`: `make_resumable(loader, trainer)`;
+- `signals`: `GracefulStop`; `rng`: `capture`, `restore`; `mid_epoch`: `make_resumable(loader, trainer)`;
   `slurm`: `requeued_run`; `logs`: `final_metrics`, `continue_csv_log`.
 """

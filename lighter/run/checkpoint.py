@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 from lighter.utils.atomic import replacing
 
 TRUST_ENV = "LIGHTER_TRUST_CHECKPOINTS"

@@ -26,9 +26,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 from lighter.run.checkpoint import read_checkpoint, trusted
-from lighter.run.record import (
+from lighter.run.files import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
     RUN_DIR_KEY,

@@ -1,7 +1,7 @@
 """Choose and claim a run's directory before any logger, checkpoint or tracker has written a byte.
 
 Where it goes, in this order:
-1. the directory named with `--run-dir DIR` (`lighter.runner.run(..., run_dir=DIR)`);
+1. the directory named with `--run-dir DIR` (`lighter.engine.stage.run(..., run_dir=DIR)`);
 2. the version folder of a CSV or TensorBoard logger listed first (`save_dir/name/version_N`), as Lightning names it;
 3. `<trainer.default_root_dir>/runs/<stage>/<YYYYmmdd-HHMMSS>` (with `-1`, `-2`... on a clash) otherwise, e.g. for
    W&B, MLflow or Comet, which keep their own stores.
@@ -20,8 +20,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import ConfigError
-from lighter.run.record import CHECKPOINTS_DIR, METRICS_FILE, RUN_FILE, create_exclusive, dump, read_record
+from lighter.errors import ConfigError
+from lighter.run.files import (
+    CHECKPOINTS_DIR,
+    METRICS_FILE,
+    RUN_FILE,
+    RunStatus,
+    create_exclusive,
+    dump,
+    read_record,
+)
 
 RUN_DIR_ENV = "LIGHTER_RUN_DIR"  # how processes that Lightning launches for DDP learn rank 0's directory
 RUNS_FOLDER = "runs"
@@ -46,7 +54,7 @@ def is_free(run_dir: Path) -> str | None:
 
 
 def _failed_before_results(record: dict[str, Any]) -> bool:
-    return record.get("status") == "failed"
+    return record.get("status") == RunStatus.FAILED
 
 
 def versioned_logger(trainer: Any) -> Any:

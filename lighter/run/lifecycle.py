@@ -19,8 +19,7 @@ from typing import Any
 from lighter.run.checkpoint import use_atomic_writes
 from lighter.run.continuation import Caller, Continuation, decide, resume_from
 from lighter.run.directory import RUN_DIR_ENV, claim_run_dir, log_into, versioned_logger
-from lighter.run.logs import continue_csv_log, final_metrics
-from lighter.run.record import (
+from lighter.run.files import (
     CHECKPOINT_CONFIG_FILE,
     CHECKPOINT_KEY,
     CHECKPOINTS_DIR,
@@ -34,6 +33,7 @@ from lighter.run.record import (
     versions,
     write_atomic,
 )
+from lighter.run.logs import continue_csv_log, final_metrics
 from lighter.run.slurm import candidate_dirs, is_restart, requeued_run
 from lighter.run.status import this_process
 
@@ -134,7 +134,7 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
     use_atomic_writes(trainer)
     loaders = getattr(experiment.system, "dataloaders", None)
     if recorder.stage == "fit" and isinstance(loaders, dict) and "train" in loaders:
-        from lighter.run.resumable import make_resumable
+        from lighter.run.mid_epoch import make_resumable
 
         make_resumable(loaders["train"], trainer)
     return directory

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lighter.run.record import METRICS_FILE, write_atomic
+from lighter.run.files import METRICS_FILE, write_atomic
 
 
 def final_metrics(trainer: Any) -> dict[str, float]:

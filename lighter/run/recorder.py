@@ -9,7 +9,8 @@ from typing import Any
 import pytorch_lightning as pl
 
 from lighter.run import rng
-from lighter.run.record import CHECKPOINT_KEY, CHECKPOINTS_DIR, RUN_DIR_KEY
+from lighter.run.files import CHECKPOINT_KEY, CHECKPOINTS_DIR, RUN_DIR_KEY
+from lighter.run.mid_epoch import RESUMABLE
 from lighter.utils.step_hooks import quiet_per_batch
 
 INTERRUPTED_CHECKPOINT = "interrupted.ckpt"
@@ -76,8 +77,6 @@ class RunRecorder(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Lightning may have rebuilt the train loader (e.g. to add a DistributedSampler): tell the one it uses.
         import weakref
-
-        from lighter.run.resumable import RESUMABLE
 
         combined = trainer.fit_loop._combined_loader
         for loader in combined.flattened if combined is not None else []:

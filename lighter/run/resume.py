@@ -14,7 +14,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 from lighter.run.checkpoint import read_checkpoint
 from lighter.run.continuation import (
     RUN_DIR_HINT,
@@ -24,7 +24,7 @@ from lighter.run.continuation import (
     newest_checkpoint,
     resume_from,
 )
-from lighter.run.record import CONFIG_FILE, read_record
+from lighter.run.files import CONFIG_FILE, read_record
 
 LAST = "last.ckpt"
 
@@ -99,8 +99,8 @@ def resume(
     `profile` (else `LIGHTER_PROFILE`) restores the values the recorded config holds as `<profile NAME>` markers.
     `callbacks` are callback objects the trainer gets besides the config's (a sweep's BatchLog).
     """
+    from lighter.engine.stage import add_callbacks, execute, instantiate, prepare
     from lighter.run.lifecycle import recorder_of
-    from lighter.runner import add_callbacks, execute, instantiate, prepare
 
     decision = decide(run_dir, Caller.RESUME)
     folder, record = decision.run_dir, decision.record or {}

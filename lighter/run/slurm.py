@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lighter.run.record import RUN_FILE, read_record, slurm_job
+from lighter.run.files import RUN_FILE, read_record, slurm_job
 
 
 def _job_key(job: dict[str, Any] | None) -> tuple[str | None, str | None] | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from lighter.run.record import BATCH_LOG_FILE, read_record
+from lighter.run.files import BATCH_LOG_FILE, read_record
 
 FINISHED = "finished"  # run.yaml's status of a run that ended normally
 RUNNING = "running"

@@ -21,7 +21,6 @@ trial (a forked warm worker, a fresh interpreter, or a SLURM job), never in the 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import shlex
@@ -33,12 +32,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import ConfigError
-from lighter.keys import Stage
+from lighter.errors import ConfigError
+from lighter.names import Stage
 from lighter.quiet import hide_noise
 from lighter.run.continuation import Caller, Continuation, decide
+from lighter.run.files import load, now
 from lighter.run.status import Status, config_changed, trial_status
-from lighter.sweep.files import load
 from lighter.sweep.lock import LOCK_FILE, TrialLock
 from lighter.sweep.search import pruning_callback
 from lighter.sweep.trial import BATCH_LOG_FILE, CONFIG_FILE, ERROR_TAIL_LINES, TRIAL_FILE, Trial
@@ -54,10 +53,6 @@ OWN_FILES = (*SWEEP_FILES, OUTPUT_FILE)  # what a trial's directory holds before
 EXIT_BUSY = 75  # another runner holds the trial
 EXIT_COMPLETE = 76  # nothing to do: the trial was already complete
 INTERRUPT_CODES = {130: "SIGINT", 143: "SIGTERM"}
-
-
-def now() -> str:
-    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def plan(trial_dir: Path, *, rerun_stale: bool = False) -> str:
@@ -123,8 +118,8 @@ def run_engine(trial_dir: Path, action: str) -> int:
     # runner that lists, locks and settles trials never loads torch.
     from lighter.adapters import BatchAccessError
     from lighter.callbacks.batch_log import BatchLog
+    from lighter.engine.stage import add_callbacks, execute, instantiate, prepare
     from lighter.run.resume import resume
-    from lighter.runner import add_callbacks, execute, instantiate, prepare
 
     hide_noise()
     trial_dir = Path(trial_dir).resolve()

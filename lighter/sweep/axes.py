@@ -20,9 +20,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from lighter.config.errors import ConfigError, Location, did_you_mean
 from lighter.config.loader import LoadedConfig, all_ids, key_exists, normalize_id, set_key
-from lighter.keys import SEP
+from lighter.errors import ConfigError, Location, did_you_mean
+from lighter.names import SEP
 from lighter.sweep.cascade import Leaf, SweepMode
 from lighter.sweep.distributions import Range, is_range, parse_range
 from lighter.sweep.search import GRID, SEARCH_KEY, sampler_of

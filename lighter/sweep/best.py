@@ -16,12 +16,12 @@ from typing import Any
 
 from optuna.trial import TrialState
 
-from lighter.config.errors import ConfigError
 from lighter.config.loader import set_key
+from lighter.errors import ConfigError
+from lighter.run.files import dump, load, write_atomic
 from lighter.sweep.axes import SEED_KEY
 from lighter.sweep.cascade import CFG_FILE, SweepMode
 from lighter.sweep.expand import searched_trials
-from lighter.sweep.files import dump, load, write_atomic
 from lighter.sweep.pruning import Pruning
 from lighter.sweep.study import load_trial_study
 from lighter.sweep.trial import Trial

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from lighter.config.errors import ConfigError, Location, did_you_mean
+from lighter.errors import ConfigError, Location, did_you_mean
 
 CFG_FILE = "cfg.yaml"
 LEVELS = ("dataset", "model", "trainer")  # the folders below a mode folder, in order

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lighter.config.build import find_project
 from lighter.config.loader import LoadedConfig, load_config
+from lighter.run.files import load, write_atomic
 from lighter.sweep.axes import LAUNCHER_KEY, SWEEP_KEY, Axis, check_reachable, leaf_axes, product
 from lighter.sweep.cascade import Leaf, SweepMode, find_leaves, select_leaves
-from lighter.sweep.files import load, write_atomic
-from lighter.sweep.render import ConfigText, RecordText
+from lighter.sweep.config_text import ConfigText, RecordText
 from lighter.sweep.search import SEARCH_KEY, Search, read_search
 from lighter.sweep.secrets import refuse_secrets
 from lighter.sweep.trial import CONFIG_FILE, RUN_FILE, TRIAL_FILE, Status, Trial, config_hash, trial_name
@@ -48,8 +49,6 @@ def runnable_base(loaded: LoadedConfig) -> dict[str, Any]:
     Same-file `%` macros stay as written: they are relative to the file itself, so the config runs from anywhere,
     and resolving them here would cost MONAI's import (seconds) in every expansion.
     """
-    from lighter.config.build import find_project
-
     base = {k: v for k, v in loaded.data.items() if k not in (SWEEP_KEY, LAUNCHER_KEY, SEARCH_KEY)}
     if base.get("project") is not None:
         # Resolved once, next to the file, never from the cwd: a runner elsewhere must not make done trials stale.
@@ -107,8 +106,8 @@ def _write_config(trial: Trial, text: str, digest: str, record: dict[str, Any]) 
     if old and path.is_file() and (trial.dir / RUN_FILE).exists():
         kept = trial.dir / f"config.{old}.yaml"
         if not kept.exists():
-            write_atomic(kept, path.read_text())
-    write_atomic(path, text)
+            write_atomic(kept, path.read_text(), durable=False)
+    write_atomic(path, text, durable=False)
 
 
 def create_trial(trial: Trial, text: str, record_text: str) -> bool:

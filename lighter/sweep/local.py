@@ -24,6 +24,7 @@ from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from lighter.errors import ConfigError
 from lighter.sweep.attempt import EXIT_BUSY, EXIT_COMPLETE, OUTPUT_FILE, error_tail, record, run_trial
 from lighter.sweep.lock import TrialLock
 from lighter.sweep.trial import Trial
@@ -72,8 +73,6 @@ def device_groups(jobs: int, gpus_per_trial: int, gpus: Sequence[str]) -> list[s
     groups = [",".join(gpus[i : i + gpus_per_trial]) for i in range(0, len(gpus), gpus_per_trial)]
     groups = [g for g in groups if len(g.split(",")) == gpus_per_trial]
     if not groups:
-        from lighter.config.errors import ConfigError
-
         raise ConfigError(
             f"{gpus_per_trial} GPUs per trial, but this machine shows {len(gpus)} ({','.join(gpus)})",
             suggestion=f"Use --gpus-per-trial {len(gpus)} or fewer, or run where more GPUs are visible.",

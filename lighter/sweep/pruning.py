@@ -16,8 +16,8 @@ import optuna
 from optuna.trial import TrialState
 from pytorch_lightning import Callback
 
+from lighter.run.files import update_record
 from lighter.run.lifecycle import recorder_of
-from lighter.run.record import update_record
 from lighter.sweep.study import load_trial_study, search_of
 
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lighter.names import METRICS_FILE
+from lighter.run.files import write_atomic
 from lighter.run.status import trial_status
-from lighter.sweep.files import write_atomic
 from lighter.sweep.trial import BATCH_LOG_FILE, Status, Trial
 
-METRICS_FILE = "metrics.csv"
 MODES = ("val", "test")
 LOWER_IS_BETTER = re.compile(r"loss|error|err\b|mse|mae|rmse|distance|hausdorff|perplexity", re.IGNORECASE)
 FINAL, BEST = "final", "best"
@@ -181,7 +181,7 @@ def _write_table(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     writer.writerow(header)
     writer.writerows(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue(), durable=False)
 
 
 def write_csv(path: Path, found: list[TrialResult], summaries: list[Summary], value_columns: list[str]) -> Path | None:

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lighter.config.errors import ConfigError, Location, did_you_mean
 from lighter.config.loader import LoadedConfig
-from lighter.keys import SEP
+from lighter.errors import ConfigError, Location, did_you_mean
+from lighter.names import SEP
 from lighter.sweep.cascade import Leaf, SweepMode
 from lighter.sweep.results import lower_is_better
 

@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from lighter.config.errors import ConfigError, Location
-from lighter.keys import SEP
+from lighter.errors import ConfigError, Location
+from lighter.names import SEP
+from lighter.sweep.execute import SweepRun, run_dirs
 from lighter.sweep.expand import LeafPlan
-from lighter.sweep.run import SweepRun, run_dirs
 from lighter.sweep.search import SEARCH_KEY
 from lighter.sweep.study import check_url, open_study
 from lighter.sweep.trial import Trial

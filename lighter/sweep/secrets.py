@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lighter.config.errors import ConfigError, Location
 from lighter.config.loader import LoadedConfig
-from lighter.keys import SEP
+from lighter.errors import ConfigError, Location
+from lighter.names import SEP
 from lighter.sweep.axes import Axis
 from lighter.sweep.cascade import Leaf
 from lighter.tracking.secrets import find_secrets, holds_nothing, is_secret_key

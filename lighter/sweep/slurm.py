@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 from lighter.sweep import slurm_jobs
 from lighter.sweep.attempt import run_trial
 from lighter.sweep.axes import LAUNCHER_KEY

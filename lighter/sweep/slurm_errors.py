@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
 from lighter.sweep.axes import LAUNCHER_KEY
 
 RESOURCE_KEYS = ("cpus", "mem", "mem_gb", "gpus", "time", "nodes", "tasks_per_node")

@@ -20,12 +20,12 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from lighter.config.errors import ConfigError
+from lighter.errors import ConfigError
+from lighter.run.files import dump, load
 from lighter.sweep.axes import LAUNCHER_KEY
+from lighter.sweep.config_text import ConfigText
 from lighter.sweep.distributions import from_optuna, to_optuna
 from lighter.sweep.expand import LeafPlan, create_trial, leaf_out
-from lighter.sweep.files import dump, load
-from lighter.sweep.render import ConfigText
 from lighter.sweep.search import Search
 from lighter.sweep.trial import Status, Trial, config_hash, trial_name
 from lighter.tracking.profiles import chosen, find_profile

@@ -11,16 +11,16 @@ an expansion and a runner can update the same trial at once without losing eithe
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lighter.run.record import BATCH_LOG_FILE, CONFIG_FILE, RUN_FILE, TRIAL_FILE
+from lighter.names import BATCH_LOG_FILE, CONFIG_FILE, RUN_FILE, TRIAL_FILE
+from lighter.run.files import dump, load, now, write_atomic
 from lighter.run.status import Status, run_complete, this_process, trial_status
-from lighter.sweep.files import dump, load, locked, write_atomic
+from lighter.sweep.lock import locked
 
 __all__ = ["BATCH_LOG_FILE", "CONFIG_FILE", "RUN_FILE", "TRIAL_FILE", "Status", "Trial"]
 
@@ -40,10 +40,6 @@ def trial_name(number: int) -> str:
 def trials_count(count: int) -> str:
     """`1 trial`, `2 trials`."""
     return f"{count} trial{'' if count == 1 else 's'}"
-
-
-def _now() -> str:
-    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -119,7 +115,7 @@ class Trial:
         return self.update(
             status=Status.RUNNING.value,
             run_hash=run_hash or self.record().get("config_hash"),
-            started=_now(),
+            started=now(),
             ended=None,
             slurm_job=_slurm_task(),
             exit_code=None,
@@ -128,17 +124,17 @@ class Trial:
         )
 
     def mark_done(self) -> dict[str, Any]:
-        return self.update(status=Status.DONE.value, ended=_now(), exit_code=None, error_tail=None, **NOT_RUNNING)
+        return self.update(status=Status.DONE.value, ended=now(), exit_code=None, error_tail=None, **NOT_RUNNING)
 
     def mark_pruned(self, reason: str) -> dict[str, Any]:
-        return self.update(status=Status.PRUNED.value, ended=_now(), pruned=reason, **NOT_RUNNING)
+        return self.update(status=Status.PRUNED.value, ended=now(), pruned=reason, **NOT_RUNNING)
 
     def mark_failed(self, exit_code: int, error: str | list[str] = "") -> dict[str, Any]:
         """Record a failure: the exit code and the last lines of the error (a text or its lines)."""
         lines = error.splitlines() if isinstance(error, str) else list(error)
         tail = "\n".join(lines[-ERROR_TAIL_LINES:])
         return self.update(
-            status=Status.FAILED.value, ended=_now(), exit_code=int(exit_code), error_tail=tail, **NOT_RUNNING
+            status=Status.FAILED.value, ended=now(), exit_code=int(exit_code), error_tail=tail, **NOT_RUNNING
         )
 
     def mark_pending(self) -> dict[str, Any]:

@@ -14,12 +14,13 @@ import signal
 os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
+import fire  # noqa: E402, F401  (trials still start through the `lighter` command's parser)
 import monai  # noqa: E402, F401
 import pytorch_lightning  # noqa: E402, F401
 import torch  # noqa: E402, F401
 import torchmetrics  # noqa: E402, F401
 
 import lighter.callbacks  # noqa: E402, F401
+import lighter.engine.stage  # noqa: E402, F401
 import lighter.run.resume  # noqa: E402, F401
-import lighter.runner  # noqa: E402, F401
 import lighter.system  # noqa: E402, F401

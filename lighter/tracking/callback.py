@@ -8,14 +8,12 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from lighter.config.loader import dump_yaml
+from lighter.names import CONFIG_FILE
+from lighter.run.files import dump, update_record
 from lighter.run.lifecycle import recorder_of
-from lighter.run.record import update_record
 from lighter.tracking import loggers
 from lighter.tracking.hparams import flatten
 from lighter.utils.step_hooks import quiet_per_batch
-
-CONFIG_NAME = "config.yaml"
 
 
 @quiet_per_batch
@@ -36,8 +34,8 @@ class TrackerHandOff(pl.Callback):
         if not trainer.is_global_zero:
             return
         with tempfile.TemporaryDirectory(prefix="lighter-") as folder:
-            path = Path(folder) / CONFIG_NAME
-            path.write_text(dump_yaml(self.config))
+            path = Path(folder) / CONFIG_FILE
+            path.write_text(dump(self.config))
             for logger in trainer.loggers:
                 loggers.attach(logger, path)  # each tracker copies the file into its own store
         self.trackers = [loggers.record(logger) for logger in trainer.loggers]

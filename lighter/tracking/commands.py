@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lighter.config.loader import dump_yaml, read_yaml
+from lighter.config.loader import read_yaml
+from lighter.run.files import dump
 from lighter.tracking.profiles import PROFILE_DIR_ENV, find_profile, list_profiles, profile_dir
 from lighter.tracking.secrets import find_secrets
 
@@ -22,4 +23,4 @@ def show_text(name: str) -> str:
     """The profile's YAML with every secret-named value masked, under a comment naming its file."""
     path = find_profile(str(name))
     data, _ = read_yaml(path)
-    return f"# {path}\n" + dump_yaml(find_secrets(data).mask(data))
+    return f"# {path}\n" + dump(find_secrets(data).mask(data))

@@ -41,6 +41,6 @@ def scrub_argv(secrets: Secrets) -> None:
 
 
 def handoff(secrets: Secrets, config: dict[str, Any]) -> Any:
-    from lighter.tracking.callback import TrackerHandOff
+    from lighter.tracking.callback import TrackerHandOff  # lazy: imports Lightning; `lighter show` must not
 
     return TrackerHandOff(secrets.mask(config))

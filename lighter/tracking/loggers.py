@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lighter.config.errors import ConfigError
 from lighter.config.loader import LoadedConfig
-from lighter.keys import SEP, TARGET
+from lighter.errors import ConfigError
+from lighter.names import CONFIG_FILE, SEP, TARGET
 
 LOGGER_KEY = "trainer::logger"
 ALL_TRACKERS_EXTRA = "tracking"
@@ -144,7 +144,7 @@ def _attach_comet(logger: Any, path: Path) -> None:
 
 def _attach_tensorboard(logger: Any, path: Path) -> None:
     text = "".join(f"    {line}" for line in path.read_text().splitlines(keepends=True))  # markdown code block
-    logger.experiment.add_text("config.yaml", text, global_step=0)
+    logger.experiment.add_text(CONFIG_FILE, text, global_step=0)
 
 
 ATTACH: dict[str, Callable[[Any, Path], None]] = {

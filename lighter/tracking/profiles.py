@@ -12,7 +12,8 @@ import stat
 import sys
 from pathlib import Path
 
-from lighter.config.errors import ConfigError, did_you_mean
+from lighter.errors import ConfigError, did_you_mean
+from lighter.run.files import process_rank
 
 PROFILE_ENV = "LIGHTER_PROFILE"
 PROFILE_DIR_ENV = "LIGHTER_PROFILE_DIR"
@@ -66,7 +67,7 @@ def find_profile(name: str) -> Path:
 def warn_if_readable(path: Path) -> None:
     """A profile holds credentials: say so when other users can read it."""
     mode = path.stat().st_mode
-    if mode & (stat.S_IRGRP | stat.S_IROTH) and os.environ.get("RANK", "0") in ("", "0"):
+    if mode & (stat.S_IRGRP | stat.S_IROTH) and process_rank() == 0:
         print(
             f"lighter: warning: profile {path} can be read by other users (mode {stat.filemode(mode)}); "
             f"run `chmod 600 {path}`",

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from lighter.config.errors import ConfigError
 from lighter.config.loader import LoadedConfig, lookup
 from lighter.config.tree import walk
-from lighter.keys import REF, SEP
+from lighter.errors import ConfigError
+from lighter.names import REF, SEP
 
 SECRET_MARKER = "<secret>"
 PROFILE_MARKER = "<profile {name}>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from lighter.config.errors import did_you_mean
+from lighter.errors import did_you_mean
 
 
 def replace_layer(model: nn.Module, name: str, layer: nn.Module) -> nn.Module:

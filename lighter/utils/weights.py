@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lighter.config.errors import did_you_mean
+from lighter.errors import did_you_mean
 from lighter.utils.log import get_logger
 
 log = get_logger(__name__)

@@ -16,10 +16,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from lighter.keys import STAGE_MODES, Mode, Stage
-from lighter.metric_names import format_metrics, is_headline, short_name, shorten
+from lighter.names import STAGE_MODES, Mode, Stage
+from lighter.run.files import RunStatus, read_record
+from lighter.utils.metric_names import format_metrics, is_headline, short_name, shorten
 
-FINISHED, INTERRUPTED = "finished", "interrupted"
+FINISHED, INTERRUPTED = RunStatus.FINISHED.value, RunStatus.INTERRUPTED.value
 # What to run after a finished stage, if the config has the data for it.
 NEXT_STAGES = {Stage.FIT: (Stage.TEST, Stage.PREDICT), Stage.VALIDATE: (), Stage.TEST: (), Stage.PREDICT: ()}
 
@@ -61,7 +62,7 @@ def _final_metrics(trainer: Any, stage: Stage) -> str:
 
 
 def _writers(trainer: Any) -> list[tuple[str, str]]:
-    from lighter.callbacks.writer import SampleWriter
+    from lighter.callbacks.writer import SampleWriter  # lazy: imports Lightning; `lighter show` imports this module
 
     return [
         ("Predictions:", f"{shown_path(c.path)} ({c.written} items, {type(c).__name__})")
@@ -112,8 +113,6 @@ def print_summary(experiment: Any, run_dir: Path | None, *, tuned: bool = False)
         return
     status = FINISHED
     if run_dir is not None:
-        from lighter.run.record import read_record
-
         status = (read_record(run_dir) or {}).get("status", FINISHED)
     if status not in (FINISHED, INTERRUPTED):
         return

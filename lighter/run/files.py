@@ -1,8 +1,13 @@
-"""The files of a run directory and the `run.yaml` record: written atomically, read back as plain data."""
+"""The files of a run directory and the `run.yaml` record: written atomically, read back as plain data.
+
+The one home of what every module that reads or writes a run's files shares: the status a run records, the time
+stamp, the YAML dump and load, the atomic write, the process rank. The file names live in `lighter.names`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import os
 import platform
 import subprocess
@@ -13,26 +18,62 @@ from typing import Any
 
 import yaml
 
+from lighter.names import (
+    BATCH_LOG_FILE,
+    CHECKPOINT_CONFIG_FILE,
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    METRICS_FILE,
+    RUN_FILE,
+    TRIAL_FILE,
+)
 from lighter.utils.atomic import replacing
 
-CONFIG_FILE = "config.yaml"  # the runnable config
-RUN_FILE = "run.yaml"  # the record: how the run was started and how it ended
-CHECKPOINTS_DIR = "checkpoints"
-CHECKPOINT_CONFIG_FILE = "checkpoint_config.yaml"  # the config that trained the checkpoint a run loads
+__all__ = [
+    "BATCH_LOG_FILE",
+    "CHECKPOINT_CONFIG_FILE",
+    "CHECKPOINTS_DIR",
+    "CONFIG_FILE",
+    "METRICS_FILE",
+    "RUN_FILE",
+    "TRIAL_FILE",
+]
 CHECKPOINT_KEY = "config"  # under a checkpoint's `hyper_parameters`: the config that trained it, as plain data
 RUN_DIR_KEY = "lighter_run_dir"  # in each checkpoint: the run that wrote it, to tell runs apart in a shared dirpath
-METRICS_FILE = "metrics.csv"  # the CSV logger's
-BATCH_LOG_FILE = "batch_log.csv"  # lighter.callbacks.BatchLog's: a sweep trial is complete once it exists
-TRIAL_FILE = "trial.yaml"  # a sweep trial's record, beside its run's
 _VERSIONED = ("torch", "pytorch-lightning", "torchmetrics", "monai", "lighter")
 
 
+# libyaml when PyYAML has it: dumping a thousand trial configs in pure Python alone takes seconds.
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class RunStatus(str, enum.Enum):
+    """How a run stands, as `run.yaml` records it."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
 def now() -> str:
+    """The local time with its offset, to the second: how every record stamps an event."""
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def dump(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    """Plain data as block YAML, keys in their written order: records, configs, `lighter show`."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def load(path: Path) -> Any:
+    """The YAML in `path`, or None when the file does not exist."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return None
+    return yaml.load(text, Loader=_Loader)
 
 
 def _temp_beside(path: Path, text: str) -> Path:
@@ -45,9 +86,13 @@ def _temp_beside(path: Path, text: str) -> Path:
     return Path(temp)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that a reader sees the old file or the new one, never a part."""
-    with replacing(path) as f:
+def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
+    """Replace `path` with `text` so that a reader sees the old file or the new one, never a part.
+
+    `durable` fsyncs the data first, for records a crash must not lose; files that can always be written again (a
+    sweep's thousand trial configs) skip it, as most of the time of writing them would go to the fsyncs.
+    """
+    with replacing(path, durable=durable) as f:
         f.write(text)
 
 
@@ -69,11 +114,9 @@ def create_exclusive(path: Path, text: str) -> bool:
 def read_record(run_dir: Path) -> dict[str, Any] | None:
     """The run's record, or None if the directory holds no `run.yaml`."""
     path = Path(run_dir) / RUN_FILE
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
+    data = load(path)
+    if data is None and not path.is_file():
         return None
-    data = yaml.safe_load(text)
     return data if isinstance(data, dict) else {}
 
 

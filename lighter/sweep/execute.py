@@ -19,7 +19,10 @@ import yaml
 from lighter.run.status import Status
 from lighter.sweep.attempt import plan
 from lighter.sweep.axes import LAUNCHER_KEY
-from lighter.sweep.report import Ended, Reporter
+from lighter.sweep.events import Ended, Reporter
+from lighter.sweep.expand import DEFAULT_OUT, expand_plans, read_plans
+from lighter.sweep.local import LocalExecutor
+from lighter.sweep.slurm import SlurmExecutor
 from lighter.sweep.trial import Trial, trials_count
 
 EXECUTORS = ("local", "slurm")
@@ -126,7 +129,6 @@ def run_dirs(
         return not (fail_fast and status == "failed")
 
     if executor == "local":
-        from lighter.sweep.local import LocalExecutor
 
         def skip(trial: Path) -> str | None:
             # Asked with the trial's lock held: another runner may have completed it since the list was made.
@@ -143,8 +145,6 @@ def run_dirs(
                 reporter.say(f"imported torch, Lightning and MONAI once for every trial ({seconds:.1f} s)")
             local.run(todo, on_start, on_end, skip, more or (lambda: None))
     else:
-        from lighter.sweep.slurm import SlurmExecutor
-
         slurm = SlurmExecutor(out, dict(launcher or {}), rerun_stale=rerun_stale)
         held = slurm.on_slurm(todo)
         where = " (SLURM job array)"
@@ -219,8 +219,6 @@ def run_trials(
     those of the root config's `launcher:` block). Prints a line per trial start and end and a closing table; the
     result's `exit_code` is what the CLI exits with.
     """
-    from lighter.sweep.expand import DEFAULT_OUT, expand_plans, read_plans
-
     root = Path(root)
     out_dir = Path(out).expanduser().resolve() if out is not None else Path.cwd() / DEFAULT_OUT
     plans = read_plans(root, modes=modes, datasets=datasets, select=select, mode=mode)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any
 
-from lighter.config.errors import ConfigError
 from lighter.config.loader import LoadedConfig, lookup
-from lighter.keys import TARGET
+from lighter.errors import ConfigError
+from lighter.names import TARGET
 
 
 def component_keys(parser: Any) -> dict[int, str]:
@@ -39,7 +39,7 @@ def check_loggers(trainer: Any, components: dict[int, str], loaded: LoadedConfig
 
 def check_writers(trainer: Any, components: dict[int, str], loaded: LoadedConfig) -> None:
     """Every prediction writer can write where it is told: found before any prediction is computed."""
-    from lighter.callbacks.writer import CALLBACKS_KEY, SampleWriter
+    from lighter.callbacks.writer import CALLBACKS_KEY, SampleWriter  # lazy: imports Lightning; `lighter show` must not
 
     for callback in trainer.callbacks:
         if isinstance(callback, SampleWriter):

@@ -10,8 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from lighter.config import build
 from lighter.config.loader import lookup
-from lighter.keys import REF, SEP, Stage
+from lighter.engine.stage import instantiate, prepare
+from lighter.names import REF, SEP, Stage
+from lighter.run.lifecycle import recorder_of
 
 LR_KEY = f"system{SEP}optimizer{SEP}lr"
 BATCH_SIZE_KEY = f"system{SEP}dataloaders{SEP}train{SEP}batch_size"
@@ -30,9 +33,7 @@ def _written_at(config: dict[str, Any], key: str) -> str:
 
 def _build(method: str, configs: list[str], overrides: Any, profile: str | None) -> Any:
     """What `lighter fit` builds, recorded as a run of `method`, with `args::<method>` as the arguments."""
-    from lighter.config import build
     from lighter.run.lifecycle import recorder_of
-    from lighter.runner import instantiate, prepare
 
     experiment = prepare(Stage.FIT, configs, overrides, profile=profile)
     experiment.command = experiment.command.replace(f"lighter {Stage.FIT.value}", f"lighter {method}", 1)
@@ -54,8 +55,7 @@ def lr_find(
     configs: list[str], overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
 ) -> float | None:
     """Run Lightning's learning-rate range test; print the suggestion, the fit command that uses it, and the plot."""
-    from lighter.run.lifecycle import recorder_of
-    from lighter.runner import execute
+    from lighter.engine.stage import execute
 
     experiment = _build("lr_find", configs, overrides, profile)
     finder = execute(experiment, run_dir=run_dir, tuner="lr_find")
@@ -93,7 +93,7 @@ def scale_batch_size(
     configs: list[str], overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
 ) -> int | None:
     """Double the train batch size until memory runs out (Lightning's `power` mode); print the largest that fit."""
-    from lighter.runner import execute
+    from lighter.engine.stage import execute
 
     experiment = _build("scale_batch_size", configs, overrides, profile)
     size = execute(experiment, run_dir=run_dir, tuner="scale_batch_size")

@@ -10,15 +10,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lighter import preflight
+from lighter.adapters import BatchAccessError
 from lighter.config import build
 from lighter.config.components import check_has_system, check_seed
-from lighter.config.errors import ConfigError
-from lighter.config.loader import LoadedConfig, load_config
+from lighter.config.loader import LoadedConfig, load_config, split_config_args
 from lighter.config.validate import validate
-from lighter.keys import Stage
-from lighter.monitors import check_logged, check_monitors
+from lighter.engine import preflight
+from lighter.engine.monitors import check_logged, check_monitors
+from lighter.engine.summary import print_summary
+from lighter.errors import ConfigError, did_you_mean
+from lighter.names import Stage
+from lighter.run.checkpoint import read_checkpoint, trusted
+from lighter.run.lifecycle import recorded
+from lighter.run.resume import stage_inputs
 from lighter.run.slurm import is_restart
+from lighter.tracking import hooks as tracking
 from lighter.tracking.secrets import Secrets
 
 Overrides = list[str] | dict[str, Any] | None
@@ -61,8 +67,6 @@ def parse_stage(stage: Stage | str) -> Stage:
     try:
         return Stage(stage)
     except ValueError:
-        from lighter.config.errors import did_you_mean
-
         names = [s.value for s in Stage]
         raise ConfigError(f"unknown stage '{stage}'", suggestion=did_you_mean(str(stage), names)) from None
 
@@ -79,8 +83,6 @@ def prepare(
 
     `profile` (else `LIGHTER_PROFILE`) names a profile merged between the config files and the overrides.
     """
-    from lighter.tracking import hooks as tracking
-
     stage = parse_stage(stage)
     loaded = load_config(configs, overrides, profile_file=tracking.profile_file(profile))
     config = build.expand_macros(build.with_defaults(loaded.data), loaded)
@@ -103,11 +105,10 @@ def instantiate(experiment: Experiment, *, record: bool = True, checkpoint: bool
     """Seed, then build the trainer, the system and the arguments of the stage's Trainer method.
 
     `checkpoint` off (`lighter check`, which never loads it) skips checking that `ckpt_path` exists."""
-    import pytorch_lightning as pl
+    import pytorch_lightning as pl  # lazy: `lighter show` (prepare alone) never imports Lightning
 
-    from lighter.callbacks.progress import use_default_progress
-    from lighter.run.recorder import RunRecorder
-    from lighter.tracking import hooks as tracking
+    from lighter.callbacks.progress import use_default_progress  # lazy: imports Lightning
+    from lighter.run.recorder import RunRecorder  # lazy: imports Lightning
 
     stage, pruned = experiment.stage, experiment.pruned
     check_has_system(pruned, experiment.loaded, stage)
@@ -165,8 +166,6 @@ def instantiate(experiment: Experiment, *, record: bool = True, checkpoint: bool
 def _check_checkpoint(experiment: Experiment, key: str, ckpt: Any) -> None:
     """A `ckpt_path` that names a file must be a whole, safe Lightning checkpoint; `best` and `last` mean nothing to
     a new run (lighter gives each run its own directory), so they point at the commands that do what they meant."""
-    from lighter.run.checkpoint import read_checkpoint, trusted
-
     location = experiment.loaded.where(key)
     if ckpt in ("best", "last"):
         raise ConfigError(
@@ -205,8 +204,6 @@ def _check_checkpoint(experiment: Experiment, key: str, ckpt: Any) -> None:
 @contextlib.contextmanager
 def _batch_errors_name_their_key(experiment: Experiment) -> Iterator[None]:
     """A batch accessor that does not fit the data is a config mistake: name its key and where it was written."""
-    from lighter.adapters import BatchAccessError
-
     try:
         yield
     except BatchAccessError as err:
@@ -221,7 +218,7 @@ def _errors_name_their_component(experiment: Experiment) -> Iterator[None]:
     """An error raised at run time keeps its type and traceback (a run that fails is recorded as failed, exit 1);
     when it passed through a component the config built, a note names that component's key, and the CLI prints
     that line first."""
-    from lighter.system import System
+    from lighter.system import System  # lazy: imports Lightning
 
     try:
         yield
@@ -252,7 +249,7 @@ def _startup_objects_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-def run(
+def call_stage(
     stage: Stage | str,
     configs: list[str] | str,
     overrides: Overrides = None,
@@ -269,8 +266,6 @@ def run(
     source_run = _run_dir_input(configs)
     if source_run is not None:
         # `lighter test RUN_DIR`: the run's recorded config and its best checkpoint (else its last).
-        from lighter.run.resume import stage_inputs
-
         _, config_file, ckpt = stage_inputs(stage.value, source_run)
         named = [configs] if isinstance(configs, str) else list(configs)
         configs, key = [str(config_file) if c == source_run else c for c in named], f"args::{stage.value}::ckpt_path"
@@ -299,8 +294,6 @@ def add_callbacks(experiment: Experiment, callbacks: list[Any]) -> None:
 
 def _run_dir_input(configs: list[str] | str) -> str | None:
     """The run directory given in place of config files (`lighter test RUN_DIR`), if that is what was given."""
-    from lighter.config.loader import split_config_args
-
     files, _ = split_config_args([configs] if isinstance(configs, str) else list(configs))
     return files[0] if len(files) == 1 and Path(files[0]).is_dir() else None
 
@@ -312,9 +305,6 @@ def execute(
     `tuner` that method of Lightning's Tuner (`lr_find`, `scale_batch_size`), with the same record, error
     attribution and summary."""
     from pytorch_lightning.tuner import Tuner
-
-    from lighter.run.lifecycle import recorded
-    from lighter.summary import print_summary
 
     if tuner is None:
         method = getattr(experiment.trainer, experiment.stage.value)
@@ -342,7 +332,7 @@ def _close_process_group() -> None:
     """End a finished multi-process run together. Lightning leaves a gloo process group open at exit, and its
     threads, still running while the interpreter shuts down, sometimes abort the process that hosts the rendezvous
     store ("terminate called without an active exception", exit -6) after a run that succeeded."""
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: only a multi-process run has a group to close
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
@@ -357,7 +347,7 @@ def check(
     The stage's own Trainer is built (so its callbacks and logger are checked) but a throwaway
     `fast_dev_run` Trainer, without logger, checkpoints or callbacks, runs the batch.
     """
-    import pytorch_lightning as pl
+    import pytorch_lightning as pl  # lazy: `lighter show` never imports Lightning
 
     experiment = instantiate(prepare(stage, configs, overrides, profile=profile), record=False, checkpoint=False)
     dry = pl.Trainer(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -60,6 +59,8 @@ class KeyedError(ValueError):
 
 def closest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """The candidates nearest to `word`, best first."""
+    import difflib  # lazy: `lighter --help` imports this module, and only a mistake needs difflib
+
     return difflib.get_close_matches(str(word), [str(c) for c in candidates], n=n, cutoff=0.5)
 
 

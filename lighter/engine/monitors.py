@@ -10,10 +10,10 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from lighter.config.errors import ConfigError, did_you_mean
 from lighter.config.loader import LoadedConfig
 from lighter.config.tree import walk
-from lighter.keys import EPOCH, EXPR, MACRO, REF, SEP, STAGE_MODES, STEP, Mode, Stage
+from lighter.errors import ConfigError, did_you_mean
+from lighter.names import EPOCH, EXPR, MACRO, REF, SEP, STAGE_MODES, STEP, Mode, Stage
 
 MONITOR = "monitor"
 # Where monitors live: callbacks (ModelCheckpoint, EarlyStopping, ...) and a scheduler in Lightning's dict form.
@@ -50,7 +50,7 @@ def check_monitors(
     Names in the System's namespaces (`train/`, `val/`, `test/`) must be ones it logs. Other names (upstream's
     `val_acc`) are refused too, unless the System is a subclass or a callback of the user's own could log them.
     """
-    from lighter.system import System
+    from lighter.system import System  # lazy: imports Lightning; `lighter show` must not
 
     if stage is not Stage.FIT or not isinstance(system, System):
         return

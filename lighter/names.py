@@ -1,4 +1,4 @@
-"""Names that the config format and the System share, defined once.
+"""Names that the config format, the System and the run directory share, defined once.
 
 Nothing here imports torch, so the CLI can use it to answer `--help` at once.
 """
@@ -93,3 +93,13 @@ def per(base: str, when: str) -> str:
 TOP_LEVEL_KEYS = ("trainer", "system", "project", "vars", "args", "seed", META, REQUIRES)
 SYSTEM_KEYS = ("model", "dataloaders", "optimizer", "scheduler", "criterion", "metrics", "adapters", "inferer")
 COMPONENT_KEYS = (TARGET, REQUIRES, DISABLED, MODE, "_desc_")
+
+
+# The files of a run directory (see lighter.run.files), here at the bottom because callbacks below `run/` write them.
+CONFIG_FILE = "config.yaml"  # the runnable config
+RUN_FILE = "run.yaml"  # the record: how the run was started and how it ended
+CHECKPOINTS_DIR = "checkpoints"
+CHECKPOINT_CONFIG_FILE = "checkpoint_config.yaml"  # the config that trained the checkpoint a run loads
+METRICS_FILE = "metrics.csv"  # Lightning's CSVLogger's
+BATCH_LOG_FILE = "batch_log.csv"  # lighter.callbacks.BatchLog's
+TRIAL_FILE = "trial.yaml"  # a sweep trial's record: status, axes, leaf

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lighter.config.loader import set_key
-from lighter.sweep.files import dump
+from lighter.run.files import dump
 
 _INLINE_MAX = 60  # longer strings may be folded over lines by the emitter
 

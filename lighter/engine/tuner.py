@@ -1,6 +1,6 @@
 """`lighter lr_find` and `lighter scale_batch_size`: Lightning's Tuner on a fit config, which stays as written.
 
-Each builds what `lighter fit` builds, runs the Tuner method through the stage runner (`runner.execute`: the run's
+Each builds what `lighter fit` builds, runs the Tuner method through the stage runner (`engine.stage.execute`: the run's
 record, error attribution and summary, as for a fit) with the arguments under `args::lr_find` or
 `args::scale_batch_size` (as upstream Lighter took them), and prints the value found and the override that uses it.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from lighter.config import build
 from lighter.config.loader import lookup
-from lighter.engine.stage import instantiate, prepare
+from lighter.engine.stage import execute, instantiate, prepare
 from lighter.names import REF, SEP, Stage
 from lighter.run.lifecycle import recorder_of
 
@@ -33,8 +33,6 @@ def _written_at(config: dict[str, Any], key: str) -> str:
 
 def _build(method: str, configs: list[str], overrides: Any, profile: str | None) -> Any:
     """What `lighter fit` builds, recorded as a run of `method`, with `args::<method>` as the arguments."""
-    from lighter.run.lifecycle import recorder_of
-
     experiment = prepare(Stage.FIT, configs, overrides, profile=profile)
     experiment.command = experiment.command.replace(f"lighter {Stage.FIT.value}", f"lighter {method}", 1)
     instantiate(experiment)
@@ -55,8 +53,6 @@ def lr_find(
     configs: list[str], overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
 ) -> float | None:
     """Run Lightning's learning-rate range test; print the suggestion, the fit command that uses it, and the plot."""
-    from lighter.engine.stage import execute
-
     experiment = _build("lr_find", configs, overrides, profile)
     finder = execute(experiment, run_dir=run_dir, tuner="lr_find")
     directory = recorder_of(experiment.trainer).run_dir
@@ -93,8 +89,6 @@ def scale_batch_size(
     configs: list[str], overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
 ) -> int | None:
     """Double the train batch size until memory runs out (Lightning's `power` mode); print the largest that fit."""
-    from lighter.engine.stage import execute
-
     experiment = _build("scale_batch_size", configs, overrides, profile)
     size = execute(experiment, run_dir=run_dir, tuner="scale_batch_size")
     if not experiment.trainer.is_global_zero or size is None:

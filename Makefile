@@ -25,45 +25,33 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The dashboard's browser tests drive Debian's chromium through playwright (never a downloaded browser). Installed
-# here when missing and allowed (root, as in CI, or password-less sudo); otherwise they skip, and fail under CI=true.
+# System packages some tests need: installed here when missing and allowed (root, as in CI, or password-less sudo);
+# otherwise those tests skip, and fail under CI=true. $(call apt_need,CHECK,PACKAGES,WHAT) installs PACKAGES unless
+# the shell test CHECK passes.
+define apt_need
+@$(1) || { \
+  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=no; fi; \
+  if ! command -v apt-get >/dev/null 2>&1 || [ "$$SUDO" = no ]; then \
+    echo "make: $(3) need $(2) (Debian/Ubuntu: sudo apt-get install $(2)); they skip"; \
+  else \
+    $$SUDO apt-get update -qq >/dev/null && \
+    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 $(2) >/dev/null; \
+  fi; }
+endef
+
+# The dashboard's browser tests drive Debian's chromium through playwright (never a downloaded browser).
 CHROMIUM ?= /usr/bin/chromium
 browser:
-	@[ -x $(CHROMIUM) ] || { \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=no; fi; \
-	  if ! command -v apt-get >/dev/null 2>&1 || [ "$$SUDO" = no ]; then \
-	    echo "make: the browser tests need $(CHROMIUM) (Debian/Ubuntu: sudo apt-get install chromium); they skip"; \
-	  else \
-	    $$SUDO apt-get update -qq >/dev/null && \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  fi; }
+	$(call apt_need,[ -x $(CHROMIUM) ],chromium,the browser tests)
 
-# The SLURM tests start a single-node cluster (tests/slurm_cluster.py) from Debian's slurm-wlm and munge, installed
-# here when missing and allowed, as chromium is; otherwise they skip, and fail under CI=true.
+# The SLURM tests start a single-node cluster (tests/slurm_cluster.py) from Debian's slurm-wlm and munge.
 slurm:
-	@command -v slurmctld >/dev/null 2>&1 || [ -x /usr/sbin/slurmctld ] || { \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=no; fi; \
-	  if ! command -v apt-get >/dev/null 2>&1 || [ "$$SUDO" = no ]; then \
-	    echo "make: the SLURM tests need slurm-wlm and munge (Debian/Ubuntu: sudo apt-get install slurm-wlm munge); they skip"; \
-	  else \
-	    $$SUDO apt-get update -qq >/dev/null && \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
-	      slurm-wlm munge >/dev/null; \
-	  fi; }
+	$(call apt_need,[ -x /usr/sbin/slurmctld ],slurm-wlm munge,the SLURM tests)
 
 # The search tests put a study on a real PostgreSQL server (tests/postgres_server.py: initdb and pg_ctl under a
-# temporary folder), from Debian's postgresql, installed here when missing and allowed; otherwise they skip, and fail
-# under CI=true.
+# temporary folder).
 postgres:
-	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=no; fi; \
-	  if ! command -v apt-get >/dev/null 2>&1 || [ "$$SUDO" = no ]; then \
-	    echo "make: the PostgreSQL tests need postgresql (Debian/Ubuntu: sudo apt-get install postgresql); they skip"; \
-	  else \
-	    $$SUDO apt-get update -qq >/dev/null && \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
-	      postgresql >/dev/null; \
-	  fi; }
+	$(call apt_need,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1,postgresql,the PostgreSQL tests)
 
 # A pytest-xdist worker per core; tests marked with one xdist_group (a SLURM cluster, a PostgreSQL server started
 # for a module) share a worker.

@@ -270,24 +270,24 @@ def _two_projects(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("keep_cwd_project", "expected"),
+    ("keep", "expected"),
     [
-        pytest.param(True, "cwd", id="cwd-first"),
-        pytest.param(False, "config", id="then-config-dir"),
+        pytest.param("config", "config", id="next-to-the-config-file"),
+        pytest.param("cwd", "cwd", id="cwd-only-where-the-file-relative-folder-is-missing"),
     ],
 )
-def test_project_relative_to_cwd_then_config_file(tmp_path, monkeypatch, keep_cwd_project, expected):
-
+def test_project_relative_to_config_file_then_cwd(tmp_path, monkeypatch, keep, expected):
+    """Issue 23 item 6: the folder next to the declaring file wins; the cwd is only a fallback (both: refused,
+    tests/test_project_folder.py)."""
     cwd, configs = _two_projects(tmp_path)
-    if not keep_cwd_project:
-        shutil.rmtree(cwd / "proj")
+    shutil.rmtree((configs if keep == "cwd" else cwd) / "proj")
     monkeypatch.chdir(cwd)
     path = write_yaml(configs / "config.yaml", _runnable(tmp_path, project="./proj"))
 
     experiment = engine.prepare("fit", [str(path)])
 
     assert sys.modules["project"].where == expected
-    assert experiment.config["project"] == str((cwd if keep_cwd_project else configs) / "proj")
+    assert experiment.config["project"] == str((cwd if keep == "cwd" else configs) / "proj")
     engine.call_stage("fit", [str(path)])  # `project.data` and `project.probe` import from the chosen folder
     assert captured("fit")[0].state.finished
 

@@ -7,8 +7,10 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 import yaml
 
 from lighter.errors import ConfigError
@@ -44,11 +46,17 @@ def test_a_trial_lock_excludes_other_processes_until_its_holder_dies(tmp_path):
         assert "pid" in (tmp_path / ".lock").read_text()
 
 
-def write(trial: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
+CKPT = object()  # a real, readable checkpoint (a file of text is an unreadable one)
+
+
+def write(trial: Path, files: dict[str, Any]) -> Path:
+    for name, content in files.items():
         path = trial / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        if content is CKPT:
+            torch.save({"state_dict": {}, "global_step": 3, "epoch": 0}, path)
+        else:
+            path.write_text(content)
     return trial
 
 
@@ -64,8 +72,11 @@ EDITED = {"trial.yaml": "trial: trial_000\nstatus: running\nconfig_hash: new\nru
         pytest.param({}, "fit", id="new"),
         pytest.param({"run.yaml": "status: finished\n", "batch_log.csv": "epoch\n"}, "complete", id="complete"),
         pytest.param({"run.yaml": "status: finished\n"}, "restart", id="finished-without-batch-log"),
-        pytest.param({"run.yaml": "status: running\n", "checkpoints/last.ckpt": "x"}, "resume", id="killed"),
-        pytest.param({"run.yaml": "status: interrupted\n", "checkpoints/last.ckpt": "x"}, "resume", id="interrupted"),
+        pytest.param({"run.yaml": "status: running\n", "checkpoints/last.ckpt": CKPT}, "resume", id="killed"),
+        pytest.param({"run.yaml": "status: interrupted\n", "checkpoints/last.ckpt": CKPT}, "resume", id="interrupted"),
+        pytest.param(
+            {"run.yaml": "status: interrupted\n", "checkpoints/last.ckpt": "x"}, "restart", id="unreadable-checkpoint"
+        ),
         pytest.param({"run.yaml": "status: running\n"}, "restart", id="killed-before-a-checkpoint"),
         pytest.param({"run.yaml": "status: failed\n", "checkpoints/last.ckpt": "x"}, "restart", id="failed"),
         pytest.param({"metrics.csv": "step\n"}, "restart", id="unrecorded-leftovers"),

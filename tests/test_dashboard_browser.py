@@ -443,11 +443,15 @@ def axis_and_seed_out(tmp_path_factory) -> Path:
     from test_dashboard import trial_record, write_run
 
     out = tmp_path_factory.mktemp("axis-and-seed")
+    finished = dict(status="finished", stage="fit")  # with its batch log: a complete trial (else it reads as pending)
     for i, (lr, seed) in enumerate((lr, seed) for lr in (0.1, 0.01) for seed in (0, 1, 2)):
         name = f"trial_{i:03d}"
-        write_run(out / name, epochs=5, scale=1 + lr * 10 + seed * 0.1, trial=trial_record(name, lr=lr, seed=seed))
-    # A searched trial stopped early by the pruner (status `pruned`, as the search issue records it).
-    write_run(out / "trial_006", epochs=2, scale=3, trial=trial_record("trial_006", "pruned", lr=0.001, seed=0))
+        trial = trial_record(name, lr=lr, seed=seed)
+        write_run(out / name, epochs=5, scale=1 + lr * 10 + seed * 0.1, trial=trial, run=finished)
+    # A searched trial stopped early by the pruner (status `pruned`; its run finished with the pruner's record).
+    pruned = {**finished, "pruned": {"epoch": 1, "monitor": "val_loss", "value": 3.0, "reason": "pruned by the study"}}
+    trial = trial_record("trial_006", "pruned", lr=0.001, seed=0)
+    write_run(out / "trial_006", epochs=2, scale=3, trial=trial, run=pruned)
     return out
 
 

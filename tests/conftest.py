@@ -343,6 +343,10 @@ def _fresh_process_logging() -> Iterator[None]:
     saved = {x: (x.level, x.propagate, x.disabled, list(x.handlers), list(x.filters)) for x in _loggers()}
     root = logging.getLogger()
     root.handlers = []
+    # A new process has no filter on Lightning's notice loggers; a test that called `main` itself (outside this
+    # fixture) left lighter.quiet's there, and a `--verbose` run would then still hide the notices.
+    for name in _FILTERED_LOGGERS:
+        logging.getLogger(name).filters = []
     # Modules imported at collection, under pytest's root handlers, added none of their own: add what a fresh
     # import would have (lighter.utils.log: INFO on `lighter`; Lightning's packages: INFO, not propagated).
     for name in ("lighter", "pytorch_lightning", "lightning_fabric"):

@@ -41,7 +41,7 @@ def stage_command(stage: Stage, doc: str) -> Callable[..., None]:
 
 def resume(run_dir: str, *positional: str, profile: str | None = None, **overrides: str) -> None:
     """Continue a recorded fit from its newest checkpoint, in its own directory."""
-    from lighter.run.resume import resume as resume_run  # lazy: torch
+    from lighter.engine.resume import resume as resume_run  # lazy: torch
 
     resume_run(run_dir, [*positional, *(f"{key}={value}" for key, value in overrides.items())], profile=profile)
 

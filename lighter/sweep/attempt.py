@@ -118,8 +118,8 @@ def run_engine(trial_dir: Path, action: str) -> int:
     # runner that lists, locks and settles trials never loads torch.
     from lighter.adapters import BatchAccessError
     from lighter.callbacks.batch_log import BatchLog
+    from lighter.engine.resume import resume
     from lighter.engine.stage import add_callbacks, execute, instantiate, prepare
-    from lighter.run.resume import resume
 
     hide_noise()
     trial_dir = Path(trial_dir).resolve()

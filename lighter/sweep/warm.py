@@ -21,6 +21,6 @@ import torch  # noqa: E402, F401
 import torchmetrics  # noqa: E402, F401
 
 import lighter.callbacks  # noqa: E402, F401
+import lighter.engine.resume  # noqa: E402, F401
 import lighter.engine.stage  # noqa: E402, F401
-import lighter.run.resume  # noqa: E402, F401
 import lighter.system  # noqa: E402, F401

@@ -61,6 +61,10 @@ def chromium_or_skip() -> Path:
     return CHROMIUM
 
 
+# One worker runs every browser test, so the module's fitted cascade is built once, not once per xdist worker.
+pytestmark = pytest.mark.xdist_group("browser")
+
+
 def base_config(tmp: Path) -> dict:
     """The cascade's root config: a tiny classifier with accuracy, the BatchLog callback and the CSV logger."""
     config = classifier_config(tmp, epochs=EPOCHS)

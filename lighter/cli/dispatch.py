@@ -27,8 +27,9 @@ from lighter.cli.commands import (
     Command,
 )
 from lighter.cli.help import render_help, versions_text
-from lighter.errors import ConfigError, did_you_mean
+from lighter.errors import did_you_mean
 from lighter.quiet import VERBOSE_ENV, hide_noise
+from lighter.utils.numeric import is_number
 
 FLAG_VALUE = "True"  # what a flag becomes on fire's command line; `_flag` turns it back into a bool
 
@@ -44,14 +45,6 @@ def _find_command(argv: list[str]) -> tuple[str | None, list[str]]:
 
 def _is_group(word: str) -> bool:
     return any(name.startswith(f"{word} ") for name in COMMANDS)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def fire_args(command: Command, args: list[str]) -> list[str]:
@@ -77,7 +70,7 @@ def fire_args(command: Command, args: list[str]) -> list[str]:
                 value, i = args[i], i + 1
             out.append(f"--{option.keyword}={value}")
         elif arg.startswith("-") and not arg.startswith("--") and len(arg) > 1:
-            if not os.path.exists(arg) and not _is_number(arg):
+            if not os.path.exists(arg) and not is_number(arg):
                 known = ", ".join(o.usage() for o in command.options) or "none besides --help, --debug, --verbose"
                 fail(f"unknown option '{arg}' for `lighter {command.name}`. Its options: {known}.")
             out.append(arg)
@@ -140,26 +133,28 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _call(name: str, args: list[str], debug: bool) -> None:
-    """Run command `name` through fire; a config mistake is one message and exit 2, other errors keep their trace."""
+    """Run command `name` through fire; errors end it as `lighter.engine.exits` says (a config mistake is one
+    message and exit 2; other errors keep their traceback)."""
     hide_noise()
     import fire  # lazy: fire, torch and what the command needs load only once a command runs
 
-    from lighter.adapters import BatchAccessError  # lazy: imports torch
-    from lighter.engine.preflight import peer_failed  # lazy: imports the config modules
+    from lighter.engine.attribution import peer_failed  # lazy: imports the config modules
+    from lighter.engine.exits import USER_ERRORS, component_line, user_message  # lazy: as above
     from lighter.run.files import process_rank  # lazy: imports yaml
 
     try:
         fire.Fire(_fire_tree(), command=[*name.split(" "), *args], name="lighter")
-    except (ConfigError, BatchAccessError) as err:
+    except USER_ERRORS as err:
         if debug:
             raise
         # Every process meets the same config mistake: one message is enough.
-        fail(err.render() if isinstance(err, ConfigError) else str(err), quiet=process_rank() != 0)
+        fail(user_message(err), quiet=process_rank() != 0)
     except BrokenPipeError:
         sys.stderr.close()  # `lighter show ... | head`: the reader left, nothing to report
     except Exception as err:
         if debug or not peer_failed(err):
-            if getattr(err, "lighter_component", None):  # set by the runner: the user's own code raised
-                print(f"lighter: error in {err.lighter_component}; its traceback follows.", file=sys.stderr)
+            line = component_line(err)
+            if line is not None:
+                print(line, file=sys.stderr)
             raise
         fail(f"process {process_rank()} stopped because another process of this run failed; its error is above.", 1)

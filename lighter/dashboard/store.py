@@ -41,6 +41,7 @@ from lighter.names import BATCH_LOG_FILE, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_
 from lighter.run.status import RUNNING, run_status, trial_status
 from lighter.tracking.secrets import SECRET_MARKER, is_secret_key
 from lighter.utils.atomic import replacing
+from lighter.utils.numeric import is_number
 
 EPOCH_LOG = "epoch_log.csv"
 EPOCH_KEY = ".epoch_log.key"  # the signature of the batch log that epoch_log.csv was made from
@@ -394,17 +395,9 @@ def _metric_columns(path: Path) -> list[str]:
     if not rows:
         return []
     header, body = rows[0], [row for row in rows[1:] if len(row) == len(rows[0])]
-    text = {c for i, c in enumerate(header) if any(row[i] and not _is_number(row[i]) for row in body)}
+    text = {c for i, c in enumerate(header) if any(row[i] and not is_number(row[i]) for row in body)}
     columns = [c for c in header if c and c not in text]  # `note`, a tag: text, not a metric
     if path.name == LIGHTNING_LOG:
         names = [lightning_column(c)[1] for c in columns if c not in ("epoch", "step")]
         return list(dict.fromkeys(names))
     return [c for c in columns if c not in NOT_METRICS]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

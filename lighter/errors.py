@@ -57,6 +57,11 @@ class KeyedError(ValueError):
         super().__init__(f"{key}: {message}" + (f" {suggestion}" if suggestion else ""))
 
 
+def error_line(message: str) -> str:
+    """How lighter tells an error it has a message for, on stderr, as `lighter` and a sweep trial both do."""
+    return f"lighter: error: {message}"
+
+
 def closest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """The candidates nearest to `word`, best first."""
     import difflib  # lazy: `lighter --help` imports this module, and only a mistake needs difflib

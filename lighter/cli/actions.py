@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from lighter.errors import error_line
 from lighter.names import Stage
 
 CONFIG_KEYWORD = "config"  # `--config FILE`, as Lighter's own CLI names the argument
@@ -16,7 +17,7 @@ CONFIG_KEYWORD = "config"  # `--config FILE`, as Lighter's own CLI names the arg
 def fail(message: str, code: int = 2, *, quiet: bool = False) -> None:
     """Stop with `lighter: error: MESSAGE` on stderr (unless `quiet`) and exit `code`."""
     if not quiet:
-        print(f"lighter: error: {message}", file=sys.stderr)
+        print(error_line(message), file=sys.stderr)
     raise SystemExit(code)
 
 

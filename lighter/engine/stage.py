@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lighter.adapters import BatchAccessError
 from lighter.config import build
 from lighter.config.components import check_has_system, check_seed
 from lighter.config.loader import LoadedConfig, load_config, split_config_args
 from lighter.config.validate import validate
 from lighter.engine import preflight
+from lighter.engine.attribution import batch_errors_name_their_key, component_keys, errors_name_their_component
 from lighter.engine.monitors import check_logged, check_monitors
 from lighter.engine.summary import print_summary
 from lighter.errors import ConfigError, did_you_mean
@@ -124,8 +124,8 @@ def instantiate(experiment: Experiment, *, record: bool = True, checkpoint: bool
     )
     use_default_progress(experiment.trainer, configured if isinstance(configured, list) else [configured])
     experiment.system = parser.get_parsed_content("system")
-    experiment.components = preflight.component_keys(parser)
-    preflight.check_loggers(experiment.trainer, experiment.components, experiment.loaded)
+    experiment.components = component_keys(parser)
+    preflight.check_loggers(experiment.trainer, experiment.loaded)
     if stage is Stage.PREDICT:
         preflight.check_writers(experiment.trainer, experiment.components, experiment.loaded)
     check_monitors(experiment.pruned, experiment.system, stage, experiment.loaded, experiment.trainer.callbacks)
@@ -201,37 +201,10 @@ def _check_checkpoint(experiment: Experiment, key: str, ckpt: Any) -> None:
     experiment.args.setdefault("weights_only", not trusted())
 
 
-@contextlib.contextmanager
-def _batch_errors_name_their_key(experiment: Experiment) -> Iterator[None]:
-    """A batch accessor that does not fit the data is a config mistake: name its key and where it was written."""
-    try:
-        yield
-    except BatchAccessError as err:
-        if err.mode is None:
-            raise
-        key = f"system::adapters::{err.mode}::batch::{err.role}_accessor"
-        raise ConfigError(err.message, key=key, location=experiment.loaded.where(key), suggestion=err.hint) from err
-
-
-@contextlib.contextmanager
-def _errors_name_their_component(experiment: Experiment) -> Iterator[None]:
-    """An error raised at run time keeps its type and traceback (a run that fails is recorded as failed, exit 1);
-    when it passed through a component the config built, a note names that component's key, and the CLI prints
-    that line first."""
-    from lighter.system import System  # lazy: imports Lightning
-
-    try:
-        yield
-    except ConfigError:
-        raise
-    except Exception as err:
-        skip = {id(experiment.trainer)} | ({id(experiment.system)} if isinstance(experiment.system, System) else set())
-        found = preflight.culprit(err, experiment.components, skip)
-        if found is not None and not preflight.peer_failed(err):
-            where = preflight.describe(found[0], experiment.loaded)
-            err.lighter_component = where  # type: ignore[attr-defined]
-            err.add_note(f"lighter: raised in {where}")
-        raise
+def _errors_name_their_component(experiment: Experiment) -> contextlib.AbstractContextManager[None]:
+    return errors_name_their_component(
+        experiment.components, experiment.loaded, trainer=experiment.trainer, system=experiment.system
+    )
 
 
 @contextlib.contextmanager
@@ -317,7 +290,7 @@ def execute(
         with (
             recorded(experiment, run_dir, continuing=continuing) as directory,
             _errors_name_their_component(experiment),
-            _batch_errors_name_their_key(experiment),
+            batch_errors_name_their_key(experiment.loaded),
             _startup_objects_frozen(),
         ):
             result = method(experiment.system, **experiment.args)
@@ -360,7 +333,7 @@ def check(
         devices=1,
     )
     args = {k: v for k, v in experiment.args.items() if k not in ("ckpt_path",)}
-    with _errors_name_their_component(experiment), _batch_errors_name_their_key(experiment):
+    with _errors_name_their_component(experiment), batch_errors_name_their_key(experiment.loaded):
         getattr(dry, experiment.stage.value)(experiment.system, **args)
     if experiment.stage is Stage.FIT:
         check_logged(experiment.pruned, dry.callback_metrics, experiment.loaded, experiment.trainer.callbacks)

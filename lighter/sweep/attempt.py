@@ -25,18 +25,22 @@ import json
 import os
 import shlex
 import shutil
+import signal as signals
 import socket
 import sys
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lighter.errors import ConfigError
+from lighter.engine.exits import report
+from lighter.engine.resume import resume
+from lighter.engine.stage import add_callbacks, execute, instantiate, prepare
+from lighter.errors import error_line
 from lighter.names import Stage
 from lighter.quiet import hide_noise
 from lighter.run.continuation import Caller, Continuation, decide
 from lighter.run.files import load, now
+from lighter.run.lifecycle import EXIT_CODES
 from lighter.run.status import Status, config_changed, trial_status
 from lighter.sweep.lock import LOCK_FILE, TrialLock
 from lighter.sweep.search import pruning_callback
@@ -52,7 +56,7 @@ OWN_FILES = (*SWEEP_FILES, OUTPUT_FILE)  # what a trial's directory holds before
 # Exit codes of a trial's process beyond lighter's own (0 finished, 1 failed, 2 config error, 130, 143).
 EXIT_BUSY = 75  # another runner holds the trial
 EXIT_COMPLETE = 76  # nothing to do: the trial was already complete
-INTERRUPT_CODES = {130: "SIGINT", 143: "SIGTERM"}
+INTERRUPT_CODES = {EXIT_CODES[name]: name for name in ("SIGINT", "SIGTERM")}
 
 
 def plan(trial_dir: Path, *, rerun_stale: bool = False) -> str:
@@ -111,23 +115,18 @@ def pruning_override(config: dict[str, Any], study: dict[str, Any] | None) -> li
 def run_engine(trial_dir: Path, action: str) -> int:
     """Fit the trial into its directory, or resume it, with a BatchLog added; lighter's exit code for how it went.
 
-    Errors are reported as `lighter` reports them: a config error as `lighter: error: ...` (exit 2), any other
-    as its traceback (exit 1), a signal's stop with 130 or 143.
+    Errors end it as they end `lighter` (`lighter.engine.exits`): a config error as `lighter: error: ...` (exit 2),
+    any other as its traceback (exit 1), a signal's stop with 130 or 143.
     """
-    # Imported here, in the trial's own process (or the warm server that forks it, which preloads them): the
-    # runner that lists, locks and settles trials never loads torch.
-    from lighter.adapters import BatchAccessError
-    from lighter.callbacks.batch_log import BatchLog
-    from lighter.engine.resume import resume
-    from lighter.engine.stage import add_callbacks, execute, instantiate, prepare
+    from lighter.callbacks.batch_log import BatchLog  # lazy: Lightning; the sweep runner imports this, never torch
 
     hide_noise()
     trial_dir = Path(trial_dir).resolve()
     try:
         overrides = pruning_override(load(trial_dir / CONFIG_FILE) or {}, Trial(trial_dir).record().get("study"))
     except ValueError as err:
-        print(f"lighter: error: {err}", file=sys.stderr)
-        return 2
+        print(error_line(str(err)), file=sys.stderr)
+        return EXIT_CODES["config_error"]
     try:
         if action == "resume":
             resume(trial_dir, overrides, callbacks=[BatchLog()])
@@ -136,18 +135,8 @@ def run_engine(trial_dir: Path, action: str) -> int:
             experiment.command += " " + shlex.join(["--run-dir", str(trial_dir)])
             add_callbacks(instantiate(experiment), [BatchLog()])
             execute(experiment, run_dir=trial_dir)
-    except SystemExit as err:
-        return err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
-    except KeyboardInterrupt:
-        return 130
-    except (ConfigError, BatchAccessError) as err:
-        print(f"lighter: error: {err.render() if isinstance(err, ConfigError) else err}", file=sys.stderr)
-        return 2
     except BaseException as err:
-        if getattr(err, "lighter_component", None):  # set by the runner: the user's own code raised
-            print(f"lighter: error in {err.lighter_component}; its traceback follows.", file=sys.stderr)
-        traceback.print_exc()
-        return 1
+        return report(err)
     return 0
 
 
@@ -240,8 +229,6 @@ def record(trial_dir: Path, code: int, tail: str) -> str:
         tail = (tail + "\n" if tail else "") + f"the run ended without a finished run.yaml and a {BATCH_LOG_FILE}"
         code = 1
     if code < 0:
-        import signal as signals
-
         tail = (tail + "\n" if tail else "") + f"killed by {signals.Signals(-code).name}"
     trial.mark_failed(code, tail)
     return "failed"

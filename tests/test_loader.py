@@ -11,7 +11,7 @@ import torch
 from conftest import captured, probe, write_project, write_yaml
 
 from lighter import engine
-from lighter.config.loader import load_config
+from lighter.config.loader import ConfigArgs, load_config, split_config_args
 
 BASE = """
 trainer:
@@ -435,3 +435,19 @@ def test_trainer_and_system_targets_default(tmp_path):
     assert engine.prepare("fit", [str(bare)], imports=False).config["trainer"] == {
         "_target_": "pytorch_lightning.Trainer"
     }
+
+
+@pytest.mark.parametrize(
+    ("typed", "files", "overrides"),
+    [
+        pytest.param(["a.yaml,b.yaml"], ("a.yaml", "b.yaml"), (), id="comma-joined-files"),
+        pytest.param(["a.yaml", "x::y=1", "~z"], ("a.yaml",), ("x::y=1", "~z"), id="positional-overrides"),
+        pytest.param(["lr=0.1.yaml"], ("lr=0.1.yaml",), (), id="existing-file-named-like-an-override"),
+    ],
+)
+def test_config_args_are_split_once_and_passed_on_as_they_are(tmp_path, monkeypatch, typed, files, overrides):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lr=0.1.yaml").write_text("x: 1\n")
+    split = split_config_args(typed)
+    assert split == ConfigArgs(tuple(typed), files, overrides)
+    assert split_config_args(split) is split  # the CLI splits; the engine and the loader take the split as it is

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from lighter.errors import error_line
 from lighter.names import Stage
+
+if TYPE_CHECKING:
+    from lighter.config.loader import ConfigArgs
 
 CONFIG_KEYWORD = "config"  # `--config FILE`, as Lighter's own CLI names the argument
 
@@ -21,10 +25,13 @@ def fail(message: str, code: int = 2, *, quiet: bool = False) -> None:
     raise SystemExit(code)
 
 
-def _configs(configs: tuple[str, ...], overrides: dict[str, str]) -> list[str]:
-    """The config files, including one given as `--config FILE`."""
+def _configs(configs: tuple[str, ...], overrides: dict[str, str]) -> ConfigArgs:
+    """The config files, including one given as `--config FILE`, split once from the positional overrides; the
+    engine and the loader take the split as it is."""
+    from lighter.config.loader import split_config_args  # lazy: yaml, not needed by --help
+
     named = overrides.pop(CONFIG_KEYWORD, None)
-    return [*([named] if named is not None else []), *configs]
+    return split_config_args([*([named] if named is not None else []), *configs])
 
 
 def stage_command(stage: Stage, doc: str) -> Callable[..., None]:

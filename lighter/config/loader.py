@@ -89,21 +89,38 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, Location]]:
     return _normalize_tree(data, path.parent), sources
 
 
-def split_config_args(args: list[str]) -> tuple[list[str], list[str]]:
+@dataclass(frozen=True)
+class ConfigArgs:
+    """A command's positional arguments, split once: the config files and the overrides among them (`key=value`,
+    `~key`), and the words as typed, which run.yaml records as the command."""
+
+    typed: tuple[str, ...]
+    files: tuple[str, ...]
+    overrides: tuple[str, ...]
+
+
+Configs = ConfigArgs | list[str] | str  # what a command takes as its configs: split, or as typed
+
+
+def split_config_args(args: Configs) -> ConfigArgs:
     """Separate config paths (`a.yaml`, `a.yaml,b.yaml`) from positional overrides (`key=value`, `~key`).
 
-    An argument is an override when it has `=` or starts with `~`, unless it names existing files.
+    An argument is an override when it has `=` or starts with `~`, unless it names existing files. Arguments
+    split already are returned as they are: the command line splits them, and what it calls passes them on.
     """
+    if isinstance(args, ConfigArgs):
+        return args
+    typed = (args,) if isinstance(args, str) else tuple(args)
     files: list[str] = []
     overrides: list[str] = []
-    for arg in args:
+    for arg in typed:
         # A sweep folder may be named `lr=0.1/`: a path that exists is a config file, whatever its name.
         is_path = all(_is_file(part) for part in arg.split(",") if part)
         if ("=" in arg or arg.startswith(DELETE)) and not is_path:
             overrides.append(arg)
         else:
             files.extend(part for part in arg.split(",") if part)
-    return files, overrides
+    return ConfigArgs(typed, tuple(files), tuple(overrides))
 
 
 def _is_file(name: str) -> bool:
@@ -284,7 +301,7 @@ def _leaf_keys(data: Any, prefix: str = "") -> list[str]:
 
 
 def load_config(
-    config_args: list[str] | str,
+    config_args: Configs,
     overrides: list[str] | dict[str, Any] | None = None,
     *,
     profile_file: Path | None = None,
@@ -294,16 +311,14 @@ def load_config(
     `overrides` are `key::path=value` strings, or a dict whose string values are parsed the same way. A profile
     file merges after the config files and before the overrides; `profile_keys` remembers what it set.
     """
-    if isinstance(config_args, str):
-        config_args = [config_args]
-    file_args, positional = split_config_args(list(config_args))
-    if not file_args:
+    args = split_config_args(config_args)
+    if not args.files:
         raise ConfigError(
             "no config file given",
             suggestion="Name one or more YAML files: lighter fit config.yaml [key::path=value ...]",
         )
     result = LoadedConfig(data={})
-    for name in file_args:
+    for name in args.files:
         path = Path(name).expanduser()
         if not path.is_file():
             raise _missing_file(path)
@@ -316,7 +331,7 @@ def load_config(
         merge(result.data, data, LoadedConfig({}, sources).where)
         result.sources.update(sources)
         result.profile, result.profile_keys = profile_file.stem, set(_leaf_keys(data))
-    parsed = [parse_override(spec) for spec in positional]
+    parsed = [parse_override(spec) for spec in args.overrides]
     if isinstance(overrides, dict):
         parsed += [(*_op_key(k), parse_value(k, v)) for k, v in overrides.items()]
     elif overrides:

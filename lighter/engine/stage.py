@@ -12,7 +12,7 @@ from typing import Any
 
 from lighter.config import build
 from lighter.config.components import check_has_system, check_seed
-from lighter.config.loader import LoadedConfig, load_config, split_config_args
+from lighter.config.loader import ConfigArgs, Configs, LoadedConfig, load_config, split_config_args
 from lighter.config.validate import validate
 from lighter.engine import preflight
 from lighter.engine.attribution import batch_errors_name_their_key, component_keys, errors_name_their_component
@@ -54,8 +54,8 @@ class Experiment:
         return Path(project) if project else self.loaded.files[0].parent
 
 
-def _command(stage: Stage, configs: list[str] | str, overrides: Overrides) -> str:
-    words = ["lighter", stage.value, *([configs] if isinstance(configs, str) else configs)]
+def _command(stage: Stage, configs: ConfigArgs, overrides: Overrides) -> str:
+    words = ["lighter", stage.value, *configs.typed]
     if isinstance(overrides, dict):
         words += [f"{k}={v}" for k, v in overrides.items()]
     elif overrides:
@@ -73,7 +73,7 @@ def parse_stage(stage: Stage | str) -> Stage:
 
 def prepare(
     stage: Stage | str,
-    configs: list[str] | str,
+    configs: Configs,
     overrides: Overrides = None,
     *,
     imports: bool = True,
@@ -83,7 +83,7 @@ def prepare(
 
     `profile` (else `LIGHTER_PROFILE`) names a profile merged between the config files and the overrides.
     """
-    stage = parse_stage(stage)
+    stage, configs = parse_stage(stage), split_config_args(configs)
     loaded = load_config(configs, overrides, profile_file=tracking.profile_file(profile))
     config = build.expand_macros(build.with_defaults(loaded.data), loaded)
     if config.get("project") is not None:
@@ -224,7 +224,7 @@ def _startup_objects_frozen() -> Iterator[None]:
 
 def call_stage(
     stage: Stage | str,
-    configs: list[str] | str,
+    configs: Configs,
     overrides: Overrides = None,
     *,
     run_dir: str | Path | None = None,
@@ -234,14 +234,18 @@ def call_stage(
 
     The run's directory is `run_dir` when given, else lighter's choice (see `lighter.run.directory`).
     """
-    stage = parse_stage(stage)
+    stage, configs = parse_stage(stage), split_config_args(configs)
     typed = _command(stage, configs, overrides)
     source_run = _run_dir_input(configs)
     if source_run is not None:
         # `lighter test RUN_DIR`: the run's recorded config and its best checkpoint (else its last).
         _, config_file, ckpt = stage_inputs(stage.value, source_run)
-        named = [configs] if isinstance(configs, str) else list(configs)
-        configs, key = [str(config_file) if c == source_run else c for c in named], f"args::{stage.value}::ckpt_path"
+        configs = ConfigArgs(
+            tuple(str(config_file) if c == source_run else c for c in configs.typed),
+            (str(config_file),),
+            configs.overrides,
+        )
+        key = f"args::{stage.value}::ckpt_path"
         if isinstance(overrides, dict):
             overrides = {key: str(ckpt), **overrides}  # the user's own ckpt_path, if given, still wins
         else:
@@ -265,9 +269,9 @@ def add_callbacks(experiment: Experiment, callbacks: list[Any]) -> None:
     present[at:at] = added
 
 
-def _run_dir_input(configs: list[str] | str) -> str | None:
+def _run_dir_input(configs: ConfigArgs) -> str | None:
     """The run directory given in place of config files (`lighter test RUN_DIR`), if that is what was given."""
-    files, _ = split_config_args([configs] if isinstance(configs, str) else list(configs))
+    files = configs.files
     return files[0] if len(files) == 1 and Path(files[0]).is_dir() else None
 
 
@@ -313,7 +317,7 @@ def _close_process_group() -> None:
 
 
 def check(
-    stage: Stage | str, configs: list[str] | str, overrides: Overrides = None, *, profile: str | None = None
+    stage: Stage | str, configs: Configs, overrides: Overrides = None, *, profile: str | None = None
 ) -> Experiment:
     """Build everything `stage` builds and push one batch per loop through it, writing nothing.
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lighter.config import build
-from lighter.config.loader import lookup
+from lighter.config.loader import Configs, lookup
 from lighter.engine.stage import execute, instantiate, prepare
 from lighter.names import REF, SEP, Stage
 from lighter.run.lifecycle import recorder_of
@@ -31,7 +31,7 @@ def _written_at(config: dict[str, Any], key: str) -> str:
     return key
 
 
-def _build(method: str, configs: list[str], overrides: Any, profile: str | None) -> Any:
+def _build(method: str, configs: Configs, overrides: Any, profile: str | None) -> Any:
     """What `lighter fit` builds, recorded as a run of `method`, with `args::<method>` as the arguments."""
     experiment = prepare(Stage.FIT, configs, overrides, profile=profile)
     experiment.command = experiment.command.replace(f"lighter {Stage.FIT.value}", f"lighter {method}", 1)
@@ -50,7 +50,7 @@ def _fit_command(experiment: Any, method: str, override: str) -> str:
 
 
 def lr_find(
-    configs: list[str], overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
+    configs: Configs, overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
 ) -> float | None:
     """Run Lightning's learning-rate range test; print the suggestion, the fit command that uses it, and the plot."""
     experiment = _build("lr_find", configs, overrides, profile)
@@ -86,7 +86,7 @@ def _save_plot(finder: Any, run_dir: Path) -> str:
 
 
 def scale_batch_size(
-    configs: list[str], overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
+    configs: Configs, overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
 ) -> int | None:
     """Double the train batch size until memory runs out (Lightning's `power` mode); print the largest that fit."""
     experiment = _build("scale_batch_size", configs, overrides, profile)

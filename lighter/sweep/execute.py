@@ -77,7 +77,7 @@ def to_run(trials: Sequence[Path], *, rerun_stale: bool = False) -> tuple[list[P
 
 
 @contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
+def sigterm_raises() -> Iterator[None]:
     """SIGTERM stops the runner the way Ctrl-C does, so it can stop its trials and print where things stand."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -167,7 +167,7 @@ def run_dirs(
         # stopped them. Each resumes from its newest checkpoint, else starts again.
         reporter.say(f"{len(stopped)} interrupted: {', '.join(reporter.name(t) for t in stopped)}")
     try:
-        with _sigterm_raises():
+        with sigterm_raises():
             start()
     except KeyboardInterrupt:
         result.interrupted = "SIGINT"

@@ -10,20 +10,26 @@
    failures as the budget, stops the asking.
 
 Running it again continues where it stopped; failed trials are never rerun (their numbers stay theirs).
+With `--executor slurm` the same loop runs in each task of a job array (`worker`), all on the one study: see
+lighter/sweep/slurm_search.py.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 from lighter.errors import ConfigError, Location
 from lighter.names import SEP
-from lighter.sweep.execute import SweepRun, run_dirs
+from lighter.sweep import slurm_jobs
+from lighter.sweep.events import Ended, Reporter
+from lighter.sweep.execute import SweepInterrupted, SweepRun, run_dirs, sigterm_raises
 from lighter.sweep.expand import LeafPlan
 from lighter.sweep.search import SEARCH_KEY
-from lighter.sweep.study import check_url, open_study
+from lighter.sweep.slurm_search import Watch, submit, wait, worker_count, worker_log
+from lighter.sweep.study import LeafStudy, check_url, default_storage, open_study
 from lighter.sweep.trial import Trial
 
 CONFIG_ERROR = 2  # a trial's exit code when its config is wrong: every other trial would fail the same way
@@ -41,22 +47,19 @@ def run_search(
     warm: bool = True,
     gpus_per_trial: int = 1,
     stream: TextIO | None = None,
+    worker_index: int = 0,
 ) -> SweepRun:
     """Run the searched leaf until `trials` of its study's trials are complete or pruned; see the module's steps."""
     search = plan.search
     assert search is not None
-    if executor != "local":
-        raise ConfigError(
-            f"a `{search.sampler}` search runs with the local executor; --executor {executor} runs grids only",
-            key=SEARCH_KEY,
-            location=plan.loaded.where(SEARCH_KEY) or Location(str(plan.leaf.file)),
-            suggestion="Run several `lighter sweep run --jobs N` on machines that share the study (launcher: storage).",
-        )
     url = (launcher or {}).get(STORAGE_KEY)
     if url is not None:
         check_url(str(url), "launcher::storage")
-    leaf = open_study(plan, out, None if url is None else str(url))
+    leaf = open_study(plan, out, None if url is None else str(url), worker=worker_index)
     resumed = leaf.to_continue()
+    if executor == "slurm":
+        return _on_slurm(plan, out, leaf, resumed, jobs=jobs, launcher=launcher or {}, stream=stream,
+                         gpus_per_trial=gpus_per_trial)  # fmt: skip
     stop: list[Path] = []  # the trial that made the runner stop asking (a config error)
     failures = 0
 
@@ -87,6 +90,83 @@ def run_search(
     result.complete_before += counted
     if stop:
         raise _config_error(plan, Trial(stop[0]))
+    return result
+
+
+def worker(plan: LeafPlan, out: str, url: str | None, index: int, gpus_per_trial: int) -> int:
+    """What one SLURM array task of a searched leaf runs: the local loop, one trial at a time, on the leaf's study;
+    its exit code (2 when a trial's config is wrong)."""
+    launcher = None if url is None else {STORAGE_KEY: url}
+    try:
+        run = run_search(plan, Path(out), launcher=launcher, gpus_per_trial=gpus_per_trial, worker_index=index)
+    except ConfigError as err:
+        print(f"lighter: error: {err.render()}", file=sys.stderr, flush=True)
+        return CONFIG_ERROR
+    return run.exit_code
+
+
+def _on_slurm(
+    plan: LeafPlan,
+    out: Path,
+    leaf: LeafStudy,
+    resumed: list[Path],
+    *,
+    jobs: int,
+    launcher: Mapping[str, Any],
+    stream: TextIO | None,
+    gpus_per_trial: int,
+) -> SweepRun:
+    """Submit the workers of a searched leaf as one job array and wait for them (lighter/sweep/slurm_search.py)."""
+    search = leaf.search
+    counted = leaf.counted()
+    reporter = Reporter(out, stream)
+    result = SweepRun(out, reporter.ended, counted)
+    name = plan.leaf.name or leaf.leaf_dir.name
+    headline = f"{name}: {search.sampler} search, {counted} of {search.trials} trials complete or pruned"
+    if leaf.full() and not resumed:
+        reporter.say(headline + f" (study {leaf.url})")
+        reporter.say(reporter.summary(counted))
+        return result
+    workers = worker_count(jobs, launcher, search.trials - counted)
+    url = None if leaf.url == default_storage(leaf.leaf_dir) else leaf.url
+    reporter.say(
+        headline + (f", {len(resumed)} to continue" if resumed else "")
+        + f" (study {leaf.url}); {workers} SLURM worker{'s' if workers != 1 else ''} pull trials from it"
+    )  # fmt: skip
+    watch = Watch(leaf.leaf_dir, reporter)
+    cluster, tasks = submit(out, launcher, worker, [(plan, str(out), url, i, gpus_per_trial) for i in range(workers)])
+    array = str(tasks[0].job_id).split("_")[0]
+    reporter.say(f"submitted {workers} search worker{'s' if workers != 1 else ''} as job array {array}")
+    try:
+        with sigterm_raises():
+            codes = wait(tasks, watch, cluster)
+    except (KeyboardInterrupt, SweepInterrupted) as stop:
+        result.interrupted = stop.signal_name if isinstance(stop, SweepInterrupted) else "SIGINT"
+        if launcher.get("cancel_on_stop"):
+            slurm_jobs.cancel([array])
+            reporter.say(f"stopped by {result.interrupted}; cancelled job array {array}; a rerun continues the search.")
+        else:
+            reporter.say(
+                f"stopped waiting ({result.interrupted}); the workers of job array {array} keep pulling trials: "
+                f"`scancel {array}` stops them, and the same `sweep run` continues the search."
+            )
+        reporter.say(reporter.summary(counted))
+        return result
+    for trial in watch.left_running():  # its worker was stopped (time limit, scancel): a rerun continues it
+        reporter.end(Ended(trial, "interrupted", 0.0, 1))
+    leaf.to_continue()  # a worker stopped between a trial's end and telling the study: told now
+    reporter.say(reporter.summary(counted))
+    config_errors = [e.trial for e in result.ended if e.status == "failed" and e.exit_code == CONFIG_ERROR]
+    if config_errors:
+        raise _config_error(plan, Trial(config_errors[0]))
+    if CONFIG_ERROR in codes:  # before any trial: the worker's own log says why
+        log = worker_log(tasks[codes.index(CONFIG_ERROR)])
+        raise ConfigError(
+            f"search worker {codes.index(CONFIG_ERROR)} stopped with a config error before running a trial",
+            key=SEARCH_KEY,
+            location=plan.loaded.where(SEARCH_KEY) or Location(str(plan.leaf.file)),
+            suggestion=f"Its log says why: {log}",
+        )
     return result
 
 

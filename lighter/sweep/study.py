@@ -81,9 +81,13 @@ def check_url(url: str, where: str) -> str:
     return url
 
 
-def sampler(search: Search, seen: int = 0) -> optuna.samplers.BaseSampler:
-    """The search's sampler; its seed moves on by the trials the study has, so a continued search draws new values."""
-    seed = None if search.seed is None else search.seed + seen
+WORKER_SEED_STEP = 1_000_003  # a prime: SLURM workers opening the study at once draw from seeds far apart
+
+
+def sampler(search: Search, seen: int = 0, worker: int = 0) -> optuna.samplers.BaseSampler:
+    """The search's sampler; its seed moves on by the trials the study has, so a continued search draws new values,
+    and by the worker's index, so workers that open the study at the same moment do not propose the same values."""
+    seed = None if search.seed is None else search.seed + seen + WORKER_SEED_STEP * worker
     startup = {} if search.startup_trials is None else {"n_startup_trials": search.startup_trials}
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -245,8 +249,9 @@ def _create(url: str, name: str, search: Search) -> tuple[optuna.storages.BaseSt
     raise AssertionError("unreachable")
 
 
-def open_study(plan: LeafPlan, out: Path, url: str | None = None) -> LeafStudy:
-    """Create the leaf's study if it does not exist (once, before any worker starts), else load it."""
+def open_study(plan: LeafPlan, out: Path, url: str | None = None, worker: int = 0) -> LeafStudy:
+    """Create the leaf's study if it does not exist (once, before any worker starts), else load it; `worker` is a
+    SLURM worker's index (its sampler's seed)."""
     leaf_dir = leaf_out(plan, out)
     leaf_dir.mkdir(parents=True, exist_ok=True)
     search = plan.search
@@ -258,7 +263,10 @@ def open_study(plan: LeafPlan, out: Path, url: str | None = None) -> LeafStudy:
         made.set_user_attr(SEARCH_ATTR, search.as_record())
     seen = len(made.get_trials(deepcopy=False))
     study = optuna.load_study(
-        study_name=name, storage=store, sampler=sampler(search, seen), pruner=pruner(search.pruner, search.pruner_args)
+        study_name=name,
+        storage=store,
+        sampler=sampler(search, seen, worker),
+        pruner=pruner(search.pruner, search.pruner_args),
     )
     return LeafStudy(plan, leaf_dir, url, study)
 

@@ -26,10 +26,9 @@ from lighter.sweep.trial import Trial
 pytestmark = pytest.mark.xdist_group("slurm")
 
 
+@pytest.mark.usefixtures("slurm")
 @pytest.mark.parametrize("storage", ["journal", "postgres"])
-def test_slurm_workers_pull_one_studys_trials_to_its_budget_exactly(
-    storage, slurm, request, tmp_path, monkeypatch, cli
-):  # noqa: F811
+def test_slurm_workers_pull_one_studys_trials_to_its_budget_exactly(storage, request, tmp_path, monkeypatch, cli):
     root = search_config(tmp_path, trials=4, epochs=1)
     config = yaml.safe_load(root.read_text())
     config["launcher"] = {"partition": PARTITION, "time": 10, "cpus": 1}

@@ -103,3 +103,23 @@ CHECKPOINT_CONFIG_FILE = "checkpoint_config.yaml"  # the config that trained the
 METRICS_FILE = "metrics.csv"  # Lightning's CSVLogger's
 BATCH_LOG_FILE = "batch_log.csv"  # lighter.callbacks.BatchLog's
 TRIAL_FILE = "trial.yaml"  # a sweep trial's record: status, axes, leaf
+
+
+class Status(str, Enum):
+    """How a run or a sweep trial stands: the one vocabulary of `run.yaml`, `trial.yaml`, `lighter sweep status` and
+    the dashboard (`lighter.run.status` decides a record's status as it stands now).
+
+    `run.yaml` records running, then finished, failed or interrupted. `trial.yaml` records pending, queued,
+    running, then done, pruned or failed, or pending again with `interrupted:` set. Stale, and interrupted for a
+    trial, are read from the records and files, not written.
+    """
+
+    PENDING = "pending"  # a trial not yet run, or to run again
+    QUEUED = "queued"  # a trial submitted to SLURM (`slurm_job` names the array task), not started yet
+    RUNNING = "running"
+    FINISHED = "finished"  # a run that ended normally
+    DONE = "done"  # a trial whose run finished and left its batch log
+    PRUNED = "pruned"  # a searched trial its study's pruner stopped early; finished, like done
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped by a signal or killed outright: resumed or restarted by the next run
+    STALE = "stale"  # a done trial whose config changed since its run started: rerun only when asked

@@ -17,10 +17,12 @@ from typing import Any
 import pandas as pd
 
 from lighter.dashboard.store import SEED, Run
+from lighter.names import Status
 
 LEAF = "leaf"  # group by the sweep leaf instead of axes
 FINAL, BEST = "final", "best"
-COUNTED = (None, "done", "finished")  # statuses whose values are final; None: a run no lighter record describes
+# Statuses whose values are final; None: a run no lighter record describes.
+COUNTED = (None, Status.DONE, Status.FINISHED)
 EXPERIMENT = "experiment"
 
 

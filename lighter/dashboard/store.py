@@ -37,8 +37,8 @@ from lighter.dashboard.reduce import (
     lightning_epoch_table,
     reached,
 )
-from lighter.names import BATCH_LOG_FILE, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, RUN_FILE, SEP, TRIAL_FILE
-from lighter.run.status import RUNNING, run_status, trial_status
+from lighter.names import BATCH_LOG_FILE, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, RUN_FILE, SEP, TRIAL_FILE, Status
+from lighter.run.status import run_status, trial_status
 from lighter.tracking.secrets import SECRET_MARKER, is_secret_key
 from lighter.utils.atomic import replacing
 from lighter.utils.numeric import is_number
@@ -189,7 +189,7 @@ class RunStore:
             stamp = self._stamp(files)
             cached = self._runs.get(run_id)
             # A run's process can die without a file changing: a `running` one is read again, to tell it.
-            if cached is None or cached[0] != stamp or cached[1].status == RUNNING:
+            if cached is None or cached[0] != stamp or cached[1].status == Status.RUNNING:
                 cached = (stamp, self._read_run(run_id, Path(run_dir), files, stamp))
                 self._runs[run_id] = cached
             found.append(cached[1])

@@ -11,6 +11,7 @@ import shlex
 from typing import Any
 
 from lighter.engine.stage import add_callbacks, execute, instantiate, prepare
+from lighter.names import Status
 from lighter.run.checkpoint import read_checkpoint
 from lighter.run.continuation import Caller, decide, resume_from
 from lighter.run.files import CONFIG_FILE
@@ -50,7 +51,7 @@ def resume(
     experiment = instantiate(experiment)
     add_callbacks(experiment, list(callbacks))
     why_done = _reached_end(read_checkpoint(decision.newest), experiment.trainer)
-    if why_done is None and record.get("status") == "finished" and not words:
+    if why_done is None and record.get("status") == Status.FINISHED and not words:
         why_done = "it finished, and no override asks for more"
     if why_done is not None:
         print(

@@ -16,11 +16,10 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from lighter.names import STAGE_MODES, Mode, Stage
-from lighter.run.files import RunStatus, read_record
+from lighter.names import STAGE_MODES, Mode, Stage, Status
+from lighter.run.files import read_record
 from lighter.utils.metric_names import format_metrics, is_headline, short_name, shorten
 
-FINISHED, INTERRUPTED = RunStatus.FINISHED.value, RunStatus.INTERRUPTED.value
 # What to run after a finished stage, if the config has the data for it.
 NEXT_STAGES = {Stage.FIT: (Stage.TEST, Stage.PREDICT), Stage.VALIDATE: (), Stage.TEST: (), Stage.PREDICT: ()}
 
@@ -75,9 +74,9 @@ def _next(experiment: Any, run_dir: Path | None, status: str) -> list[str]:
     if run_dir is None:
         return []
     where = shlex.quote(shown_path(run_dir))
-    if status == INTERRUPTED and experiment.stage is Stage.FIT:
+    if status == Status.INTERRUPTED and experiment.stage is Stage.FIT:
         return [f"lighter resume {where}"]
-    if status != FINISHED:
+    if status != Status.FINISHED:
         return []
     loaders = experiment.config.get("system", {}).get("dataloaders") or {}
     modes = {Stage.TEST: Mode.TEST.value, Stage.PREDICT: Mode.PREDICT.value}
@@ -90,14 +89,14 @@ def summary(experiment: Any, run_dir: Path | None, status: str, *, tuned: bool =
     trainer = experiment.trainer
     rows: list[tuple[str, str]] = []
     if run_dir is not None:
-        rows.append(("Run directory:", shown_path(run_dir) + ("" if status == FINISHED else f" ({status})")))
+        rows.append(("Run directory:", shown_path(run_dir) + ("" if status == Status.FINISHED else f" ({status})")))
     if tuned:
         return "\n".join(f"{label}  {text}" for label, text in rows)
     if experiment.stage is Stage.FIT:
         rows += _checkpoints(trainer)
     metrics = _final_metrics(trainer, experiment.stage)
     if metrics:
-        rows.append(("Final metrics:" if status == FINISHED else "Last metrics:", metrics))
+        rows.append(("Final metrics:" if status == Status.FINISHED else "Last metrics:", metrics))
     if experiment.stage is Stage.PREDICT:
         rows += _writers(trainer)
     for i, command in enumerate(_next(experiment, run_dir, status)):
@@ -111,10 +110,10 @@ def print_summary(experiment: Any, run_dir: Path | None, *, tuned: bool = False)
     trainer = experiment.trainer
     if trainer is None or not trainer.is_global_zero:
         return
-    status = FINISHED
+    status = Status.FINISHED.value
     if run_dir is not None:
-        status = (read_record(run_dir) or {}).get("status", FINISHED)
-    if status not in (FINISHED, INTERRUPTED):
+        status = (read_record(run_dir) or {}).get("status", status)
+    if status not in (Status.FINISHED, Status.INTERRUPTED):
         return
     text = summary(experiment, run_dir, status, tuned=tuned)
     if text:

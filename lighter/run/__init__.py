@@ -1,11 +1,12 @@
 """Runs: one run, one directory, a recorded status, interruption and resume.
 
 Public names, by module (import them from there; this package imports nothing heavy):
-- `files`: `RunStatus`, `now()`, `dump(data)`, `load(path)`, `write_atomic(path, text, durable=True)`,
+- `files`: `now()`, `dump(data)`, `load(path)`, `write_atomic(path, text, durable=True)`,
   `process_rank()`, `read_record(run_dir)`, `update_record(run_dir, **changes)`; the file names (`CONFIG_FILE`,
-  `RUN_FILE`, `CHECKPOINTS_DIR`, ...) are defined in `lighter.names`.
+  `RUN_FILE`, `CHECKPOINTS_DIR`, ...) and the `Status` a record holds are defined in `lighter.names`.
 - `directory`: `claim_run_dir(trainer, stage, named=None)`, `is_free(run_dir)`.
 - `recorder`: `RunRecorder`, the callback that syncs the directory across ranks and puts the config into checkpoints.
+- `status`: `run_status`, `trial_status` (a record's status as it stands now: a dead `running` is interrupted).
 - `lifecycle`: `recorded(experiment, run_dir=None)`, the context that claims the directory and records how the run
   ended (finished | failed | interrupted), plus `EXIT_CODES`.
 - `resume`: `resume(run_dir, overrides)`, `stage_inputs(stage, run_dir)`, `newest_checkpoint`, `best_checkpoint`.

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lighter.errors import ConfigError
+from lighter.names import Status
 from lighter.run.checkpoint import read_checkpoint, trusted
 from lighter.run.files import (
     CHECKPOINTS_DIR,
@@ -39,7 +40,7 @@ from lighter.run.files import (
     read_record,
     write_atomic,
 )
-from lighter.run.status import INTERRUPTED, RUNNING, alive, run_status, this_process
+from lighter.run.status import alive, run_status, this_process
 
 RUN_DIR_HINT = "Name a directory that `lighter fit` wrote; it holds run.yaml and config.yaml."
 
@@ -169,7 +170,7 @@ def decide(
             raise _no_checkpoint(folder, record)
         return Decision(Continuation.FRESH if caller is Caller.REQUEUE else Continuation.RESTART, folder, record)
     # Under the trial's lock a `running` record's process is gone, wherever it ran.
-    stopped = run_status(record) in (INTERRUPTED, RUNNING)
+    stopped = run_status(record) in (Status.INTERRUPTED, Status.RUNNING)
     if caller is Caller.SWEEP and (not stopped or config_changed):
         return Decision(Continuation.RESTART, folder, record, found)
     return Decision(Continuation.RESUME, folder, record, found)
@@ -186,7 +187,7 @@ def _refuse_what_cannot_resume(folder: Path, record: dict[str, Any]) -> None:
             f"the run directory {folder} has no {CONFIG_FILE}, so its config is unknown",
             suggestion=f"Restore {CONFIG_FILE} there, or run a config file instead of the directory.",
         )
-    if record.get("status") == RUNNING and alive(record):
+    if record.get("status") == Status.RUNNING and alive(record):
         # A second writer would interleave two fits in one directory.
         raise ConfigError(
             f"the run {folder} is still running (process {record['pid']} on {record['host']})",
@@ -216,5 +217,5 @@ def _record_resume(folder: Path, record: dict[str, Any], experiment: Any, checkp
         os.replace(config_path, folder / f"config.before-resume-{len(resumes)}.yaml")
         write_atomic(config_path, config_text)
     fresh = {k: v for k, v in record.items() if k not in ("interrupted", "error", "metrics")}
-    fresh.update(status=RUNNING, ended=None, resumes=resumes, **this_process())
+    fresh.update(status=Status.RUNNING.value, ended=None, resumes=resumes, **this_process())
     write_atomic(folder / RUN_FILE, dump(fresh))

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from lighter.errors import ConfigError
+from lighter.names import Status
 from lighter.run.files import (
     CHECKPOINTS_DIR,
     METRICS_FILE,
     RUN_FILE,
-    RunStatus,
     create_exclusive,
     dump,
     read_record,
@@ -54,7 +54,7 @@ def is_free(run_dir: Path) -> str | None:
 
 
 def _failed_before_results(record: dict[str, Any]) -> bool:
-    return record.get("status") == RunStatus.FAILED
+    return record.get("status") == Status.FAILED
 
 
 def versioned_logger(trainer: Any) -> Any:

@@ -1,13 +1,12 @@
 """The files of a run directory and the `run.yaml` record: written atomically, read back as plain data.
 
-The one home of what every module that reads or writes a run's files shares: the status a run records, the time
-stamp, the YAML dump and load, the atomic write, the process rank. The file names live in `lighter.names`.
+The one home of what every module that reads or writes a run's files shares: the time stamp, the YAML dump and
+load, the atomic write, the process rank. The file names and the statuses a record holds live in `lighter.names`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import os
 import platform
 import subprocess
@@ -46,15 +45,6 @@ _VERSIONED = ("torch", "pytorch-lightning", "torchmetrics", "monai", "lighter")
 # libyaml when PyYAML has it: dumping a thousand trial configs in pure Python alone takes seconds.
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class RunStatus(str, enum.Enum):
-    """How a run stands, as `run.yaml` records it."""
-
-    RUNNING = "running"
-    FINISHED = "finished"
-    INTERRUPTED = "interrupted"
-    FAILED = "failed"
 
 
 def now() -> str:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lighter.names import Status
 from lighter.run.checkpoint import use_atomic_writes
 from lighter.run.continuation import Caller, Continuation, decide, resume_from
 from lighter.run.directory import RUN_DIR_ENV, claim_run_dir, log_into, versioned_logger
@@ -48,7 +49,7 @@ def recorder_of(trainer: Any) -> Any:
 
 def _first_record(recorder: Any) -> dict[str, Any]:
     return {
-        "status": "running",
+        "status": Status.RUNNING.value,
         "stage": recorder.stage,
         "command": recorder.command,
         "started": now(),
@@ -168,16 +169,16 @@ def _resume_step(ckpt_path: Any) -> int:
     return int(read_checkpoint(ckpt_path).get("global_step", 0))
 
 
-def finish(run_dir: Path | None, status: str, trainer: Any = None, **details: Any) -> None:
+def finish(run_dir: Path | None, status: Status, trainer: Any = None, **details: Any) -> None:
     """Record how the run ended (rank 0 only): status, end time, where it got to, final metrics. (The trackers' run
     ids are recorded by `lighter.tracking` when they start.)"""
     if run_dir is None or process_rank() != 0:
         return
     if trainer is not None:
         details.update(progress={"epoch": int(trainer.current_epoch), "step": int(trainer.global_step)})
-        if status == "finished":
+        if status is Status.FINISHED:
             details["metrics"] = final_metrics(trainer)
-    update_record(run_dir, status=status, ended=now(), **details)
+    update_record(run_dir, status=status.value, ended=now(), **details)
 
 
 @contextlib.contextmanager
@@ -193,7 +194,7 @@ def recorded(
     trainer = experiment.trainer
 
     def stopped_at_once(name: str) -> None:
-        finish(directory, "interrupted", trainer, interrupted={**_where(trainer, name), "checkpoint": None})
+        finish(directory, Status.INTERRUPTED, trainer, interrupted={**_where(trainer, name), "checkpoint": None})
 
     stop = GracefulStop(trainer, on_second=stopped_at_once)
     try:
@@ -203,14 +204,14 @@ def recorded(
         name = stop.received or "SIGTERM"
         saved = recorder_of(trainer).interrupted_checkpoint
         where = {**_where(trainer, name), "checkpoint": None if saved is None else str(saved)}
-        finish(directory, "interrupted", trainer, interrupted=where)
+        finish(directory, Status.INTERRUPTED, trainer, interrupted=where)
         _say_interrupted(directory, name, saved)
         raise SystemExit(EXIT_CODES[name]) from None
     except BaseException as err:
-        finish(directory, "failed", trainer, error={"type": type(err).__name__, "message": str(err)})
+        finish(directory, Status.FAILED, trainer, error={"type": type(err).__name__, "message": str(err)})
         raise
     else:
-        finish(directory, "finished", trainer)
+        finish(directory, Status.FINISHED, trainer)
     finally:
         if process_rank() == 0:
             os.environ.pop(RUN_DIR_ENV, None)

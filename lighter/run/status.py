@@ -13,30 +13,13 @@ exactly what this calls done, whatever `trial.yaml` said before those files chan
 from __future__ import annotations
 
 import os
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from lighter.run.files import BATCH_LOG_FILE, read_record
-
-FINISHED = "finished"  # run.yaml's status of a run that ended normally
-RUNNING = "running"
-INTERRUPTED = "interrupted"
-
-
-class Status(str, Enum):
-    """A sweep trial's status."""
-
-    PENDING = "pending"
-    QUEUED = "queued"  # submitted to SLURM (`slurm_job` names the array task), not started yet
-    RUNNING = RUNNING
-    DONE = "done"
-    FAILED = "failed"
-    STALE = "stale"  # done, but the config changed since the run started: rerun only when asked
-    PRUNED = "pruned"  # a searched trial its study's pruner stopped early; finished, like done
-    INTERRUPTED = INTERRUPTED  # stopped by a signal or killed outright: the next `sweep run` resumes or restarts it
+from lighter.names import BATCH_LOG_FILE, Status
+from lighter.run.files import read_record
 
 
 def _started(pid: int) -> float | None:
@@ -72,15 +55,15 @@ def alive(record: dict[str, Any]) -> bool | None:
 def run_status(record: dict[str, Any]) -> str | None:
     """A `run.yaml` status as it stands: `running` whose process is gone reads `interrupted`."""
     status = record.get("status")
-    if status == RUNNING and alive(record) is False:
-        return INTERRUPTED
+    if status == Status.RUNNING and alive(record) is False:
+        return Status.INTERRUPTED.value
     return status if isinstance(status, str) else None
 
 
 def run_complete(trial_dir: Path, run: dict[str, Any] | None = None) -> bool:
     """The run in `trial_dir` finished (run.yaml) and its batch log exists; what a killed run left is not."""
     run = read_record(trial_dir) if run is None else run
-    return bool(run) and run.get("status") == FINISHED and (Path(trial_dir) / BATCH_LOG_FILE).is_file()
+    return bool(run) and run.get("status") == Status.FINISHED and (Path(trial_dir) / BATCH_LOG_FILE).is_file()
 
 
 def run_hash(record: dict[str, Any]) -> str | None:

@@ -36,12 +36,12 @@ from lighter.engine.exits import report
 from lighter.engine.resume import resume
 from lighter.engine.stage import add_callbacks, execute, instantiate, prepare
 from lighter.errors import error_line
-from lighter.names import Stage
+from lighter.names import Stage, Status
 from lighter.quiet import hide_noise
 from lighter.run.continuation import Caller, Continuation, decide
 from lighter.run.files import load, now
 from lighter.run.lifecycle import EXIT_CODES
-from lighter.run.status import Status, config_changed, trial_status
+from lighter.run.status import config_changed, trial_status
 from lighter.sweep.lock import LOCK_FILE, TrialLock
 from lighter.sweep.search import pruning_callback
 from lighter.sweep.trial import BATCH_LOG_FILE, CONFIG_FILE, ERROR_TAIL_LINES, TRIAL_FILE, Trial
@@ -208,30 +208,30 @@ def _run_attempt(trial_dir: Path, action: str, attempt: int, output: Path) -> tu
 
 
 def record(trial_dir: Path, code: int, tail: str) -> str:
-    """Write how a trial's process ended into `trial.yaml`; return "done", "interrupted" or "failed"."""
+    """Write how a trial's process ended into `trial.yaml`; return "done", "pruned", "interrupted" or "failed"."""
     trial = Trial(Path(trial_dir))
     if code == 0 and trial.complete():
         pruned = (trial.run_record() or {}).get("pruned")
         if pruned:  # its study's pruner stopped it (lighter/sweep/pruning.py): finished early, on purpose
             trial.mark_pruned(str(pruned.get("reason") if isinstance(pruned, dict) else pruned))
-            return "pruned"
+            return Status.PRUNED.value
         trial.mark_done()
-        return "done"
+        return Status.DONE.value
     run = trial.run_record() or {}
     signal = INTERRUPT_CODES.get(code) or INTERRUPT_CODES.get(128 - code if code < 0 else 0)
-    if run.get("status") == "interrupted" or signal is not None:
+    if run.get("status") == Status.INTERRUPTED or signal is not None:
         # Stopped, not broken: the trial stays to be run (resumed where it has a checkpoint).
         stopped_by = (run.get("interrupted") or {}).get("signal") or signal or "a signal"
         trial.mark_pending()
         trial.update(interrupted=stopped_by)
-        return "interrupted"
+        return Status.INTERRUPTED.value
     if code == 0:
         tail = (tail + "\n" if tail else "") + f"the run ended without a finished run.yaml and a {BATCH_LOG_FILE}"
         code = 1
     if code < 0:
         tail = (tail + "\n" if tail else "") + f"killed by {signals.Signals(-code).name}"
     trial.mark_failed(code, tail)
-    return "failed"
+    return Status.FAILED.value
 
 
 def main(argv: list[str] | None = None) -> None:

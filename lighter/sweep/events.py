@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from lighter.names import Status
 from lighter.sweep.attempt import OUTPUT_FILE
 from lighter.sweep.trial import Trial
 
@@ -72,14 +73,14 @@ class Reporter:
     def end(self, ended: Ended) -> None:
         self.ended.append(ended)
         name = self.name(ended.trial)
-        if ended.status == "failed":
+        if ended.status == Status.FAILED:
             record = Trial(Path(ended.trial)).record()
             self.say(
                 f"{_clock()}  FAILED  {name}  exit {record.get('exit_code', ended.exit_code)} after "
                 f"{duration(ended.seconds)}: {error_line(record.get('error_tail') or '')}\n"
                 f"          its output: {Path(ended.trial) / OUTPUT_FILE}"
             )
-        elif ended.status == "interrupted":
+        elif ended.status == Status.INTERRUPTED:
             signal = Trial(Path(ended.trial)).record().get("interrupted") or "a signal"
             self.say(f"{_clock()}  stopped {name}  by {signal} after {duration(ended.seconds)}; a rerun continues it")
         elif ended.status == "busy":

@@ -16,7 +16,8 @@ from typing import Any, TextIO
 
 import yaml
 
-from lighter.run.status import Status
+from lighter.names import Status
+from lighter.run.lifecycle import EXIT_CODES
 from lighter.sweep.attempt import plan
 from lighter.sweep.axes import LAUNCHER_KEY
 from lighter.sweep.events import Ended, Reporter
@@ -48,14 +49,14 @@ class SweepRun:
 
     @property
     def failed(self) -> list[Ended]:
-        return [e for e in self.ended if e.status == "failed"]
+        return [e for e in self.ended if e.status == Status.FAILED]
 
     @property
     def exit_code(self) -> int:
         """0 when every trial is done; 1 when one failed or was stopped; 130 or 143 when a signal stopped the runner."""
         if self.interrupted is not None:
-            return 130 if self.interrupted == "SIGINT" else 143
-        return 1 if self.failed or any(e.status == "interrupted" for e in self.ended) else 0
+            return EXIT_CODES["SIGINT" if self.interrupted == "SIGINT" else "SIGTERM"]
+        return 1 if self.failed or any(e.status == Status.INTERRUPTED for e in self.ended) else 0
 
 
 def launcher_block(root: Path) -> dict[str, Any]:
@@ -126,7 +127,7 @@ def run_dirs(
     def on_end(trial: Path, status: str, seconds: float, code: int) -> bool:
         ended(trial, status, code)
         reporter.end(Ended(trial, status, seconds, code))
-        return not (fail_fast and status == "failed")
+        return not (fail_fast and status == Status.FAILED)
 
     if executor == "local":
 

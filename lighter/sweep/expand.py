@@ -19,13 +19,14 @@ from typing import Any
 
 from lighter.config.build import find_project
 from lighter.config.loader import LoadedConfig, load_config
+from lighter.names import Status
 from lighter.run.files import load, write_atomic
 from lighter.sweep.axes import LAUNCHER_KEY, SWEEP_KEY, Axis, check_reachable, leaf_axes, product
 from lighter.sweep.cascade import Leaf, SweepMode, find_leaves, select_leaves
 from lighter.sweep.config_text import ConfigText, RecordText
 from lighter.sweep.search import SEARCH_KEY, Search, read_search
 from lighter.sweep.secrets import refuse_secrets
-from lighter.sweep.trial import CONFIG_FILE, RUN_FILE, TRIAL_FILE, Status, Trial, config_hash, trial_name
+from lighter.sweep.trial import CONFIG_FILE, RUN_FILE, TRIAL_FILE, Trial, config_hash, trial_name
 
 DEFAULT_OUT = Path("runs") / "sweeps"  # below the current directory
 _TRIAL_DIR = re.compile(r"^trial_(\d{3,})$")

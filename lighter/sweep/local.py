@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from lighter.errors import ConfigError
+from lighter.names import Status
 from lighter.sweep.attempt import EXIT_BUSY, EXIT_COMPLETE, OUTPUT_FILE, error_tail, record, run_trial
 from lighter.sweep.lock import TrialLock
 from lighter.sweep.trial import Trial
@@ -118,12 +119,14 @@ def settle(trial_dir: Path, exit_code: int, lock: TrialLock | None = None) -> st
         return "complete"
     with lock or TrialLock(trial_dir) as held:
         trial = Trial(Path(trial_dir)).record()
-        if held and trial.get("status") == "running":  # killed before it wrote its own ending
+        if held and trial.get("status") == Status.RUNNING:  # killed before it wrote its own ending
             return record(trial_dir, exit_code, error_tail(Path(trial_dir) / OUTPUT_FILE))
     status = trial.get("status")
-    if status == "pending" and trial.get("interrupted"):
-        return "interrupted"
-    return status if status in ("done", "pruned", "failed") else ("done" if exit_code == 0 else "failed")
+    if status == Status.PENDING and trial.get("interrupted"):
+        return Status.INTERRUPTED.value
+    if status in (Status.DONE, Status.PRUNED, Status.FAILED):
+        return status
+    return (Status.DONE if exit_code == 0 else Status.FAILED).value
 
 
 @dataclass

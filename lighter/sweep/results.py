@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lighter.names import METRICS_FILE
+from lighter.names import METRICS_FILE, Status
 from lighter.run.files import write_atomic
 from lighter.run.status import trial_status
-from lighter.sweep.trial import BATCH_LOG_FILE, Status, Trial
+from lighter.sweep.trial import BATCH_LOG_FILE, Trial
 
 MODES = ("val", "test")
 LOWER_IS_BETTER = re.compile(r"loss|error|err\b|mse|mae|rmse|distance|hausdorff|perplexity", re.IGNORECASE)

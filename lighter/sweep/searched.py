@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from lighter.errors import ConfigError, Location
-from lighter.names import SEP
+from lighter.names import SEP, Status
+from lighter.run.lifecycle import EXIT_CODES
 from lighter.sweep import slurm_jobs
 from lighter.sweep.events import Ended, Reporter
 from lighter.sweep.execute import SweepInterrupted, SweepRun, run_dirs, sigterm_raises
@@ -32,7 +33,9 @@ from lighter.sweep.slurm_search import Watch, submit, wait, worker_count, worker
 from lighter.sweep.study import LeafStudy, check_url, default_storage, open_study
 from lighter.sweep.trial import Trial
 
-CONFIG_ERROR = 2  # a trial's exit code when its config is wrong: every other trial would fail the same way
+CONFIG_ERROR = EXIT_CODES[
+    "config_error"
+]  # a trial's exit code when its config is wrong: every other trial would fail the same way
 STORAGE_KEY = "storage"  # in the `launcher:` block: the study's database URL
 
 
@@ -71,7 +74,7 @@ def run_search(
     def ended(trial: Path, status: str, code: int) -> None:
         nonlocal failures
         leaf.tell(trial)
-        if status == "failed":
+        if status == Status.FAILED:
             failures += 1
             if code == CONFIG_ERROR:
                 stop.append(trial)
@@ -153,10 +156,10 @@ def _on_slurm(
         reporter.say(reporter.summary(counted))
         return result
     for trial in watch.left_running():  # its worker was stopped (time limit, scancel): a rerun continues it
-        reporter.end(Ended(trial, "interrupted", 0.0, 1))
+        reporter.end(Ended(trial, Status.INTERRUPTED.value, 0.0, 1))
     leaf.to_continue()  # a worker stopped between a trial's end and telling the study: told now
     reporter.say(reporter.summary(counted))
-    config_errors = [e.trial for e in result.ended if e.status == "failed" and e.exit_code == CONFIG_ERROR]
+    config_errors = [e.trial for e in result.ended if e.status == Status.FAILED and e.exit_code == CONFIG_ERROR]
     if config_errors:
         raise _config_error(plan, Trial(config_errors[0]))
     if CONFIG_ERROR in codes:  # before any trial: the worker's own log says why

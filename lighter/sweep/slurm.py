@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from lighter.errors import ConfigError
+from lighter.names import Status
 from lighter.sweep import slurm_jobs
 from lighter.sweep.attempt import run_trial
 from lighter.sweep.axes import LAUNCHER_KEY
 from lighter.sweep.local import settle
 from lighter.sweep.slurm_cancel import cancel, on_slurm
 from lighter.sweep.slurm_errors import failed_at_start, missing_sbatch, refused_submission
-from lighter.sweep.trial import Status, Trial
+from lighter.sweep.trial import Trial
 
 SUBMITIT_FOLDER = ".submitit"
 POLL_SECONDS = {"slurm": 5.0}  # how often to look at the jobs: SLURM's accounting is asked each time
@@ -216,7 +217,7 @@ class SlurmExecutor:
         while waiting:
             states = slurm_jobs.held(str(job.job_id) for job in waiting) if on_scheduler else None
             for job, trial in list(waiting.items()):
-                if trial not in started and Trial(Path(trial)).record().get("status") == "running":
+                if trial not in started and Trial(Path(trial)).record().get("status") == Status.RUNNING:
                     started[trial] = time.perf_counter()
                     on_start(trial, None)
                 if states is None:

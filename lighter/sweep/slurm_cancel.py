@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from lighter.names import Status
 from lighter.sweep import slurm_jobs
-from lighter.sweep.trial import Status, Trial
+from lighter.sweep.trial import Trial
 
 
 def on_slurm(trials: Sequence[Path]) -> dict[Path, str]:

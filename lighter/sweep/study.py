@@ -21,13 +21,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from lighter.errors import ConfigError
+from lighter.names import Status
 from lighter.run.files import dump, load
 from lighter.sweep.axes import LAUNCHER_KEY
 from lighter.sweep.config_text import ConfigText
 from lighter.sweep.distributions import from_optuna, to_optuna
 from lighter.sweep.expand import LeafPlan, create_trial, leaf_out
 from lighter.sweep.search import Search
-from lighter.sweep.trial import Status, Trial, config_hash, trial_name
+from lighter.sweep.trial import Trial, config_hash, trial_name
 from lighter.tracking.profiles import chosen, find_profile
 
 STUDY_FILE = "study.journal"

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lighter.names import BATCH_LOG_FILE, CONFIG_FILE, RUN_FILE, TRIAL_FILE
+from lighter.names import BATCH_LOG_FILE, CONFIG_FILE, RUN_FILE, TRIAL_FILE, Status
 from lighter.run.files import dump, load, now, write_atomic
-from lighter.run.status import Status, run_complete, this_process, trial_status
+from lighter.run.status import run_complete, this_process, trial_status
 from lighter.sweep.lock import locked
 
 __all__ = ["BATCH_LOG_FILE", "CONFIG_FILE", "RUN_FILE", "TRIAL_FILE", "Status", "Trial"]

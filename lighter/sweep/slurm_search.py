@@ -22,12 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lighter.names import Status
 from lighter.sweep import slurm_jobs
 from lighter.sweep.events import Ended, Reporter
 from lighter.sweep.expand import searched_trials
 from lighter.sweep.slurm import POLL_LOCAL_SECONDS, POLL_SECONDS, _exit_code, _has_result, _log_of, make_executor
 from lighter.sweep.slurm_errors import failed_at_start, refused_submission
-from lighter.sweep.trial import Status
 
 ENDED = (Status.DONE.value, Status.PRUNED.value, Status.FAILED.value)
 

@@ -39,6 +39,7 @@ __all__ = [
 ]
 CHECKPOINT_KEY = "config"  # under a checkpoint's `hyper_parameters`: the config that trained it, as plain data
 RUN_DIR_KEY = "lighter_run_dir"  # in each checkpoint: the run that wrote it, to tell runs apart in a shared dirpath
+LOG_STEPS_KEY = "lighter_val_log_steps"  # in each checkpoint: Lightning's count of logged validation steps
 _VERSIONED = ("torch", "pytorch-lightning", "torchmetrics", "monai", "lighter")
 
 

@@ -25,6 +25,7 @@ from lighter.run.files import (
     CHECKPOINT_KEY,
     CHECKPOINTS_DIR,
     CONFIG_FILE,
+    LOG_STEPS_KEY,
     dump,
     git_state,
     now,
@@ -113,7 +114,7 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
         if continuing:
             directory = Path(run_dir).absolute()
             log_into(trainer, directory)
-            continue_csv_log(trainer, directory, before_step=_resume_step(recorder.ckpt_path))
+            continue_csv_log(trainer, directory, **_logged_before(recorder.ckpt_path))
         else:
             record = _first_record(recorder)
             trained_with = _trained_with(recorder.ckpt_path)
@@ -137,7 +138,9 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
     if recorder.stage == "fit" and isinstance(loaders, dict) and "train" in loaders:
         from lighter.run.mid_epoch import make_resumable
 
-        make_resumable(loaders["train"], trainer)
+        for mode in ("train", "val"):  # val: its loader remembers the random states each validation started from
+            if mode in loaders:
+                make_resumable(loaders[mode], trainer)
     return directory
 
 
@@ -163,10 +166,13 @@ def _requeued(experiment: Any, recorder: Any, named: Any) -> Path | None:
     return previous
 
 
-def _resume_step(ckpt_path: Any) -> int:
+def _logged_before(ckpt_path: Any) -> dict[str, Any]:
+    """Where the logs of the run resumed from `ckpt_path` stop: its step, and its count of logged validation steps."""
     from lighter.run.checkpoint import read_checkpoint
 
-    return int(read_checkpoint(ckpt_path).get("global_step", 0))
+    checkpoint = read_checkpoint(ckpt_path)
+    val_steps = {int(k): int(v) for k, v in (checkpoint.get(LOG_STEPS_KEY) or {}).items()}
+    return {"before_step": int(checkpoint.get("global_step", 0)), "before_val_steps": val_steps}
 
 
 def finish(run_dir: Path | None, status: Status, trainer: Any = None, **details: Any) -> None:

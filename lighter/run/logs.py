@@ -22,12 +22,14 @@ def final_metrics(trainer: Any) -> dict[str, float]:
     return found
 
 
-def continue_csv_log(trainer: Any, run_dir: Path, *, before_step: int) -> None:
+def continue_csv_log(trainer: Any, run_dir: Path, *, before_step: int, before_val_steps: dict[int, int]) -> None:
     """Let a resumed run's CSV logger append to `metrics.csv` instead of deleting it.
 
-    Rows logged after the checkpoint the run resumes from (steps >= `before_step`) are dropped: the resumed run
-    logs those steps again. Lightning's writer deletes an existing `metrics.csv` when it starts, so the file steps
-    aside while the writer starts, then comes back with the writer told its columns.
+    Rows logged after the checkpoint the run resumes from are dropped: the resumed run logs them again. Those are
+    rows at steps >= `before_step`, and validation-step rows numbered from `before_val_steps` on (Lightning numbers
+    them by its count of validated batches per loader, and gives them no `epoch`). Lightning's writer deletes an
+    existing `metrics.csv` when it starts, so the file steps aside while the writer starts, then comes back with the
+    writer told its columns.
     """
     from pytorch_lightning.loggers import CSVLogger
 
@@ -38,7 +40,7 @@ def continue_csv_log(trainer: Any, run_dir: Path, *, before_step: int) -> None:
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         header = list(reader.fieldnames or [])
-        rows = [row for row in reader if row.get("step", "") == "" or float(row["step"]) < before_step]
+        rows = [row for row in reader if _before(row, before_step, before_val_steps)]
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=header, lineterminator="\r\n")
     writer.writeheader()
@@ -50,3 +52,15 @@ def continue_csv_log(trainer: Any, run_dir: Path, *, before_step: int) -> None:
         logger.experiment.metrics_keys = header
     finally:
         os.replace(aside, path)
+
+
+def _before(row: dict[str, str], step: int, val_steps: dict[int, int]) -> bool:
+    if row.get("step", "") == "":
+        return True
+    if row.get("epoch", "") != "" or not val_steps:  # no count: a checkpoint from before lighter saved it
+        return float(row["step"]) < step
+    loader = next((int(k.rsplit("_", 1)[1]) for k, v in row.items() if v and _DATALOADER in k), 0)
+    return float(row["step"]) < val_steps.get(loader, 0)
+
+
+_DATALOADER = "/dataloader_idx_"  # Lightning's suffix on a value of the second and later validation loaders

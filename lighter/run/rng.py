@@ -40,9 +40,9 @@ def restore(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def gather(trainer: Any) -> list[dict[str, Any]]:
-    """Every rank's states, in rank order (a collective: every rank calls it)."""
-    mine = capture()
+def gather(trainer: Any, mine: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every rank's states (`mine`, else its current ones), in rank order (a collective: every rank calls it)."""
+    mine = capture() if mine is None else mine
     if trainer.world_size == 1 or not torch.distributed.is_initialized():
         return [mine]
     everyone: list[Any] = [None] * trainer.world_size

@@ -99,6 +99,7 @@ COMPONENT_KEYS = (TARGET, REQUIRES, DISABLED, MODE, "_desc_")
 CONFIG_FILE = "config.yaml"  # the runnable config
 RUN_FILE = "run.yaml"  # the record: how the run was started and how it ended
 CHECKPOINTS_DIR = "checkpoints"
+CHECKPOINT_FOLDER_OWNER = ".lighter-run.yaml"  # in a `ModelCheckpoint(dirpath=...)` folder: the run that writes there
 CHECKPOINT_CONFIG_FILE = "checkpoint_config.yaml"  # the config that trained the checkpoint a run loads
 METRICS_FILE = "metrics.csv"  # Lightning's CSVLogger's
 BATCH_LOG_FILE = "batch_log.csv"  # lighter.callbacks.BatchLog's

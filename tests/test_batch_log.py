@@ -181,9 +181,9 @@ def test_a_resumed_fit_keeps_the_rows_before_its_checkpoint_and_the_old_file(tmp
         f.write("1,train,0,3,9.9,0.5,0.1,1.0,99.0\n")
     before = log_file.read_bytes()
 
-    engine.call_stage(
-        "fit", [str(path)], ["trainer::max_epochs=2", f"args::fit::ckpt_path={tmp_path / 'ckpt' / 'last.ckpt'}"]
-    )
+    resumed = f"args::fit::ckpt_path={tmp_path / 'ckpt' / 'last.ckpt'}"
+    own = f"trainer::callbacks::1::dirpath={tmp_path / 'ckpt2'}"  # a new run: `ckpt` is the first run's folder
+    engine.call_stage("fit", [str(path)], ["trainer::max_epochs=2", resumed, own])
 
     _, rows = read_log(log_file)
     keys = [(row["mode"], row["epoch"], row["batch"]) for row in rows]

@@ -269,7 +269,9 @@ def test_fit_resumes_from_a_checkpoint(tmp_path, config):
     saved = torch.load(last, weights_only=False)
     assert saved["epoch"] == 1
 
-    engine.call_stage("fit", [path], ["trainer::max_epochs=3", f"args::fit::ckpt_path={last}"])
+    # A new run from the first one's checkpoint writes its own into a folder of its own: `ckpt` is the first run's.
+    own = f"trainer::callbacks::1::dirpath={tmp_path / 'ckpt2'}"
+    engine.call_stage("fit", [path], ["trainer::max_epochs=3", f"args::fit::ckpt_path={last}", own])
 
     trainer, _ = captured("fit")
     assert trainer.current_epoch == 3

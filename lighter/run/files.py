@@ -20,6 +20,7 @@ import yaml
 from lighter.names import (
     BATCH_LOG_FILE,
     CHECKPOINT_CONFIG_FILE,
+    CHECKPOINT_FOLDER_OWNER,
     CHECKPOINTS_DIR,
     CONFIG_FILE,
     METRICS_FILE,
@@ -31,6 +32,7 @@ from lighter.utils.atomic import replacing
 __all__ = [
     "BATCH_LOG_FILE",
     "CHECKPOINT_CONFIG_FILE",
+    "CHECKPOINT_FOLDER_OWNER",
     "CHECKPOINTS_DIR",
     "CONFIG_FILE",
     "METRICS_FILE",

@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lighter.errors import ConfigError
 from lighter.names import Status
+from lighter.run import checkpoint_folders
 from lighter.run.checkpoint import use_atomic_writes
 from lighter.run.continuation import Caller, Continuation, decide, resume_from
 from lighter.run.directory import RUN_DIR_ENV, claim_run_dir, log_into, versioned_logger
@@ -106,11 +108,16 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
     if continuing:
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # A fit's checkpoint folders outside its run directory: refused before anything is written if another run's.
+    outside = checkpoint_folders.configured(trainer, experiment.components) if recorder.stage == "fit" else []
     if process_rank() == 0:
         if not continuing and is_restart():
             previous = _requeued(experiment, recorder, run_dir)
             if previous is not None:
                 run_dir, continuing = previous, True
+        for key, folder in outside:
+            where = experiment.loaded.where(f"{key}::dirpath")
+            checkpoint_folders.check_free(folder, _absolute(run_dir), key=key, location=where)
         if continuing:
             directory = Path(run_dir).absolute()
             log_into(trainer, directory)
@@ -133,6 +140,8 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
         folders = _point_outputs_at(trainer, directory)
         if process_rank() == 0 and folders and folders != [str(directory / CHECKPOINTS_DIR)]:
             update_record(directory, checkpoint_dirs=folders)
+        if process_rank() == 0:
+            _claim_folders(directory, outside)
     use_atomic_writes(trainer)
     loaders = getattr(experiment.system, "dataloaders", None)
     if recorder.stage == "fit" and isinstance(loaders, dict) and "train" in loaders:
@@ -142,6 +151,21 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
             if mode in loaders:
                 make_resumable(loaders[mode], trainer)
     return directory
+
+
+def _absolute(run_dir: str | os.PathLike | None) -> Path | None:
+    return None if run_dir is None else Path(run_dir).absolute()
+
+
+def _claim_folders(directory: Path, outside: list[tuple[str, Path]]) -> None:
+    """Claim the checkpoint folders outside the run; one another run claimed since the check fails this run."""
+    try:
+        for key, folder in outside:
+            if not folder.is_relative_to(directory):
+                checkpoint_folders.claim(folder, directory, key=key)
+    except ConfigError as err:
+        finish(directory, Status.FAILED, error={"type": "ConfigError", "message": err.message})
+        raise
 
 
 def _requeued(experiment: Any, recorder: Any, named: Any) -> Path | None:

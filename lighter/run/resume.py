@@ -39,9 +39,9 @@ def recorded_run(run_dir: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
     return folder, record
 
 
-def best_checkpoint(run_dir: Path, record: dict[str, Any]) -> Path:
+def best_checkpoint(run_dir: Path, record: dict[str, Any], stage: str) -> Path:
     """The best checkpoint a ModelCheckpoint with a `monitor` tracked, else `last.ckpt`, else the newest."""
-    newest = newest_checkpoint(run_dir, record, purpose="use")
+    newest = newest_checkpoint(run_dir, record, purpose=f"{stage} with")
     for state in (read_checkpoint(newest).get("callbacks") or {}).values():
         # Without a `monitor`, Lightning's "best" is merely the latest top-k file: no best at all.
         best = state.get("best_model_path") if isinstance(state, dict) and state.get("monitor") else None
@@ -65,4 +65,4 @@ def stage_inputs(stage: str, run_dir: str | os.PathLike) -> tuple[Path, Path, Pa
             f"`lighter fit` takes config files; {folder} is a directory", suggestion=again[0].upper() + again[1:] + "."
         )
     folder, record = recorded_run(run_dir)
-    return folder, folder / CONFIG_FILE, best_checkpoint(folder, record)
+    return folder, folder / CONFIG_FILE, best_checkpoint(folder, record, stage)

@@ -39,7 +39,7 @@ def write_tensor(value: Any, path: Path) -> None:
 
 def write_image(value: Any, path: Path) -> None:
     """A 2D image, (H, W) or channel-first (1, 3 or 4, H, W); floats are read as [0, 1], integers as 0..255."""
-    from PIL import Image
+    from PIL import Image  # lazy: optional (pillow, lighter[examples]), for this writer alone
 
     image = _tensor(value, "image").as_subclass(torch.Tensor)
     if image.ndim == 3 and image.shape[0] in (1, 3, 4):
@@ -63,7 +63,7 @@ def write_image(value: Any, path: Path) -> None:
 
 def write_nifti(value: Any, path: Path) -> None:
     """A 2D or 3D image, channel-first when it has one more dim than the affine has spatial dims; keeps the affine."""
-    from monai.data import MetaTensor, NibabelWriter
+    from monai.data import MetaTensor, NibabelWriter  # lazy: all of MONAI's package import (0.5-1 s), for NIfTI alone
 
     image = _tensor(value, "nifti")
     if image.ndim < 2:

@@ -16,6 +16,7 @@ leave out `v_num` (the end-of-run summary names the run directory).
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 from typing import Any
@@ -158,11 +159,7 @@ def default_progress() -> LightningProgressBar:
     """A bar in a terminal (Rich when installed, as Lightning chooses), lines anywhere else."""
     if not sys.stdout.isatty():
         return ProgressLog()
-    try:
-        import rich  # noqa: F401
-    except ImportError:
-        return ProgressBar()
-    return RichProgressBar()
+    return RichProgressBar() if importlib.util.find_spec("rich") is not None else ProgressBar()
 
 
 def use_default_progress(trainer: pl.Trainer, configured: list[Any]) -> None:

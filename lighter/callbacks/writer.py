@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from lighter.callbacks.samples import batch_length, real_samples, split
@@ -99,8 +100,6 @@ class SampleWriter(BasePredictionWriter):
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # How many samples all processes wrote, for the end-of-run summary: one collective, once.
         if trainer.world_size > 1:
-            import torch
-
             total = trainer.strategy.reduce(torch.tensor(self.written, device=pl_module.device), reduce_op="sum")
             self.written = int(total)
 

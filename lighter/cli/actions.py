@@ -13,7 +13,7 @@ from lighter.errors import error_line
 from lighter.names import Stage
 
 if TYPE_CHECKING:
-    from lighter.config.loader import ConfigArgs
+    from lighter.config.loader import ConfigArgs  # lazy: for the type alone; yaml would slow --help
 
 CONFIG_KEYWORD = "config"  # `--config FILE`, as Lighter's own CLI names the argument
 

@@ -71,7 +71,6 @@ def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002
     """Every trial under OUT (default runs/sweeps) with its axes and status; --format table|json."""
     from lighter.run.status import trial_status  # lazy: yaml, psutil
     from lighter.sweep.expand import load_trials  # lazy: yaml
-    from lighter.utils.text_table import render
 
     if format not in STATUS_FORMATS:
         hint = did_you_mean(format, STATUS_FORMATS, fallback="Formats: table, json.")
@@ -268,7 +267,7 @@ def run(
 def cancel(out: str | None = None) -> None:
     """scancel the SLURM array tasks of the trials under OUT that SLURM still holds."""
     from lighter.sweep.expand import load_trials  # lazy: yaml
-    from lighter.sweep.slurm_cancel import cancel as cancel_tasks
+    from lighter.sweep.slurm_cancel import cancel as cancel_tasks  # lazy: yaml
 
     out_dir = _out_dir(out)
     cancelled = cancel_tasks([trial.dir for trial in load_trials(out_dir)])

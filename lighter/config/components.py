@@ -231,7 +231,7 @@ def _calls(cls: type) -> bool:
 
 
 def _kinds() -> dict[str, tuple[Callable[[type], bool], str, str]]:
-    import torch
+    import torch  # lazy: `lighter sweep expand|status` import the config checks, never torch
 
     return {
         "model": (lambda c: issubclass(c, torch.nn.Module), "a torch.nn.Module", "e.g. torch.nn.Linear"),

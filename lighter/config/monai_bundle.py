@@ -90,7 +90,7 @@ def deferred() -> bool:
 if "monai" not in sys.modules:
     monai = _defer("monai")
     # The one package attribute MONAI's own modules read while importing (`from monai import __version__`).
-    from monai._version import get_versions
+    from monai._version import get_versions  # lazy: only while MONAI's own __init__ is deferred
 
     monai.__version__ = str(get_versions().get("version", "0+unknown"))
     monai.bundle = _defer("monai.bundle")  # type: ignore[attr-defined]

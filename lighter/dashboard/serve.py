@@ -59,7 +59,7 @@ def serve(out: str | Path, port: int = 8050, host: str = "127.0.0.1", allow_host
         raise ServeError(f"--port {port}: a port is 0 to 65535 (0 picks a free one)")
     sock = bind(host, port)
 
-    import uvicorn
+    import uvicorn  # lazy: the web stack, loaded once the arguments are checked
 
     from lighter.dashboard.app import create_app  # lazy: the web stack, loaded once the arguments are checked
 

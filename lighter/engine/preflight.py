@@ -10,7 +10,7 @@ from lighter.errors import ConfigError
 
 def check_loggers(trainer: Any, loaded: LoadedConfig) -> None:
     """Lightning takes any iterable as a list of loggers: `logger: csv` would fail at the first log call."""
-    from pytorch_lightning.loggers import Logger
+    from pytorch_lightning.loggers import Logger  # lazy: Lightning, not for show/status
 
     for logger in trainer.loggers:
         if not isinstance(logger, Logger):

@@ -261,7 +261,7 @@ def call_stage(
 def add_callbacks(experiment: Experiment, callbacks: list[Any]) -> None:
     """Give the built trainer more callback objects, each unless the config built one of its class already. They go
     before the checkpoint callbacks, which Lightning runs last so that a checkpoint holds what the others did."""
-    from pytorch_lightning.callbacks import Checkpoint
+    from pytorch_lightning.callbacks import Checkpoint  # lazy: Lightning, not for show/status
 
     present = experiment.trainer.callbacks
     added = [cb for cb in callbacks if not any(isinstance(have, type(cb)) for have in present)]
@@ -281,7 +281,7 @@ def execute(
     """Call the stage's Trainer method inside its recorded run directory (see `lighter.run.lifecycle`), or with
     `tuner` that method of Lightning's Tuner (`lr_find`, `scale_batch_size`), with the same record, error
     attribution and summary."""
-    from pytorch_lightning.tuner import Tuner
+    from pytorch_lightning.tuner import Tuner  # lazy: Lightning, not for show/status
 
     if tuner is None:
         method = getattr(experiment.trainer, experiment.stage.value)

@@ -34,7 +34,7 @@ def shown_path(path: str | os.PathLike) -> str:
 
 
 def _checkpoints(trainer: Any) -> list[tuple[str, str]]:
-    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.callbacks import ModelCheckpoint  # lazy: Lightning, not for show/status
 
     rows = []
     for callback in trainer.checkpoint_callbacks:

@@ -73,7 +73,7 @@ def lr_find(
 
 def _save_plot(finder: Any, run_dir: Path) -> str:
     try:
-        import matplotlib
+        import matplotlib  # lazy: optional (lighter[tuner]), for the plot alone
 
         matplotlib.use("Agg")  # no display on a cluster node
     except ImportError:

@@ -29,7 +29,7 @@ def read_checkpoint(path: str | os.PathLike, *, key: str | None = None) -> dict[
 
     `key` is the config key that named the file, for the message.
     """
-    import torch
+    import torch  # lazy: torch, which `sweep status` never loads
 
     path = Path(path)
 
@@ -115,7 +115,7 @@ def _damaged_member(path: Path) -> str | None:
 
 
 def _all_tensors(data: dict) -> bool:
-    import torch
+    import torch  # lazy: torch, which `sweep status` never loads
 
     return bool(data) and all(isinstance(v, torch.Tensor) for v in data.values())
 
@@ -126,14 +126,13 @@ def atomic_checkpoint_io() -> Any:
     Lightning's own writes into a temporary file in the system's temp folder and moves it over; across file systems
     that move is a copy, which a kill can cut short. This one writes beside the target, flushes it to disk and renames.
     """
-    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+    import torch  # lazy: torch, which `sweep status` never loads
+    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO  # lazy: Lightning, not for show/status
 
     class AtomicCheckpointIO(TorchCheckpointIO):
         def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
             if storage_options is not None or "://" in str(path):
                 return super().save_checkpoint(checkpoint, path, storage_options)
-            import torch
-
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             with replacing(path, "wb") as f:
@@ -144,7 +143,7 @@ def atomic_checkpoint_io() -> Any:
 
 def use_atomic_writes(trainer: Any) -> None:
     """Give the trainer's strategy the atomic CheckpointIO, unless the user configured a CheckpointIO of their own."""
-    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO  # lazy: Lightning, not for show/status
 
     current = trainer.strategy.checkpoint_io
     if type(current) is TorchCheckpointIO:

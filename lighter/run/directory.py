@@ -59,9 +59,9 @@ def _failed_before_results(record: dict[str, Any]) -> bool:
 
 def versioned_logger(trainer: Any) -> Any:
     """The first logger if it keeps one folder per run (CSV, TensorBoard), else None."""
-    from lightning_fabric.loggers import CSVLogger as FabricCSV
-    from lightning_fabric.loggers import TensorBoardLogger as FabricTB
-    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+    from lightning_fabric.loggers import CSVLogger as FabricCSV  # lazy: Lightning, not for show/status
+    from lightning_fabric.loggers import TensorBoardLogger as FabricTB  # lazy: Lightning, not for show/status
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger  # lazy: Lightning, not for show/status
 
     first = trainer.loggers[0] if trainer.loggers else None
     if isinstance(first, (CSVLogger, TensorBoardLogger, FabricCSV, FabricTB)) and "://" not in str(first.root_dir):

@@ -19,7 +19,7 @@ from typing import Any
 from lighter.errors import ConfigError
 from lighter.names import Status
 from lighter.run import checkpoint_folders
-from lighter.run.checkpoint import use_atomic_writes
+from lighter.run.checkpoint import read_checkpoint, use_atomic_writes
 from lighter.run.continuation import Caller, Continuation, decide, resume_from
 from lighter.run.directory import RUN_DIR_ENV, claim_run_dir, log_into, versioned_logger
 from lighter.run.files import (
@@ -38,6 +38,7 @@ from lighter.run.files import (
     write_atomic,
 )
 from lighter.run.logs import continue_csv_log, final_metrics
+from lighter.run.signals import GracefulStop
 from lighter.run.slurm import candidate_dirs, is_restart, requeued_run
 from lighter.run.status import this_process
 
@@ -45,7 +46,7 @@ EXIT_CODES = {"finished": 0, "failed": 1, "config_error": 2, "SIGINT": 130, "SIG
 
 
 def recorder_of(trainer: Any) -> Any:
-    from lighter.run.recorder import RunRecorder
+    from lighter.run.recorder import RunRecorder  # lazy: Lightning, not for show/status
 
     return next((cb for cb in trainer.callbacks if isinstance(cb, RunRecorder)), None)
 
@@ -72,7 +73,7 @@ def _point_outputs_at(trainer: Any, run_dir: Path) -> list[str]:
 
     Returns every folder the run's checkpoints go to.
     """
-    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.callbacks import ModelCheckpoint  # lazy: Lightning, not for show/status
 
     folders = []
     for callback in trainer.callbacks:
@@ -88,8 +89,6 @@ def _trained_with(ckpt_path: Any) -> dict[str, Any] | None:
     """The config stored in the checkpoint a stage starts from, if it carries one."""
     if not isinstance(ckpt_path, str) or not Path(ckpt_path).is_file():
         return None
-    from lighter.run.checkpoint import read_checkpoint
-
     return read_checkpoint(ckpt_path).get("hyper_parameters", {}).get(CHECKPOINT_KEY)
 
 
@@ -145,7 +144,7 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
     use_atomic_writes(trainer)
     loaders = getattr(experiment.system, "dataloaders", None)
     if recorder.stage == "fit" and isinstance(loaders, dict) and "train" in loaders:
-        from lighter.run.mid_epoch import make_resumable
+        from lighter.run.mid_epoch import make_resumable  # lazy: torch, which `sweep status` never loads
 
         for mode in ("train", "val"):  # val: its loader remembers the random states each validation started from
             if mode in loaders:
@@ -192,8 +191,6 @@ def _requeued(experiment: Any, recorder: Any, named: Any) -> Path | None:
 
 def _logged_before(ckpt_path: Any) -> dict[str, Any]:
     """Where the logs of the run resumed from `ckpt_path` stop: its step, and its count of logged validation steps."""
-    from lighter.run.checkpoint import read_checkpoint
-
     checkpoint = read_checkpoint(ckpt_path)
     val_steps = {int(k): int(v) for k, v in (checkpoint.get(LOG_STEPS_KEY) or {}).items()}
     return {"before_step": int(checkpoint.get("global_step", 0)), "before_val_steps": val_steps}
@@ -216,9 +213,7 @@ def recorded(
     experiment: Any, run_dir: str | os.PathLike | None = None, *, continuing: bool = False
 ) -> Iterator[Path | None]:
     """Claim the directory, run the body, record `finished`, `failed` or `interrupted`; exit 130/143 on a signal."""
-    from pytorch_lightning.utilities.exceptions import SIGTERMException
-
-    from lighter.run.signals import GracefulStop
+    from pytorch_lightning.utilities.exceptions import SIGTERMException  # lazy: Lightning, not for show/status
 
     directory = start(experiment, run_dir, continuing=continuing)
     trainer = experiment.trainer

@@ -31,7 +31,7 @@ def continue_csv_log(trainer: Any, run_dir: Path, *, before_step: int, before_va
     existing `metrics.csv` when it starts, so the file steps aside while the writer starts, then comes back with the
     writer told its columns.
     """
-    from pytorch_lightning.loggers import CSVLogger
+    from pytorch_lightning.loggers import CSVLogger  # lazy: Lightning, not for show/status
 
     logger = next((lg for lg in trainer.loggers if isinstance(lg, CSVLogger)), None)
     path = run_dir / METRICS_FILE

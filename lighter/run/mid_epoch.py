@@ -22,6 +22,8 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
+from torch.utils.data import DataLoader
+
 from lighter.run import rng
 
 _CLASSES: dict[type, type] = {}
@@ -102,8 +104,6 @@ def make_resumable(loader: Any, trainer: Any) -> None:
 
     A validation loader gets the same class for what its `__iter__` remembers: the states its run started from.
     """
-    from torch.utils.data import DataLoader
-
     if not isinstance(loader, DataLoader):
         return
     if not getattr(loader, RESUMABLE, False):

@@ -3,11 +3,13 @@ in every checkpoint, and a whole checkpoint when a signal stops the fit."""
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.loops.progress import _BatchProgress
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from lighter.run import rng
 from lighter.run.files import CHECKPOINT_KEY, CHECKPOINTS_DIR, LOG_STEPS_KEY, RUN_DIR_KEY
@@ -104,16 +106,12 @@ class RunRecorder(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Lightning may have rebuilt the train loader (e.g. to add a DistributedSampler): tell the one it uses.
-        import weakref
-
         combined = trainer.fit_loop._combined_loader
         for loader in combined.flattened if combined is not None else []:
             if getattr(loader, RESUMABLE, False):
                 loader._lighter_trainer = weakref.ref(trainer)
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        from pytorch_lightning.utilities.exceptions import SIGTERMException
-
         if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit" or self.run_dir is None:
             return
         path = self.run_dir / CHECKPOINTS_DIR / INTERRUPTED_CHECKPOINT

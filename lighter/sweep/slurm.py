@@ -100,7 +100,7 @@ def _job_call(trial_dir: str, rerun_stale: bool) -> int:
 def make_executor(out: Path, launcher: Mapping[str, Any]) -> Any:
     """submitit's AutoExecutor with the launcher's parameters; ConfigErrors name what it refuses."""
     try:
-        import submitit
+        import submitit  # lazy: optional (lighter[slurm]); `lighter --help` imports this module's callers
     except ImportError as err:
         raise ConfigError(
             "the slurm executor needs submitit, which is not installed",
@@ -177,7 +177,7 @@ class SlurmExecutor:
 
     def adopt(self, held: Mapping[Path, str]) -> list[Any]:
         """submitit's handles on array tasks an earlier run submitted, to wait for them as for our own."""
-        import submitit  # lazily, as in make_executor: `lighter --help` imports this module's callers
+        import submitit  # lazy: optional (lighter[slurm]), as in make_executor
 
         folder = Path(parameters(self.launcher)[1].get("folder") or self.out / SUBMITIT_FOLDER) / "%j"
         return [submitit.SlurmJob(folder=folder, job_id=job_id) for job_id in held.values()]

@@ -131,7 +131,7 @@ def _attach_mlflow(logger: Any, path: Path) -> None:
 
 
 def _attach_wandb(logger: Any, path: Path) -> None:
-    import wandb
+    import wandb  # lazy: optional (lighter[wandb]), and only a W&B run gets here
 
     artifact = wandb.Artifact(name=f"config-{logger.experiment.id}", type="config")
     artifact.add_file(str(path), name=path.name)

@@ -7,19 +7,14 @@ A handler is added only when the application has configured no logging of its ow
 from __future__ import annotations
 
 import logging
-import os
+
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 
 ROOT = "lighter"
-_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")  # as Lightning reads them
 
 
 def _rank() -> int:
-    try:
-        from lightning_fabric.utilities.rank_zero import rank_zero_only
-
-        return int(getattr(rank_zero_only, "rank", 0))
-    except ImportError:
-        return next((int(os.environ[v]) for v in _RANK_VARIABLES if v in os.environ), 0)
+    return int(getattr(rank_zero_only, "rank", 0))  # Lightning sets it once it knows the process's rank
 
 
 class _RankZeroFilter(logging.Filter):

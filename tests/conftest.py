@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 import yaml
+from filelock import FileLock
+from trackers import new_mlflow_store
 
 import lighter.cli
 
@@ -452,6 +454,20 @@ def cli() -> Callable[..., CliResult]:
     holds no state: hypothesis' @given tests can take it.
     """
     return run_in_process
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow SQLite store made once per suite run, shared by its xdist workers: a test copies it to where
+    its `tracking_uri` points and gets a real, new store without paying MLflow's schema migrations again."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # popen-gwN's parent: this run's folder, the same for every worker
+    template = shared / "mlflow-template.db"
+    with FileLock(f"{template}.lock"):
+        if not template.exists():
+            new_mlflow_store(template)
+    return template
 
 
 @pytest.fixture

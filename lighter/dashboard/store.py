@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from lighter.config.loader import lookup
 from lighter.dashboard.reduce import (
     DROPPED,
     KEYS,
@@ -37,7 +38,7 @@ from lighter.dashboard.reduce import (
     lightning_epoch_table,
     reached,
 )
-from lighter.names import BATCH_LOG_FILE, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, RUN_FILE, SEP, TRIAL_FILE, Status
+from lighter.names import BATCH_LOG_FILE, CHECKPOINTS_DIR, CONFIG_FILE, METRICS_FILE, RUN_FILE, TRIAL_FILE, Status
 from lighter.run.status import run_status, trial_status
 from lighter.tracking.secrets import SECRET_MARKER, is_secret_key
 from lighter.utils.atomic import replacing
@@ -361,14 +362,7 @@ class RunStore:
 
 def _value_at(config: dict, key: str) -> Any:
     """The plain value at a `::` key path of a config, masked if secret; None where there is none."""
-    node: Any = config
-    for part in key.split(SEP):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
+    node = lookup(config, key, None)
     return _shown(key, node) if isinstance(node, str | int | float | bool) else None
 
 

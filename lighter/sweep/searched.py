@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from lighter.errors import ConfigError, Location
+from lighter.errors import ConfigError, Location, error_line
 from lighter.names import SEP, Status
 from lighter.run.lifecycle import EXIT_CODES
 from lighter.sweep import slurm_jobs
@@ -103,7 +103,7 @@ def worker(plan: LeafPlan, out: str, url: str | None, index: int, gpus_per_trial
     try:
         run = run_search(plan, Path(out), launcher=launcher, gpus_per_trial=gpus_per_trial, worker_index=index)
     except ConfigError as err:
-        print(f"lighter: error: {err.render()}", file=sys.stderr, flush=True)
+        print(error_line(err.render()), file=sys.stderr, flush=True)
         return CONFIG_ERROR
     return run.exit_code
 

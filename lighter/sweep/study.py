@@ -274,7 +274,7 @@ def open_study(plan: LeafPlan, out: Path, url: str | None = None, worker: int = 
 
 def load_trial_study(url: str, name: str) -> optuna.Study:
     """The study a trial belongs to, with the pruner it was created with (for the trial's pruning callback)."""
-    store = storage(url)
-    study = optuna.load_study(study_name=name, storage=store)
+    study = optuna.load_study(study_name=name, storage=storage(url))
     search = search_of(study)
-    return optuna.load_study(study_name=name, storage=store, pruner=pruner(search.pruner, search.pruner_args))
+    study.pruner = pruner(search.pruner, search.pruner_args)
+    return study

@@ -30,6 +30,7 @@ from lighter.sweep.slurm import POLL_LOCAL_SECONDS, POLL_SECONDS, _exit_code, _h
 from lighter.sweep.slurm_errors import failed_at_start, refused_submission
 
 ENDED = (Status.DONE.value, Status.PRUNED.value, Status.FAILED.value)
+WAKE_SECONDS = 0.5  # how often the wait looks for a task's result file (a stat each, no scheduler call)
 
 
 def worker_count(jobs: int, launcher: Mapping[str, Any], left: int) -> int:
@@ -104,13 +105,21 @@ def wait(jobs: Sequence[Any], watch: Watch, cluster: str) -> list[int]:
             waiting = [job for job in waiting if slurm_jobs.phase(states.get(str(job.job_id))) != "ended"]
         watch.look()
         if waiting:
-            time.sleep(poll)
+            _sleep(poll, waiting)
     codes = []
     for index, job in enumerate(jobs):
         if on_scheduler and not _has_result(job) and not watch.started:
             raise failed_at_start(str(job.job_id), f"search worker {index}", *_log_of(job))
         codes.append(_exit_code(job))
     return codes
+
+
+def _sleep(poll: float, waiting: Sequence[Any]) -> None:
+    """`poll` seconds, or less once another task has written its result: the scheduler is asked again only then."""
+    results = sum(_has_result(job) for job in waiting)
+    end = time.monotonic() + poll
+    while time.monotonic() < end and sum(_has_result(job) for job in waiting) == results:
+        time.sleep(WAKE_SECONDS)
 
 
 def worker_log(job: Any) -> Path:

@@ -24,6 +24,8 @@ from lighter.sweep import study as studies
 from lighter.sweep.distributions import Range, to_optuna
 from lighter.sweep.execute import run_trials
 from lighter.sweep.expand import expand, read_plans
+from lighter.sweep.searched import worker
+from lighter.sweep.slurm_search import worker_count
 from lighter.sweep.study import open_study
 from lighter.sweep.trial import Trial
 
@@ -557,3 +559,29 @@ def test_a_done_trial_that_reported_nothing_is_failed_with_its_reason(tmp_path):
     Trial(trial_dir).mark_done()
     assert leaf.tell(trial_dir) == "fail"
     assert leaf.trials()[0].user_attrs[studies.REASON_ATTR] == "no value of val/loss/epoch was reported"
+
+
+# ---- a searched leaf on SLURM: what runs without the cluster (tests/test_search_slurm.py runs it on one) -------------
+@pytest.mark.parametrize(
+    "jobs, launcher, left, workers",
+    [
+        pytest.param(3, {"array_parallelism": 2}, 12, 3, id="jobs-first"),
+        pytest.param(1, {"array_parallelism": 2}, 12, 2, id="array-parallelism"),
+        pytest.param(1, {"slurm_array_parallelism": 4}, 12, 4, id="submitits-name"),
+        pytest.param(1, {}, 5, 5, id="one-per-trial-left"),
+        pytest.param(1, {}, 0, 1, id="one-to-continue-trials"),
+    ],
+)
+def test_slurm_search_workers_come_from_jobs_then_array_parallelism_then_the_budget(jobs, launcher, left, workers):
+    assert worker_count(jobs, launcher, left) == workers
+
+
+def test_a_slurm_worker_stops_at_a_config_error_with_exit_2(tmp_path, capsys):
+    """What an array task runs, here in this process: a trial's config error ends the worker with exit 2."""
+    root = search_config(tmp_path, trials=3, epochs=1, monitor="val/acc/epoch")
+    (plan,) = read_plans(root)
+
+    assert worker(plan, str(tmp_path / "out"), None, 0, 1) == 2
+
+    assert "monitors 'val/acc/epoch', which is never logged" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out" / "search").glob("trial_*")) == ["trial_000"]

@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 from conftest import classifier_config  # noqa: E402 - the tests' tiny classifier: 4 features, 3 classes, 16 samples
 
-from lighter.sweep.execute import run_trials  # noqa: E402
 from lighter.sweep.expand import read_plans  # noqa: E402
 from lighter.sweep.study import open_study, storage  # noqa: E402
+from lighter.sweep.sweep_run import run_trials  # noqa: E402
 from lighter.sweep.trial import Trial  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -78,7 +78,7 @@ def base_config(tmp: Path) -> dict:
 def sweep_out(tmp_path_factory) -> Path:
     """A small real sweep's output: `lighter sweep run` (its Python API) over a cascade in tmp."""
     chromium_or_skip()
-    from lighter.sweep.execute import run_trials
+    from lighter.sweep.sweep_run import run_trials
 
     tmp = tmp_path_factory.mktemp("dashboard")
     root, out = tmp / "cascade", tmp / "out"

@@ -19,7 +19,7 @@ from test_slurm_cluster import cluster, slurm  # noqa: F401 - the session's clus
 from test_sweep_search import postgres, search_config, with_profile  # noqa: F401 - the module's PostgreSQL server
 
 from lighter.sweep import study as studies
-from lighter.sweep.execute import run_trials
+from lighter.sweep.sweep_run import run_trials
 from lighter.sweep.trial import Trial
 
 # One cluster for the session: under pytest-xdist (`make test`) every SLURM test runs on the same worker.

@@ -22,11 +22,11 @@ from lighter.errors import ConfigError
 from lighter.sweep import search as search_block
 from lighter.sweep import study as studies
 from lighter.sweep.distributions import Range, to_optuna
-from lighter.sweep.execute import run_trials
 from lighter.sweep.expand import expand, read_plans
 from lighter.sweep.searched import worker
 from lighter.sweep.slurm_search import worker_count
 from lighter.sweep.study import open_study
+from lighter.sweep.sweep_run import run_trials
 from lighter.sweep.trial import Trial
 
 SEARCH = "search:\n  sampler: tpe\n  trials: 4\n  monitor: val/loss/epoch\n"

@@ -14,8 +14,9 @@ API for the runner and other tools (import from the modules; this package import
 - `results.trial_values(dir)`, `results.collect(trials)`, `results.summarize(results)`: final/best validation
   metrics, test metrics, mean ± std per experiment leaf; `results.write_csv(...)`.
 - `config_text.ConfigText`: a trial's config text, the shared config dumped once.
-- `execute.run_trials(root, out=None, modes=None, datasets=None, jobs=1, ...)` (or `lighter.sweep.run_trials`):
-  expand, then run every trial not complete; `attempt.run_trial(dir)` runs one in this process; `lock.TrialLock`.
+- `sweep_run.run_trials(root, out=None, modes=None, datasets=None, jobs=1, ...)` (or `lighter.sweep.run_trials`):
+  expand, then run every trial not complete; `execute.run_dirs(dirs, out, ...)` runs expanded trials;
+  `attempt.run_trial(dir)` runs one in this process; `lock.TrialLock`.
 
 A trial runs as `lighter fit <dir>/config.yaml --run-dir <dir>`.
 """
@@ -24,7 +25,7 @@ A trial runs as `lighter fit <dir>/config.yaml --run-dir <dir>`.
 def __getattr__(name: str):
     # `lighter.sweep.run_trials`, without importing the runner when only the package is imported.
     if name == "run_trials":
-        from lighter.sweep.execute import run_trials  # lazy: `import lighter.sweep` stays light
+        from lighter.sweep.sweep_run import run_trials  # lazy: `import lighter.sweep` stays light
 
         return run_trials
     raise AttributeError(f"module 'lighter.sweep' has no attribute {name!r}")

@@ -1,5 +1,6 @@
-"""`lighter sweep run`: expand, then run every trial that is not complete, locally or on SLURM.
+"""Run expanded trials' directories that are not complete, locally or on SLURM, reporting each as it ends.
 
+`lighter sweep run` (`sweep_run.run_trials`) and a searched leaf (`searched.run_search`) both run trials here.
 Idempotent: a second run after a crash, a kill or an edit runs only what is left (killed trials resume from their
 last checkpoint), and two runners on the same output share the work, each trial run by one of them.
 """
@@ -14,20 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
 from lighter.names import Status
 from lighter.run.lifecycle import EXIT_CODES
 from lighter.sweep.attempt import plan
-from lighter.sweep.axes import LAUNCHER_KEY
 from lighter.sweep.events import Ended, Reporter
-from lighter.sweep.expand import DEFAULT_OUT, expand_plans, read_plans
 from lighter.sweep.local import LocalExecutor
 from lighter.sweep.slurm import SlurmExecutor
 from lighter.sweep.trial import Trial, trials_count
 
 EXECUTORS = ("local", "slurm")
-ROOT_CONFIG = "cfg.yaml"
 
 
 class SweepInterrupted(Exception):
@@ -40,7 +36,8 @@ class SweepInterrupted(Exception):
 
 @dataclass
 class SweepRun:
-    """What a `run_trials` call did: every trial it ended, in order, and how many were complete already."""
+    """What a `run_dirs` (or `run_trials`) call did: every trial it ended, in order, and how many were complete
+    already."""
 
     out: Path
     ended: list[Ended] = field(default_factory=list)
@@ -57,17 +54,6 @@ class SweepRun:
         if self.interrupted is not None:
             return EXIT_CODES["SIGINT" if self.interrupted == "SIGINT" else "SIGTERM"]
         return 1 if self.failed or any(e.status == Status.INTERRUPTED for e in self.ended) else 0
-
-
-def launcher_block(root: Path) -> dict[str, Any]:
-    """The `launcher:` block of the cascade's root config (`ROOT/cfg.yaml`, or the single config file)."""
-    path = root / ROOT_CONFIG if root.is_dir() else root
-    try:
-        data = yaml.safe_load(path.read_text()) if path.is_file() else None
-    except yaml.YAMLError:
-        return {}  # the expansion reports a broken file, with its line
-    block = data.get(LAUNCHER_KEY) if isinstance(data, dict) else None
-    return dict(block) if isinstance(block, dict) else {}
 
 
 def to_run(trials: Sequence[Path], *, rerun_stale: bool = False) -> tuple[list[Path], int]:
@@ -194,56 +180,3 @@ def run_dirs(
 def _submitted(job_id: str, count: int, stop: str) -> str:
     trials = f"{count} trial" + ("s" if count != 1 else "")
     return f"submitted {trials} as job array {job_id}; waiting for them ({stop})"
-
-
-def run_trials(
-    root: str | Path,
-    out: str | Path | None = None,
-    modes: Sequence[str] | str | None = None,
-    datasets: Sequence[str] | str | None = None,
-    jobs: int = 1,
-    *,
-    select: str | None = None,
-    mode: str | None = None,
-    executor: str = "local",
-    fail_fast: bool = False,
-    rerun_stale: bool = False,
-    launcher: Mapping[str, Any] | None = None,
-    warm: bool = True,
-    gpus_per_trial: int = 1,
-    stream: TextIO | None = None,
-) -> SweepRun:
-    """`lighter sweep run ROOT`: expand the cascade at `root` into `out`, then run every trial not complete.
-
-    `out` defaults to `runs/sweeps` below the current directory. `jobs` trials run at once on this machine
-    (`executor="local"`), or all go to SLURM as one job array (`executor="slurm"`, with `launcher` settings over
-    those of the root config's `launcher:` block). Prints a line per trial start and end and a closing table; the
-    result's `exit_code` is what the CLI exits with.
-    """
-    root = Path(root)
-    out_dir = Path(out).expanduser().resolve() if out is not None else Path.cwd() / DEFAULT_OUT
-    plans = read_plans(root, modes=modes, datasets=datasets, select=select, mode=mode)
-    searched = [p for p in plans if p.search is not None]
-    trials = expand_plans([p for p in plans if p.search is None], out_dir)
-    merged = {**launcher_block(root), **{k: v for k, v in (launcher or {}).items() if v is not None}}
-    options = dict(jobs=jobs, executor=executor, fail_fast=fail_fast, launcher=merged, warm=warm,
-                   gpus_per_trial=gpus_per_trial, stream=stream)  # fmt: skip
-    result = None
-    if trials or not searched:
-        result = run_dirs([t.dir for t, _ in trials], out_dir, rerun_stale=rerun_stale, **options)
-    if searched:
-        from lighter.sweep.searched import run_search  # lazy: a grid sweep never imports optuna (0.4 s)
-
-        for leaf in searched:
-            if result is not None and (result.interrupted or (fail_fast and result.failed)):
-                break
-            result = joined(result, run_search(leaf, out_dir, **options))
-    assert result is not None
-    return result
-
-
-def joined(first: SweepRun | None, then: SweepRun) -> SweepRun:
-    """Two runs (a grid, then a searched leaf) as one."""
-    if first is None:
-        return then
-    return SweepRun(then.out, first.ended + then.ended, first.complete_before + then.complete_before, then.interrupted)

@@ -37,7 +37,7 @@ from lighter.run.files import (
     versions,
     write_atomic,
 )
-from lighter.run.logs import continue_csv_log, final_metrics
+from lighter.run.logs import continue_csv_log, continue_tensorboard_log, final_metrics
 from lighter.run.signals import GracefulStop
 from lighter.run.slurm import candidate_dirs, is_restart, requeued_run
 from lighter.run.status import this_process
@@ -120,7 +120,9 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
         if continuing:
             directory = Path(run_dir).absolute()
             log_into(trainer, directory)
-            continue_csv_log(trainer, directory, **_logged_before(recorder.ckpt_path))
+            logged_before = _logged_before(recorder.ckpt_path)
+            continue_csv_log(trainer, directory, **logged_before)
+            continue_tensorboard_log(trainer, directory, before_step=logged_before["before_step"])
         else:
             record = _first_record(recorder)
             trained_with = _trained_with(recorder.ckpt_path)

@@ -1,4 +1,5 @@
-"""What a run's loggers leave behind: its final metrics for the record, and CSV logs that continue after a resume."""
+"""What a run's loggers leave behind: its final metrics for the record, and CSV and TensorBoard logs that continue
+after a resume."""
 
 from __future__ import annotations
 
@@ -64,3 +65,18 @@ def _before(row: dict[str, str], step: int, val_steps: dict[int, int]) -> bool:
 
 
 _DATALOADER = "/dataloader_idx_"  # Lightning's suffix on a value of the second and later validation loaders
+
+
+def continue_tensorboard_log(trainer: Any, run_dir: Path, *, before_step: int) -> None:
+    """Let a resumed run's TensorBoard logger continue the event files in `run_dir` without a step twice.
+
+    Events at steps >= `before_step` were logged after the checkpoint the run resumes from, and the resumed run logs
+    them again: TensorBoard's own `purge_step` makes its readers drop them. The hyperparameters (and Lightning's
+    `hp_metric` placeholder) were logged at step 0 by the run it continues, so they are not logged again.
+    """
+    from pytorch_lightning.loggers import TensorBoardLogger  # lazy: `lighter --help` imports no Lightning
+
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger) and Path(logger.log_dir) == run_dir:
+            logger._kwargs["purge_step"] = before_step  # passed to its SummaryWriter, made on first use
+            logger._default_hp_metric = False  # without metrics, log_hyperparams then writes no event

@@ -144,7 +144,9 @@ def _attach_comet(logger: Any, path: Path) -> None:
 
 def _attach_tensorboard(logger: Any, path: Path) -> None:
     text = "".join(f"    {line}" for line in path.read_text().splitlines(keepends=True))  # markdown code block
-    logger.experiment.add_text(CONFIG_FILE, text, global_step=0)
+    # At the step its writer starts from: 0, or where a resumed run continues (`lighter.run.logs`), so each config
+    # a run trained with is shown once, at the step it took over.
+    logger.experiment.add_text(CONFIG_FILE, text, global_step=logger._kwargs.get("purge_step") or 0)
 
 
 ATTACH: dict[str, Callable[[Any, Path], None]] = {

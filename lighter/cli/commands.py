@@ -355,7 +355,13 @@ COMMAND_LIST += [
         "command again to continue. Two runners on one OUT share the trials; each trial runs once.",
         options=(
             SWEEP_OUT_OPTION,
-            Option("--jobs", "N", "trials at once on this machine (default 1); with GPUs, each gets its own", "-j"),
+            Option(
+                "--jobs",
+                "N",
+                "trials at once on this machine (default 1); with GPUs, each gets its own; with "
+                "--executor slurm, the SLURM workers of a searched leaf",
+                "-j",
+            ),
             Option("--executor", "NAME", "local (default) or slurm: one job array through submitit"),
             Option("--fail-fast", None, "stop at the first failed trial (the running ones are stopped, resumable)"),
             Option("--rerun-stale", None, "also rerun done trials whose config changed since they ran"),

@@ -38,7 +38,7 @@ def stage_command(stage: Stage, doc: str) -> Callable[..., None]:
     """`lighter fit|validate|test|predict`."""
 
     def command(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
-        from lighter.engine import call_stage  # lazy: torch
+        from lighter.engine import call_stage  # lazy: the engine and yaml, not for --help
 
         call_stage(stage, _configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
 
@@ -49,7 +49,7 @@ def stage_command(stage: Stage, doc: str) -> Callable[..., None]:
 
 def resume(run_dir: str, *positional: str, profile: str | None = None, **overrides: str) -> None:
     """Continue a recorded fit from its newest checkpoint, in its own directory."""
-    from lighter.engine.resume import resume as resume_run  # lazy: torch
+    from lighter.engine.resume import resume as resume_run  # lazy: the engine and yaml, not for --help
 
     resume_run(run_dir, [*positional, *(f"{key}={value}" for key, value in overrides.items())], profile=profile)
 
@@ -68,7 +68,7 @@ def show(*configs: str, trust: bool = False, profile: str | None = None, **overr
 
 def check(*configs: str, stage: str = "fit", profile: str | None = None, **overrides: str) -> None:
     """Build everything a stage builds and run one batch per loop through it, without training or writing."""
-    from lighter.engine.stage import check as run_check  # lazy: torch
+    from lighter.engine.stage import check as run_check  # lazy: the engine and yaml, not for --help
 
     experiment = run_check(stage, _configs(configs, overrides), overrides, profile=profile)
     if experiment.config.get("project"):
@@ -78,14 +78,14 @@ def check(*configs: str, stage: str = "fit", profile: str | None = None, **overr
 
 def lr_find(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
     """Lightning's learning-rate range test on a fit config."""
-    from lighter.engine.tuner import lr_find as find  # lazy: torch
+    from lighter.engine.tuner import lr_find as find  # lazy: the engine and yaml, not for --help
 
     find(_configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
 
 
 def scale_batch_size(*configs: str, run_dir: str | None = None, profile: str | None = None, **overrides: str) -> None:
     """Lightning's batch-size finder on a fit config."""
-    from lighter.engine.tuner import scale_batch_size as scale  # lazy: torch
+    from lighter.engine.tuner import scale_batch_size as scale  # lazy: the engine and yaml, not for --help
 
     scale(_configs(configs, overrides), overrides, run_dir=run_dir, profile=profile)
 

@@ -234,7 +234,7 @@ def run(
 ) -> None:
     """Expand, then run every trial that is not complete; exit 1 when a trial failed, 130/143 on a signal."""
     from lighter.sweep.execute import EXECUTORS  # lazy: yaml
-    from lighter.sweep.sweep_run import run_trials  # lazy: yaml, and torch for the local executor's warm start
+    from lighter.sweep.sweep_run import run_trials  # lazy: yaml and the sweep runner, not for --help
 
     if executor not in EXECUTORS:
         raise ConfigError(f"--executor: unknown executor '{executor}'", suggestion=did_you_mean(executor, EXECUTORS))

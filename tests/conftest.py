@@ -476,6 +476,34 @@ def config(tmp_path: Path) -> dict[str, Any]:
     return classifier_config(tmp_path)
 
 
+_SPLIT_GROUP = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's, which appends each test's xdist_group to its id
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `slow` run first. pytest-xdist hands each worker a few tests ahead in collection order (a group
+    as one unit, the largest groups first): with the long ones at the front, the suite ends on short tests spread over
+    both workers, not on one worker finishing a long test it was handed early while the other waits.
+
+    Under `--dist loadgroup` a group stays on one worker only if its name reached the test's id; where it did not
+    (pytest 9.2 with pytest-xdist 3.8), each test of a group fails saying so instead of, say, starting a second SLURM
+    cluster beside the first."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    if getattr(config.option, "loadgroup", False):  # set in pytest-xdist's workers under --dist loadgroup
+        for item in items:
+            if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+                item.stash[_SPLIT_GROUP] = (
+                    f"--dist loadgroup split this test's xdist_group over the workers: pytest {pytest.__version__} "
+                    "keeps the group's name out of the test's id. Install pytest<9.2 (the dev extra's pin)."
+                )
+
+
+@pytest.fixture(autouse=True)
+def _one_worker_per_group(request: pytest.FixtureRequest) -> None:
+    if _SPLIT_GROUP in request.node.stash:
+        pytest.fail(request.node.stash[_SPLIT_GROUP], pytrace=False)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Lightning writes `lightning_logs/` and checkpoints under the cwd by default; keep them in tmp_path.

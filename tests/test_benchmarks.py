@@ -49,6 +49,7 @@ def test_three_ways_start_alike_log_alike_and_end_alike(tmp_path):
     assert set(columns["handwritten"]) == natural | {"epoch", "step"}, columns
 
 
+@pytest.mark.slow
 def test_lighter_fit_is_timed_from_outside(tmp_path):
     from step_overhead import run_once
 

@@ -76,6 +76,7 @@ def metrics(run_dir: Path) -> dict[str, float]:
     return {k: float(v) for row in rows for k, v in row.items() if v and k.startswith("val/") and k.endswith("/epoch")}
 
 
+@pytest.mark.slow
 def test_fit_writes_run_directory_and_checkpoint_once(workdir):
     done = run_cli(["fit", "cfg.yaml", *DDP], workdir, console_script=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -89,6 +90,7 @@ def test_fit_writes_run_directory_and_checkpoint_once(workdir):
     assert "trainer::strategy=ddp" in (runs[0] / "run.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_two_process_validate_matches_single_process(workdir, cli):
     single = cli(["validate", "cfg.yaml", "trainer::accelerator=cpu", "trainer::devices=1"], cwd=workdir)
     assert single.returncode == 0, single.stderr[-3000:]
@@ -101,6 +103,7 @@ def test_two_process_validate_matches_single_process(workdir, cli):
         assert two[key] == pytest.approx(one[key], rel=1e-6, abs=1e-7), key
 
 
+@pytest.mark.slow
 def test_a_failing_rank_ends_every_rank_and_is_reported_once(workdir):
     done = run_cli(
         ["fit", "cfg.yaml", *DDP, "system::model::fail_on_rank=1"], workdir, console_script=True, timeout=240

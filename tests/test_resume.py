@@ -124,6 +124,7 @@ def fit(experiment: Path, *overrides: str) -> CliResult | subprocess.CompletedPr
     return run_in_process(args, cwd=experiment.parent)
 
 
+@pytest.mark.slow
 def test_stopped_at_an_epoch_end_and_resumed_gives_the_same_weights_and_logs_as_a_straight_fit(experiment, cli):
     """The issue's bit-exact check: max_epochs=2, then `lighter resume RUN_DIR trainer::max_epochs=4`, against 4."""
     logs = experiment.parent / "logs" / "toy"
@@ -163,6 +164,7 @@ def test_stopped_at_an_epoch_end_and_resumed_gives_the_same_weights_and_logs_as_
     assert len(record(resumed)["resumes"]) == 1  # nothing ran, nothing recorded
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "code"), [pytest.param("SIGTERM", 143, id="SIGTERM"), pytest.param("SIGINT", 130, id="SIGINT")]
 )
@@ -193,6 +195,7 @@ def test_a_signal_finishes_the_step_saves_a_checkpoint_records_it_and_resume_com
     assert steps == list(range(12))  # no step twice, none missing
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once_and_records_it(experiment):
     run_dir = experiment.parent / "logs" / "toy" / "version_0"
     stopped = fit(experiment, signal_at(3, "SIGINT", times=2))
@@ -236,6 +239,7 @@ SLURM_JOB = {
 }
 
 
+@pytest.mark.slow
 def test_slurm_auto_requeue_continues_the_same_run_directory(experiment, monkeypatch):
     """SIGUSR1 (`#SBATCH --signal=USR1@90`): Lightning saves hpc_ckpt_1.ckpt into the run directory and asks SLURM to
     requeue (no `scontrol` here: it logs that and goes on); SLURM's SIGTERM stops the job; the requeued job runs the

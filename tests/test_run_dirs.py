@@ -123,6 +123,7 @@ def test_a_run_that_failed_before_writing_results_does_not_block_its_directory(t
     assert [a["status"] for a in rec["attempts"]] == ["failed"]
 
 
+@pytest.mark.slow
 def test_two_concurrent_fits_of_one_config_get_two_directories_and_two_checkpoints(tmp_path):
     config = str(fit_config(tmp_path, max_epochs=3))
     command = [sys.executable, "-m", "lighter", "fit", config]

@@ -35,6 +35,7 @@ def mlflow_logger(root: Path) -> dict:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("make_logger", "id_key"),
     [pytest.param(wandb_logger, "id", id="wandb-offline"), pytest.param(mlflow_logger, "id", id="mlflow-sqlite")],

@@ -75,6 +75,7 @@ def test_a_record_is_alive_only_while_its_own_process_runs():
 
 
 # ---- killed trials -------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_trials_killed_with_their_runner_read_interrupted_in_status_dashboard_and_run(tmp_path, cli):
     config = classifier_config(tmp_path, epochs=100)
     (tmp_path / "project" / "slow.py").write_text(textwrap.dedent(SLOW))

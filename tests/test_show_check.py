@@ -68,6 +68,7 @@ def test_show_prints_the_merged_config_and_imports_no_project_code(workdir, cli)
     assert not (workdir / "project_was_imported").exists()
 
 
+@pytest.mark.slow
 def test_show_imports_no_trainer_or_target(workdir):
     # `show` reads and prints: nothing the config names is imported, nor Lightning (MONAI expands the macros).
     code = "import sys; from lighter.cli import main; main(['show', 'cfg.yaml']); print(sorted(sys.modules))"

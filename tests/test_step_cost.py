@@ -123,6 +123,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_config_without_monai_targets_does_not_import_monai(tmp_path):
     config = classifier_config(tmp_path)
     config["trainer"]["logger"] = False

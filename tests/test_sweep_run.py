@@ -158,6 +158,7 @@ def wait_for(condition, timeout: float = 240.0) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "sig", [pytest.param(signal.SIGTERM, id="SIGTERM"), pytest.param(signal.SIGKILL, id="SIGKILL")]
 )
@@ -190,6 +191,7 @@ def test_a_runner_killed_midway_then_rerun_ends_every_trial_done_once(tmp_path, 
     assert status(trials[2])["attempts"] == 1
 
 
+@pytest.mark.slow
 def test_two_runners_at_once_share_the_trials(tmp_path):
     out, trials = make_trials(tmp_path, 4, slow=0.1)
 
@@ -230,6 +232,7 @@ def test_a_failure_is_reported_when_it_happens_and_the_exit_code_says_so(tmp_pat
     assert "mat1 and mat2 shapes cannot be multiplied" in record["error_tail"]
 
 
+@pytest.mark.slow
 def test_the_slurm_executor_through_submitits_local_cluster(tmp_path):
     out, trials = make_trials(tmp_path, 1)  # each task is a fresh interpreter: one keeps the test short
     printed = io.StringIO()

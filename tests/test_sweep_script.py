@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import REPO
 from test_sweep_run import make_trials
@@ -26,6 +27,7 @@ print("exit code", result.exit_code)
 """
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_and_one_from_stdin_run_their_trial_once(tmp_path):
     runs = {}
     for name in ("no_guard", "stdin"):

@@ -46,6 +46,7 @@ def test_shorten_prefers_the_asked_reduction():
     assert shorten(metrics, prefer="epoch") == {"train/loss": 1.0}
 
 
+@pytest.mark.slow
 def test_digits_without_a_terminal_prints_a_line_per_epoch_no_noise_and_a_summary(tmp_path, cli):
     # Captured output is not a TTY, as in a SLURM log: no bar redraws, one line per epoch, under 10 KB in all.
     fit = cli(["fit", str(DIGITS)], cwd=tmp_path)

@@ -60,6 +60,7 @@ def assert_arrived(tracked: Tracked, backend: str) -> None:
     assert SECRET not in repr(tracked.params), backend
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", list(BACKENDS))
 def test_a_logger_from_yaml_receives_losses_metrics_and_the_config(offline, backend, cli):
     logger, read = BACKENDS[backend]
@@ -80,6 +81,7 @@ def test_a_logger_from_yaml_receives_losses_metrics_and_the_config(offline, back
         assert Path(tracker["dir"]).is_dir(), tracker
 
 
+@pytest.mark.slow
 def test_several_loggers_at_once_and_no_secret_in_any_file(offline):
     """Every logger in one list, fit then test then predict; the secrets of the config and of the profile are in
     no byte written under the run's folder: checkpoints, tracker stores, lighter's files, the cwd. Each command runs

@@ -554,6 +554,7 @@ def test_writer_hooks_are_lightning_hooks(cls):
 # ---- the real CLI, in two processes --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_two_process_ddp_writes_each_sample_once(tmp_path):
     # Writers given on the command line, two processes, 7 samples: rank 0 predicts 4 of them and rank 1 three.
     config = predict_config(tmp_path, [], loader={"batch_size": 2}, pred_transforms="$lambda x: x.mean(dim=(1, 2, 3))")

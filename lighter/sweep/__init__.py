@@ -6,9 +6,10 @@ API for the runner and other tools (import from the modules; this package import
   in the sweep. Idempotent. `expand.expand_records(...)` returns (trial, record) pairs; `expand.load_trials(out)`
   lists every trial on disk, in the sweep or not; `expand.DEFAULT_OUT` (`runs/sweeps` below the cwd).
 - `trial.Trial(dir)`: `dir` (also its run directory), `config_path`, `name`, `leaf`, `axes`, `in_sweep`,
-  `record()`, `status() -> Status` (pending | running | done | failed | stale), `complete()` (run.yaml says
-  `finished` and `batch_log.csv` exists), `mark_running()`, `mark_done()`, `mark_failed(exit_code, error)`,
-  `mark_pending()`, `update(**changes)`; every write is atomic under a short lock on `.trial.lock`.
+  `record()`, `status() -> Status` (`lighter.names.Status`, as `lighter.run.status` reads it now), `complete()`
+  (run.yaml says `finished` and `batch_log.csv` exists), `mark_running()`, `mark_done()`,
+  `mark_failed(exit_code, error)`, `mark_pending()`, `update(**changes)`; every write is atomic under a short lock
+  on `.trial.lock`.
 - `cascade.find_leaves(root, mode=None)`, `cascade.select_leaves(...)`, `cascade.SweepMode`.
 - `axes.leaf_axes(loaded, leaf)`: the axes and the mode rules (`+key` axes may create a key).
 - `results.trial_values(dir)`, `results.collect(trials)`, `results.summarize(results)`: final/best validation

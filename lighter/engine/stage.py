@@ -21,8 +21,8 @@ from lighter.engine.summary import print_summary
 from lighter.errors import ConfigError, did_you_mean
 from lighter.names import Stage
 from lighter.run.checkpoint import read_checkpoint, trusted
+from lighter.run.inputs import stage_inputs
 from lighter.run.lifecycle import recorded
-from lighter.run.resume import stage_inputs
 from lighter.run.slurm import is_restart
 from lighter.tracking import hooks as tracking
 from lighter.tracking.secrets import Secrets

@@ -30,17 +30,31 @@ HIDDEN_WARNINGS = (
         "design, and in a SLURM job srun (submitit's, or the user's own sbatch script) already started it",
     ),
 )
-# Info lines Lightning prints through its `rank_zero` logger, by their start.
-HIDDEN_NOTICES = (
-    ("💡 Tip:", "advertisements for Lightning's cloud services (litlogger, litmodels), printed on every run"),
-)
+# Lines other libraries log that say nothing to a lighter user: (logger names, start of the line, why hidden).
 NOTICE_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero")
+HIDDEN_LOG_LINES = (
+    (
+        NOTICE_LOGGERS,
+        "💡 Tip:",
+        "advertisements for Lightning's cloud services (litlogger, litmodels), printed on every run",
+    ),
+    (
+        ("submitit",),
+        "Bypassing signal",
+        "submitit's own handler in a SLURM trial: SLURM sends SIGCONT (and SIGTERM) before it stops or requeues a "
+        "job, submitit ignores it, and its two log handlers (stdout and stderr) print the line twice into the "
+        "trial's output.log; lighter's handler says what the stop does",
+    ),
+)
 
 
-class _HideNotices(logging.Filter):
+class _HideLines(logging.Filter):
+    def __init__(self, start: str):
+        super().__init__()
+        self.start = start
+
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not any(message.startswith(start) for start, _ in HIDDEN_NOTICES)
+        return not record.getMessage().startswith(self.start)
 
 
 def verbose() -> bool:
@@ -53,5 +67,8 @@ def hide_noise() -> None:
         return
     for message, _why in HIDDEN_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
-    for name in NOTICE_LOGGERS:
-        logging.getLogger(name).addFilter(_HideNotices())
+    for names, start, _why in HIDDEN_LOG_LINES:
+        for name in names:
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, _HideLines) and f.start == start for f in logger.filters):
+                logger.addFilter(_HideLines(start))

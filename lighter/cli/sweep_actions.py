@@ -20,15 +20,17 @@ def _axes_text(axes: dict) -> str:
     return " ".join(f"{key}={json.dumps(value)}" for key, value in axes.items()) or "(no axes)"
 
 
-def _trial_rows(found: list, out: Path) -> list[list[str]]:
-    """Table rows for (trial, record) pairs."""
+def _trial_rows(found: list, out: Path, statuses: list | None = None) -> list[list[str]]:
+    """Table rows for (trial, record) pairs; `statuses` when the caller has them, else from the records."""
     from lighter.run.status import trial_status  # lazy: yaml, psutil
 
+    if statuses is None:
+        statuses = [trial_status(trial.dir, record) for trial, record in found]
     rows = []
-    for trial, record in found:
+    for (trial, record), status in zip(found, statuses, strict=True):
         name = str(Path(trial.dir).relative_to(Path(out).resolve()))
         note = "" if record.get("in_sweep", True) else "no longer in the sweep"
-        rows.append([name, _axes_text(record.get("axes") or {}), trial_status(trial.dir, record).value, note])
+        rows.append([name, _axes_text(record.get("axes") or {}), status.value, note])
     return rows
 
 
@@ -68,23 +70,26 @@ def expand(
 
 
 def status(out: str | None = None, format: str = "table") -> None:  # noqa: A002 - the flag is --format
-    """Every trial under OUT (default runs/sweeps) with its axes and status; --format table|json."""
+    """Every trial under OUT (default runs/sweeps) with its axes and status (from its records, and from squeue for
+    trials on SLURM); --format table|json."""
     from lighter.run.status import trial_status  # lazy: yaml, psutil
     from lighter.sweep.expand import load_trials  # lazy: yaml
+    from lighter.sweep.slurm_jobs import as_scheduled  # lazy: as above
 
     if format not in STATUS_FORMATS:
         hint = did_you_mean(format, STATUS_FORMATS, fallback="Formats: table, json.")
         raise ConfigError(f"--format: unknown format {format!r}", suggestion=hint)
     out_dir = _out_dir(out)
     found = [(trial, trial.record()) for trial in load_trials(out_dir)]
+    statuses = as_scheduled([r for _, r in found], [trial_status(trial.dir, record) for trial, record in found])
     if format == "json":
         records = [
-            {**record, "status": trial_status(trial.dir, record).value, "dir": str(trial.dir)}
-            for trial, record in found
+            {**record, "status": status.value, "dir": str(trial.dir)}
+            for (trial, record), status in zip(found, statuses, strict=True)
         ]
         print(json.dumps(records, indent=2, default=str))
         return
-    rows = _trial_rows(found, out_dir)
+    rows = _trial_rows(found, out_dir, statuses)
     print(render(["trial", "axes", "status", "note"], rows))
     counts: dict[str, int] = {}
     for row in rows:

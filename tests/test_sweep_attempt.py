@@ -189,9 +189,16 @@ def test_a_bad_time_limit_names_its_key(value):
 
 
 def test_launcher_short_names_become_submitits():
-    params, own = parameters({"partition": "gpu", "time": "2:00:00", "gpus": 1, "cluster": "local", "mem_gb": 8})
+    launcher = {"partition": "gpu", "time": "2:00:00", "gpus": 1, "cluster": "local", "mem_gb": 8, "poll_s": 0.5}
+    params, own = parameters(launcher)
     assert params == {"slurm_partition": "gpu", "timeout_min": 120, "gpus_per_node": 1, "mem_gb": 8}
-    assert own == {"cluster": "local"}
+    assert own == {"cluster": "local", "poll_s": 0.5}
+
+
+@pytest.mark.parametrize("value", ["often", 0, -1, True])
+def test_a_bad_poll_interval_names_its_key(value):
+    with pytest.raises(ConfigError, match=r"launcher::poll_s.*is not a number of seconds"):
+        parameters({"partition": "gpu", "poll_s": value})
 
 
 def test_a_parameter_submitit_does_not_know_is_a_config_error(tmp_path):

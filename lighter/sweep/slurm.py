@@ -50,8 +50,9 @@ ALIASES = {
     "signal_delay_s": "slurm_signal_delay_s",
 }
 # Ours, not submitit's update_parameters: which submitit cluster, where its files go, the Python the job runs,
-# whether Ctrl-C on the runner cancels its tasks, the database of searched leaves' studies (lighter/sweep/searched.py).
-OWN_KEYS = ("cluster", "folder", "python", "cancel_on_stop", "storage")
+# whether Ctrl-C on the runner cancels its tasks, the database of searched leaves' studies (lighter/sweep/searched.py),
+# how often the runner asks squeue about its tasks (seconds).
+OWN_KEYS = ("cluster", "folder", "python", "cancel_on_stop", "storage", "poll_s")
 REQUEUE_SIGNAL = "USR1"  # Lightning's SLURMEnvironment.requeue_signal: checkpoint, then `scontrol requeue`
 DEFAULT_SIGNAL_DELAY_S = 90
 
@@ -83,6 +84,11 @@ def minutes(value: Any, key: str) -> int:
 def parameters(launcher: Mapping[str, Any], where: str = LAUNCHER_KEY) -> tuple[dict[str, Any], dict[str, Any]]:
     """(submitit parameters, our own keys) from a `launcher:` block merged with flags."""
     own = {k: v for k, v in launcher.items() if k in OWN_KEYS and v is not None}
+    poll = own.get("poll_s")
+    if poll is not None and (isinstance(poll, bool) or not isinstance(poll, int | float) or poll <= 0):
+        raise ConfigError(
+            f"'{poll}' is not a number of seconds", key=f"{where}::poll_s", suggestion="Write one, e.g. poll_s: 10."
+        )
     params: dict[str, Any] = {}
     for key, value in launcher.items():
         if key in OWN_KEYS or value is None:
@@ -205,7 +211,7 @@ class SlurmExecutor:
                 on_submit(str(self.jobs[0].job_id).split("_")[0], len(self.jobs))
         adopted = self.adopt(held)
         on_scheduler = cluster == "slurm"
-        poll = POLL_SECONDS.get(cluster, POLL_LOCAL_SECONDS)
+        poll = float(self.launcher.get("poll_s") or POLL_SECONDS.get(cluster, POLL_LOCAL_SECONDS))
         every = [*trials, *held]
         attempts = {t: int(Trial(Path(t)).record().get("attempts") or 0) for t in every}
         waiting = dict(zip([*self.jobs, *adopted], every, strict=True))

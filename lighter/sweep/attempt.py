@@ -28,6 +28,7 @@ import shutil
 import signal as signals
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from lighter.errors import error_line
 from lighter.names import Stage, Status
 from lighter.quiet import hide_noise
 from lighter.run.continuation import Caller, Continuation, decide
+from lighter.run.directory import RUN_DIR_ENV
 from lighter.run.files import load, now
 from lighter.run.lifecycle import EXIT_CODES
 from lighter.run.status import config_changed, trial_status
@@ -175,14 +177,19 @@ def run_trial(trial_dir: str | os.PathLike, *, rerun_stale: bool = False, lock_f
     """Run one trial to its end in this process; the exit code says how it went (see the table above).
 
     `lock_fd` is the trial's lock, already held (by the runner that started this process); without it the trial's
-    lock is taken here, and EXIT_BUSY returned when another process holds it.
+    lock is taken here, and EXIT_BUSY returned when another process holds it. In a trial of several SLURM tasks
+    (`tasks_per_node: 2`: DDP through srun), task 0 does all that and tells the others what to run (`follow`).
     """
     trial = Trial(Path(trial_dir).resolve())
+    if _task() is not None and _task() != 0:
+        return follow(trial)
     with TrialLock(trial.dir, lock_fd) as held:
         if not held:
+            _lead(trial, "busy")
             return EXIT_BUSY
         action = plan(trial.dir, rerun_stale=rerun_stale)
         if action == "complete":
+            _lead(trial, action)
             return EXIT_COMPLETE
         if action == "restart":
             move_aside(trial.dir)
@@ -190,9 +197,54 @@ def run_trial(trial_dir: str | os.PathLike, *, rerun_stale: bool = False, lock_f
         # A resumed run goes on with the config it started with.
         trial.mark_running(run_hash=trial.record().get("run_hash") if action == "resume" else None)
         trial.update(action=action, attempts=attempt, interrupted=None)
+        _lead(trial, action)
         code, tail = _run_attempt(trial.dir, action, attempt, trial.dir / OUTPUT_FILE)
         record(trial.dir, code, tail)
         return code
+
+
+# ---- a trial of several SLURM tasks ---------------------------------------------------------------------------------
+TASKS_KEY = "tasks"  # in trial.yaml: what task 0 decided for this job's attempt, for the other tasks
+FOLLOW_TIMEOUT_S = 600.0
+
+
+def _task() -> int | None:
+    """This process's task in a SLURM job step of several tasks; None in a one-task job or outside SLURM."""
+    if os.environ.get("SLURM_NTASKS", "1") in ("", "1") or not os.environ.get("SLURM_PROCID", "").isdigit():
+        return None
+    return int(os.environ["SLURM_PROCID"])
+
+
+def _this_attempt() -> str:
+    """The SLURM job and its restart count: the same in every task of one attempt, new after a requeue."""
+    job = os.environ.get("SLURM_ARRAY_JOB_ID")
+    job = f"{job}_{os.environ['SLURM_ARRAY_TASK_ID']}" if job else os.environ.get("SLURM_JOB_ID", "")
+    return f"{job}.{os.environ.get('SLURM_RESTART_COUNT', '0')}"
+
+
+def _lead(trial: Trial, action: str) -> None:
+    """Task 0 records what this attempt runs (after moving an earlier attempt aside): the other tasks wait for it."""
+    if _task() is not None:
+        trial.update(**{TASKS_KEY: {"attempt": _this_attempt(), "action": action}})
+
+
+def follow(trial: Trial) -> int:
+    """Another task than 0 of a multi-task trial: wait until task 0 recorded this attempt's action, then run the
+    same (the engine makes it one DDP run: rank 0 writes the files). Task 0 alone holds the lock and records."""
+    end = time.monotonic() + FOLLOW_TIMEOUT_S
+    while (lead := trial.record().get(TASKS_KEY) or {}).get("attempt") != _this_attempt():
+        if time.monotonic() > end:
+            print(f"lighter: task 0 of {trial.name} recorded nothing in {FOLLOW_TIMEOUT_S:.0f} s", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+    action = lead.get("action")
+    if action == "busy":
+        return EXIT_BUSY
+    if action == "complete":
+        return EXIT_COMPLETE
+    os.environ[RUN_DIR_ENV] = str(trial.dir)  # as Lightning's own DDP processes learn rank 0's directory
+    with output_to(trial.dir / OUTPUT_FILE):
+        return run_engine(trial.dir, str(action))
 
 
 def _run_attempt(trial_dir: Path, action: str, attempt: int, output: Path) -> tuple[int, str]:

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import slurm_cluster
 import yaml
 from filelock import FileLock
 from trackers import new_mlflow_store
 
 import lighter.cli
+from lighter.quiet import HIDDEN_LOG_LINES
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -316,9 +318,9 @@ _PROCESS_WARNING_FILTERS = list(warnings.filters)
 _SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2) if s is not None)
 
 
-# Loggers lighter adds a filter to in each run (lighter.quiet's notices), made here so that their state is saved
-# and restored even when the first run is the one that imports Lightning.
-_FILTERED_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero")
+# Loggers lighter adds a filter to in each run (lighter.quiet's hidden lines), made here so that their state is
+# saved and restored even when the first run is the one that imports Lightning (or submitit).
+_FILTERED_LOGGERS = tuple(name for names, _start, _why in HIDDEN_LOG_LINES for name in names)
 
 
 def _loggers() -> list[logging.Logger]:
@@ -345,7 +347,7 @@ def _fresh_process_logging() -> Iterator[None]:
     saved = {x: (x.level, x.propagate, x.disabled, list(x.handlers), list(x.filters)) for x in _loggers()}
     root = logging.getLogger()
     root.handlers = []
-    # A new process has no filter on Lightning's notice loggers; a test that called `main` itself (outside this
+    # A new process has no filter on those loggers; a test that called `main` itself (outside this
     # fixture) left lighter.quiet's there, and a `--verbose` run would then still hide the notices.
     for name in _FILTERED_LOGGERS:
         logging.getLogger(name).filters = []
@@ -508,3 +510,38 @@ def _one_worker_per_group(request: pytest.FixtureRequest) -> None:
 def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Lightning writes `lightning_logs/` and checkpoints under the cwd by default; keep them in tmp_path.
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[slurm_cluster.Cluster]:
+    """The session's single-node SLURM (tests/slurm_cluster.py), started once for every SLURM test module (they
+    share the xdist group `slurm`, so one worker runs them all); a skip where it cannot start, a failure under
+    CI=true (where `make test` installs slurm-wlm and munge)."""
+    problem = None
+    if slurm_cluster.missing():
+        problem = f"{', '.join(slurm_cluster.missing())} not found ({slurm_cluster.MISSING_HINT})"
+    elif os.geteuid() != 0:
+        problem = "the SLURM tests start slurmd, which needs root"
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"SLURM tests cannot run under CI=true: {problem}")
+        pytest.skip(problem)
+    started = slurm_cluster.start()
+    try:
+        yield started
+    finally:
+        slurm_cluster.stop(started)
+
+
+@pytest.fixture
+def slurm(cluster: slurm_cluster.Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[slurm_cluster.Cluster]:
+    """The cluster, with SLURM_CONF and its `sacct` in this test's environment (submitit's commands inherit them);
+    the jobs a test leaves are cancelled after it, so the next test finds the node free. Jobs a test submits
+    on purpose for a later one (`Cluster.keep`) stay."""
+    for key, value in cluster.env.items():
+        monkeypatch.setenv(key, value)
+    yield cluster
+    left = [job for job in cluster.jobs() if job.split("_")[0] not in cluster.kept]
+    if left:
+        cluster.command("scancel", *{job.split("_")[0] for job in left}, check=False)
+        slurm_cluster.wait_for(lambda: not set(left) & set(cluster.jobs()), what="the test's jobs to go")

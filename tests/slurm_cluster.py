@@ -8,11 +8,14 @@
 Needs Debian's `slurm-wlm` and `munge` (`make slurm` installs them) and root: slurmd starts jobs as their user.
 No systemd: `munged` runs with its own key and socket in the folder, `slurmctld` and `slurmd` in the foreground as
 children of whoever starts them. `slurm.conf` is written for this machine (its short hostname, NodeAddr=127.0.0.1,
-the CPUs and RealMemory that `slurmd -C` measures: a larger value would drain the node), with plugins that need no
+the RealMemory that `slurmd -C` measures: a larger value would drain the node), with plugins that need no
 cgroups, free ports (so two clusters never meet), a requeued job started again within seconds rather than after
-the default 121 s, and state and spool under the folder. There is no accounting database, so `bin/sacct` answers
-submitit's `sacct -o JobID,State,NodeList --parsable2 -j ID` from `scontrol show job`; every command needs the
-folder's SLURM_CONF, and `bin/` first on the PATH.
+the default 121 s, and state and spool under the folder. The node offers at least SLOTS CPUs, more than a laptop
+may have (`SlurmdParameters=config_overrides` keeps slurmd from draining it): test jobs mostly wait, so several run
+at once. Job ids start at a random number: Lightning derives a DDP job's MASTER_PORT from its id, so two clusters'
+jobs (each counting from 1) would take the same port. A job that ignores SIGTERM is killed 10 s later (KillWait).
+There is no accounting database, so `bin/sacct` answers submitit's `sacct -o JobID,State,NodeList --parsable2 -j
+ID` from `scontrol show job`; every command needs the folder's SLURM_CONF, and `bin/` first on the PATH.
 """
 
 from __future__ import annotations
@@ -26,16 +29,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PARTITION = "debug"
+SLOTS = 8  # CPUs the node offers at least, whatever this machine has
 DAEMONS = ("slurmctld", "slurmd")
 REQUIRED = ("munged", "slurmctld", "slurmd", "sbatch", "scontrol")
 MISSING_HINT = "Debian/Ubuntu: apt-get install slurm-wlm munge (or `make slurm`); the daemons need root"
 
 CONF = """\
 ClusterName=lighter
+FirstJobId={first_job}
 SlurmctldHost={host}(127.0.0.1)
 SlurmctldPort={ctld_port}
 SlurmdPort={slurmd_port}
@@ -60,9 +66,10 @@ SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2,bf_interval=2
 MpiDefault=none
+SlurmdParameters=config_overrides
 ReturnToService=2
 MinJobAge=900
-KillWait=30
+KillWait=10
 InactiveLimit=0
 EnforcePartLimits=ALL
 NodeName={host} NodeAddr=127.0.0.1 {node}
@@ -112,12 +119,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _node_line() -> str:
-    """CPUs, sockets, cores, threads and RealMemory as `slurmd -C` measures them (the NodeName part dropped)."""
-    first = subprocess.run([_program("slurmd"), "-C"], capture_output=True, text=True, check=True).stdout.splitlines()[
-        0
-    ]
-    return " ".join(part for part in first.split() if not part.startswith("NodeName="))
+def _node_line(slots: int = SLOTS) -> str:
+    """The node's CPUs (at least `slots`, as one socket of cores) and the RealMemory `slurmd -C` measures."""
+    first = subprocess.run([_program("slurmd"), "-C"], capture_output=True, text=True, check=True).stdout
+    measured = dict(part.split("=", 1) for part in first.splitlines()[0].split() if "=" in part)
+    measured.pop("NodeName", None)
+    if int(measured.get("CPUs", 1)) < slots:
+        measured.update(CPUs=slots, Boards=1, SocketsPerBoard=1, CoresPerSocket=slots, ThreadsPerCore=1)
+    return " ".join(f"{key}={value}" for key, value in measured.items())
 
 
 @dataclass
@@ -127,6 +136,7 @@ class Cluster:
     folder: Path
     processes: list[subprocess.Popen] = field(default_factory=list)
     path: str = field(default_factory=lambda: os.environ["PATH"])  # where SLURM's programs are, at start
+    kept: set[str] = field(default_factory=set)  # jobs a test left running on purpose, for a later test
 
     @property
     def conf(self) -> Path:
@@ -143,8 +153,8 @@ class Cluster:
         )
 
     def jobs(self) -> list[str]:
-        """The ids of the jobs the cluster still holds (pending, running, or requeued)."""
-        listed = self.command("squeue", "-h", "-o", "%i", check=False).stdout
+        """The ids of the jobs the cluster still holds (pending, running, or requeued), an array's tasks one by one."""
+        listed = self.command("squeue", "-h", "--array", "-o", "%i", check=False).stdout
         return [line.strip() for line in listed.splitlines() if line.strip()]
 
     def wait_idle(self, timeout: float = 30) -> None:
@@ -159,6 +169,15 @@ class Cluster:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"the node is not idle after {timeout} s (sinfo: {state!r}); see {self.folder / 'log'}")
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 600.0, what: str = "") -> None:
+    """Until `condition()` holds; an AssertionError naming `what` after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
 
 
 def start(folder: Path | None = None, *, partition: str = PARTITION) -> Cluster:
@@ -184,6 +203,7 @@ def start(folder: Path | None = None, *, partition: str = PARTITION) -> Cluster:
         slurmd_port=_free_port(),
         node=_node_line(),
         partition=partition,
+        first_job=secrets.randbelow(900_000) + 1000,
     )
     (folder / "slurm.conf").write_text(text)
     sacct = folder / "bin" / "sacct"

@@ -15,7 +15,6 @@ import yaml
 from conftest import write_yaml
 from optuna.trial import TrialState
 from slurm_cluster import PARTITION
-from test_slurm_cluster import cluster, slurm  # noqa: F401 - the session's cluster, and its environment per test
 from test_sweep_search import postgres, search_config, with_profile  # noqa: F401 - the module's PostgreSQL server
 
 from lighter.sweep import study as studies

@@ -14,7 +14,8 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from lighter.run.status import Status, alive
+from lighter.names import Status
+from lighter.run.status import alive
 
 # The statuses SLURM's queue can correct: a trial not finished, whose task SLURM may hold.
 UNFINISHED = (Status.PENDING, Status.QUEUED, Status.RUNNING, Status.INTERRUPTED)

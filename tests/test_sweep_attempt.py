@@ -14,7 +14,8 @@ import torch
 import yaml
 
 from lighter.errors import ConfigError
-from lighter.sweep.attempt import move_aside, plan, record
+from lighter.sweep import attempt
+from lighter.sweep.attempt import EXIT_BUSY, EXIT_COMPLETE, move_aside, plan, record, run_trial
 from lighter.sweep.lock import TrialLock, is_locked
 from lighter.sweep.slurm import make_executor, minutes, parameters
 
@@ -87,6 +88,40 @@ EDITED = {"trial.yaml": "trial: trial_000\nstatus: running\nconfig_hash: new\nru
 def test_what_a_trial_needs_follows_its_run_record(tmp_path, files, expected):
     trial = write(tmp_path / "trial_000", {**SWEEP, **files})
     assert plan(trial) == expected
+
+
+# Task 1 of a two-task SLURM job (DDP through srun), in the job's second start (after one requeue).
+TASK_1 = {"SLURM_NTASKS": "2", "SLURM_PROCID": "1", "SLURM_JOB_ID": "7", "SLURM_RESTART_COUNT": "1"}
+
+
+@pytest.mark.parametrize(
+    ("tasks", "code"),
+    [
+        pytest.param("tasks: {attempt: '7.1', action: complete}\n", EXIT_COMPLETE, id="complete"),
+        pytest.param("tasks: {attempt: '7.1', action: busy}\n", EXIT_BUSY, id="busy"),
+    ],
+)
+def test_another_task_of_a_trial_does_what_task_0_recorded(tmp_path, monkeypatch, tasks, code):
+    for key, value in TASK_1.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    trial = write(tmp_path / "trial_000", {**SWEEP, "trial.yaml": SWEEP["trial.yaml"] + tasks})
+
+    assert run_trial(trial) == code
+    assert not (trial / "output.log").exists()  # it ran nothing, and recorded nothing
+    assert yaml.safe_load((trial / "trial.yaml").read_text())["status"] == "pending"
+
+
+def test_another_task_whose_task_0_records_nothing_gives_up_with_a_message(tmp_path, monkeypatch, capsys):
+    for key, value in TASK_1.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    monkeypatch.setattr(attempt, "FOLLOW_TIMEOUT_S", 0.5)
+    before_requeue = "tasks: {attempt: '7.0', action: fit}\n"  # task 0's record of the job's first start
+    trial = write(tmp_path / "trial_000", {**SWEEP, "trial.yaml": SWEEP["trial.yaml"] + before_requeue})
+
+    assert run_trial(trial) == 1
+    assert "lighter: task 0 of trial_000 recorded nothing for this attempt in 0.5 s" in capsys.readouterr().err
 
 
 def test_a_stale_trial_reruns_when_asked(tmp_path):

@@ -234,7 +234,11 @@ def follow(trial: Trial) -> int:
     end = time.monotonic() + FOLLOW_TIMEOUT_S
     while (lead := trial.record().get(TASKS_KEY) or {}).get("attempt") != _this_attempt():
         if time.monotonic() > end:
-            print(f"lighter: task 0 of {trial.name} recorded nothing in {FOLLOW_TIMEOUT_S:.0f} s", file=sys.stderr)
+            print(
+                f"lighter: task 0 of {trial.name} recorded nothing for this attempt in {FOLLOW_TIMEOUT_S:g} s; "
+                f"its output: {trial.dir / OUTPUT_FILE}",
+                file=sys.stderr,
+            )
             return 1
         time.sleep(0.2)
     action = lead.get("action")

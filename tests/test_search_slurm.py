@@ -30,7 +30,7 @@ pytestmark = pytest.mark.xdist_group("slurm")
 def test_slurm_workers_pull_one_studys_trials_to_its_budget_exactly(storage, request, tmp_path, monkeypatch, cli):
     root = search_config(tmp_path, trials=4, epochs=1)
     config = yaml.safe_load(root.read_text())
-    config["launcher"] = {"partition": PARTITION, "time": 10, "cpus": 1}
+    config["launcher"] = {"partition": PARTITION, "time": 10, "cpus": 1, "poll_s": 0.5}
     url = str(Path(tmp_path / "out" / "search" / studies.STUDY_FILE))
     if storage == "postgres":
         server = request.getfixturevalue("postgres")

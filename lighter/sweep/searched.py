@@ -142,7 +142,7 @@ def _on_slurm(
     reporter.say(f"submitted {workers} search worker{'s' if workers != 1 else ''} as job array {array}")
     try:
         with sigterm_raises():
-            codes = wait(tasks, watch, cluster)
+            codes = wait(tasks, watch, cluster, launcher)
     except (KeyboardInterrupt, SweepInterrupted) as stop:
         result.interrupted = stop.signal_name if isinstance(stop, SweepInterrupted) else "SIGINT"
         if launcher.get("cancel_on_stop"):

@@ -92,10 +92,11 @@ def submit(
         raise
 
 
-def wait(jobs: Sequence[Any], watch: Watch, cluster: str) -> list[int]:
-    """Until every task ended, reporting trials meanwhile; each task's exit code (the worker's)."""
+def wait(jobs: Sequence[Any], watch: Watch, cluster: str, launcher: Mapping[str, Any]) -> list[int]:
+    """Until every task ended, reporting trials meanwhile; each task's exit code (the worker's). `poll_s` in the
+    launcher block sets how often squeue is asked, as for a grid."""
     on_scheduler = cluster == "slurm"
-    poll = POLL_SECONDS.get(cluster, POLL_LOCAL_SECONDS)
+    poll = float(launcher.get("poll_s") or POLL_SECONDS.get(cluster, POLL_LOCAL_SECONDS))
     waiting = list(jobs)
     while waiting:
         states = slurm_jobs.held(str(job.job_id) for job in waiting) if on_scheduler else None

@@ -10,7 +10,7 @@ import os
 import shlex
 from typing import Any
 
-from lighter.engine.stage import add_callbacks, execute, instantiate, prepare
+from lighter.engine.stage import add_callbacks, command_line, execute, instantiate, override_words, prepare
 from lighter.names import Status
 from lighter.run.checkpoint import read_checkpoint
 from lighter.run.continuation import Caller, decide, resume_from
@@ -45,10 +45,9 @@ def resume(
     """
     decision = decide(run_dir, Caller.RESUME)
     folder, record = decision.run_dir, decision.record or {}
-    words = [f"{k}={v}" for k, v in overrides.items()] if isinstance(overrides, dict) else list(overrides or [])
-    experiment = prepare("fit", [str(folder / CONFIG_FILE)], overrides, profile=profile)
-    experiment.command = shlex.join(["lighter", "resume", str(run_dir), *words])
-    experiment = instantiate(experiment)
+    words = override_words(overrides)
+    command = command_line("resume", [str(run_dir)], words)
+    experiment = instantiate(prepare("fit", [str(folder / CONFIG_FILE)], overrides, profile=profile, command=command))
     add_callbacks(experiment, list(callbacks))
     why_done = _reached_end(read_checkpoint(decision.newest), experiment.trainer)
     if why_done is None and record.get("status") == Status.FINISHED and not words:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from lighter.run.inputs import stage_inputs
 from lighter.run.lifecycle import recorded
 from lighter.run.slurm import is_restart
 from lighter.tracking import hooks as tracking
+from lighter.tracking.profiles import chosen
 from lighter.tracking.secrets import Secrets
 
 Overrides = list[str] | dict[str, Any] | None
@@ -54,12 +55,31 @@ class Experiment:
         return Path(project) if project else self.loaded.files[0].parent
 
 
-def _command(stage: Stage, configs: ConfigArgs, overrides: Overrides) -> str:
-    words = ["lighter", stage.value, *configs.typed]
+def override_words(overrides: Overrides) -> list[str]:
+    """Overrides as typed on a command line: `key::path=value` words."""
     if isinstance(overrides, dict):
-        words += [f"{k}={v}" for k, v in overrides.items()]
-    elif overrides:
-        words += list(overrides)
+        return [f"{k}={v}" for k, v in overrides.items()]
+    return list(overrides or [])
+
+
+def command_line(
+    name: str,
+    args: Sequence[str],
+    overrides: Overrides = None,
+    *,
+    profile: str | None = None,
+    run_dir: str | Path | None = None,
+) -> str:
+    """The command run.yaml records: `lighter NAME ARGS... OVERRIDES... [--profile P] [--run-dir D]`.
+
+    Built once, by the entry point that was called (it alone knows what was typed: `lighter test RUN_DIR`, not the
+    config file it stands for), and handed to `prepare`. `profile` is the profile in use, already chosen.
+    """
+    words = ["lighter", name, *args, *override_words(overrides)]
+    if profile is not None:
+        words += ["--profile", profile]
+    if run_dir is not None:
+        words += ["--run-dir", str(run_dir)]
     return shlex.join(words)
 
 
@@ -78,12 +98,16 @@ def prepare(
     *,
     imports: bool = True,
     profile: str | None = None,
+    command: str | None = None,
 ):
     """Read, merge, override, expand and check a config for `stage`; import its project unless `imports` is off.
 
-    `profile` (else `LIGHTER_PROFILE`) names a profile merged between the config files and the overrides.
+    `profile` (else `LIGHTER_PROFILE`) names a profile merged between the config files and the overrides. `command`
+    is what run.yaml records (`command_line`); by default `lighter STAGE CONFIGS... OVERRIDES... [--profile P]`.
     """
     stage, configs = parse_stage(stage), split_config_args(configs)
+    if command is None:
+        command = command_line(stage.value, configs.typed, overrides, profile=chosen(profile))
     loaded = load_config(configs, overrides, profile_file=tracking.profile_file(profile))
     config = build.expand_macros(build.with_defaults(loaded.data), loaded)
     if config.get("project") is not None:
@@ -91,20 +115,22 @@ def prepare(
         if imports:
             build.import_project(Path(config["project"]))
     pruned = build.prune(config, stage)
-    experiment = Experiment(stage, loaded, config, pruned, command=_command(stage, configs, overrides))
+    experiment = Experiment(stage, loaded, config, pruned, command=command)
     experiment.secrets = tracking.find(config, loaded)
-    if loaded.profile is not None:
-        experiment.command += " " + shlex.join(["--profile", loaded.profile])
     validate(config, pruned, loaded, stage, imports=imports)
     if imports:
         tracking.check(pruned, loaded)
     return experiment
 
 
-def instantiate(experiment: Experiment, *, record: bool = True, checkpoint: bool = True) -> Experiment:
+def instantiate(
+    experiment: Experiment, *, record: bool = True, checkpoint: bool = True, tuner: str | None = None
+) -> Experiment:
     """Seed, then build the trainer, the system and the arguments of the stage's Trainer method.
 
-    `checkpoint` off (`lighter check`, which never loads it) skips checking that `ckpt_path` exists."""
+    `checkpoint` off (`lighter check`, which never loads it) skips checking that `ckpt_path` exists. `tuner` (one
+    of TUNER_METHODS, on a fit) takes that Tuner method's arguments from `args::<tuner>` instead, with the same
+    parser, and records the run as that method's."""
     import pytorch_lightning as pl  # lazy: `lighter show` (prepare alone) never imports Lightning
 
     from lighter.callbacks.progress import use_default_progress  # lazy: imports Lightning
@@ -148,11 +174,15 @@ def instantiate(experiment: Experiment, *, record: bool = True, checkpoint: bool
         )
     if ckpt is not None and checkpoint:  # `lighter check` never loads it
         _check_checkpoint(experiment, f"{args_key}::ckpt_path", ckpt)
+    if tuner is not None:
+        tuner_key = f"args::{tuner}"
+        args = parser.get_parsed_content(tuner_key) if build.key_exists(pruned, tuner_key) else {}
+        experiment.args = dict(args or {})  # the Tuner method's arguments, not fit's
     if record:
         secrets = experiment.secrets
         recorder = RunRecorder(
             secrets.mask(experiment.config),
-            stage.value,
+            tuner or stage.value,  # run.yaml says what ran; runs/<tuner>/ without a logger
             secrets.scrub(experiment.command),
             seed,
             experiment.source_dir,
@@ -235,7 +265,8 @@ def call_stage(
     The run's directory is `run_dir` when given, else lighter's choice (see `lighter.run.directory`).
     """
     stage, configs = parse_stage(stage), split_config_args(configs)
-    typed = _command(stage, configs, overrides)
+    # As typed (`lighter test RUN_DIR`), before RUN_DIR becomes its recorded config and checkpoint below.
+    command = command_line(stage.value, configs.typed, overrides, profile=chosen(profile), run_dir=run_dir)
     source_run = _run_dir_input(configs)
     if source_run is not None:
         # `lighter test RUN_DIR`: the run's recorded config and its best checkpoint (else its last).
@@ -250,11 +281,7 @@ def call_stage(
             overrides = {key: str(ckpt), **overrides}  # the user's own ckpt_path, if given, still wins
         else:
             overrides = [f"{key}={ckpt}", *(overrides or [])]
-    prepared = prepare(stage, configs, overrides, profile=profile)
-    # Record the command as typed (`lighter test RUN_DIR`), with what `prepare` added to it (`--profile`).
-    prepared.command = typed + prepared.command.removeprefix(_command(stage, configs, overrides))
-    if run_dir is not None:
-        prepared.command += " " + shlex.join(["--run-dir", str(run_dir)])
+    prepared = prepare(stage, configs, overrides, profile=profile, command=command)
     return execute(instantiate(prepared), run_dir=run_dir)
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lighter.config import build
-from lighter.config.loader import Configs, lookup
-from lighter.engine.stage import execute, instantiate, prepare
+from lighter.config.loader import ConfigArgs, Configs, lookup, split_config_args
+from lighter.engine.stage import command_line, execute, instantiate, prepare
 from lighter.names import REF, SEP, Stage
 from lighter.run.lifecycle import recorder_of
+from lighter.tracking.profiles import chosen
 
 LR_KEY = f"system{SEP}optimizer{SEP}lr"
 BATCH_SIZE_KEY = f"system{SEP}dataloaders{SEP}train{SEP}batch_size"
@@ -31,28 +31,22 @@ def _written_at(config: dict[str, Any], key: str) -> str:
     return key
 
 
-def _build(method: str, configs: Configs, overrides: Any, profile: str | None) -> Any:
+def _build(method: str, configs: ConfigArgs, overrides: Any, profile: str | None) -> Any:
     """What `lighter fit` builds, recorded as a run of `method`, with `args::<method>` as the arguments."""
-    experiment = prepare(Stage.FIT, configs, overrides, profile=profile)
-    experiment.command = experiment.command.replace(f"lighter {Stage.FIT.value}", f"lighter {method}", 1)
-    instantiate(experiment)
-    recorder_of(experiment.trainer).stage = method  # run.yaml says what ran; runs/<method>/ without a logger
-    key = f"args{SEP}{method}"
-    args = {}
-    if build.key_exists(experiment.pruned, key):
-        args = build.make_parser(experiment.pruned, experiment.loaded).get_parsed_content(key) or {}
-    experiment.args = dict(args)  # the Tuner method's arguments, not fit's
-    return experiment
+    command = command_line(method, configs.typed, overrides, profile=chosen(profile))
+    return instantiate(prepare(Stage.FIT, configs, overrides, profile=profile, command=command), tuner=method)
 
 
-def _fit_command(experiment: Any, method: str, override: str) -> str:
-    return experiment.command.replace(f"lighter {method}", f"lighter {Stage.FIT.value}", 1) + f" {override}"
+def _fit_command(configs: ConfigArgs, overrides: Any, profile: str | None, override: str) -> str:
+    """The `lighter fit` command that uses what the Tuner found: the one typed, with `override` last."""
+    return command_line(Stage.FIT.value, configs.typed, overrides, profile=chosen(profile)) + f" {override}"
 
 
 def lr_find(
     configs: Configs, overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
 ) -> float | None:
     """Run Lightning's learning-rate range test; print the suggestion, the fit command that uses it, and the plot."""
+    configs = split_config_args(configs)
     experiment = _build("lr_find", configs, overrides, profile)
     finder = execute(experiment, run_dir=run_dir, tuner="lr_find")
     directory = recorder_of(experiment.trainer).run_dir
@@ -65,7 +59,7 @@ def lr_find(
         return None
     override = f"{_written_at(experiment.config, LR_KEY)}={suggestion:.3g}"
     print(f"lighter lr_find: suggested learning rate {suggestion:.3g}")
-    print(f"  use it: {_fit_command(experiment, 'lr_find', override)}")
+    print(f"  use it: {_fit_command(configs, overrides, profile, override)}")
     if directory is not None:
         print(f"  plot:   {_save_plot(finder, directory)}")
     return suggestion
@@ -89,6 +83,7 @@ def scale_batch_size(
     configs: Configs, overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
 ) -> int | None:
     """Double the train batch size until memory runs out (Lightning's `power` mode); print the largest that fit."""
+    configs = split_config_args(configs)
     experiment = _build("scale_batch_size", configs, overrides, profile)
     size = execute(experiment, run_dir=run_dir, tuner="scale_batch_size")
     if not experiment.trainer.is_global_zero or size is None:
@@ -98,5 +93,5 @@ def scale_batch_size(
     whole = dataset is not None and hasattr(dataset, "__len__") and size >= len(dataset)
     note = " (the whole training set: memory never ran out)" if whole else ""
     print(f"lighter scale_batch_size: the largest batch size that fits is {size}{note}")
-    print(f"  use it: {_fit_command(experiment, 'scale_batch_size', override)}")
+    print(f"  use it: {_fit_command(configs, overrides, profile, override)}")
     return size

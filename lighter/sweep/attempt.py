@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import shutil
 import signal as signals
 import socket
@@ -35,7 +34,7 @@ from typing import Any
 
 from lighter.engine.exits import report
 from lighter.engine.resume import resume
-from lighter.engine.stage import add_callbacks, execute, instantiate, prepare
+from lighter.engine.stage import add_callbacks, command_line, execute, instantiate, prepare
 from lighter.errors import error_line
 from lighter.names import Stage, Status
 from lighter.quiet import hide_noise
@@ -48,6 +47,7 @@ from lighter.sweep.lock import LOCK_FILE, TrialLock
 from lighter.sweep.search import pruning_callback
 from lighter.sweep.trial import BATCH_LOG_FILE, CONFIG_FILE, ERROR_TAIL_LINES, TRIAL_FILE, Trial
 from lighter.sweep.trial import LOCK_FILE as RECORD_LOCK_FILE
+from lighter.tracking.profiles import chosen
 
 OUTPUT_FILE = "output.log"
 ATTEMPTS_DIR = "attempts"
@@ -133,8 +133,9 @@ def run_engine(trial_dir: Path, action: str) -> int:
         if action == "resume":
             resume(trial_dir, overrides, callbacks=[BatchLog()])
         else:
-            experiment = prepare(Stage.FIT, [str(trial_dir / CONFIG_FILE)], overrides)
-            experiment.command += " " + shlex.join(["--run-dir", str(trial_dir)])
+            configs = [str(trial_dir / CONFIG_FILE)]
+            command = command_line(Stage.FIT.value, configs, overrides, profile=chosen(None), run_dir=trial_dir)
+            experiment = prepare(Stage.FIT, configs, overrides, command=command)
             add_callbacks(instantiate(experiment), [BatchLog()])
             execute(experiment, run_dir=trial_dir)
     except BaseException as err:

@@ -124,3 +124,7 @@ class Status(str, Enum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"  # stopped by a signal or killed outright: resumed or restarted by the next run
     STALE = "stale"  # a done trial whose config changed since its run started: rerun only when asked
+
+
+# A run or trial still on its way: the dashboard counts these as running and refreshes often while there are some.
+LIVE_STATUSES = (Status.RUNNING, Status.PENDING)

@@ -327,6 +327,10 @@ def test_api_runs_lists_trials_lighter_runs_and_runs_not_made_by_lighter(client,
     assert "status" not in runs["lightning_logs/version_0"]  # nothing recorded one: none is made up
 
 
+def test_api_runs_names_the_live_statuses_the_page_counts_as_running(client):
+    assert client.get("/api/runs").json()["live"] == ["running", "pending"]
+
+
 def test_api_epochs_returns_records(client, out):
     records = client.get("/api/epochs", params={"run": "sweep/trial_001"}).json()
     assert [(r["epoch"], r["mode"]) for r in records] == [(e, m) for e in range(3) for m in ("train", "val")]

@@ -25,6 +25,7 @@ from lighter.dashboard.compare import compare
 from lighter.dashboard.guard import Guard, allowed_hosts
 from lighter.dashboard.settings import BEST, FINAL, LEAF, setting_of, trial_table, value_of
 from lighter.dashboard.store import RefusedPath, RunStore, UnknownRun
+from lighter.names import LIVE_STATUSES
 
 STATIC = resources.files("lighter.dashboard") / "static"
 NO_STORE = {"Cache-Control": "no-store"}  # runs change while the page is open
@@ -90,7 +91,8 @@ def create_app(root: str | Path, host: str = "127.0.0.1", allow_hosts: tuple[str
         return FileResponse(plotly_js(), media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
 
     def runs(request: Request) -> Response:
-        body = {"root": str(store.root), "runs": [run.as_dict() for run in store.runs()]}
+        runs = [run.as_dict() for run in store.runs()]
+        body = {"root": str(store.root), "live": [status.value for status in LIVE_STATUSES], "runs": runs}
         return Response(json.dumps(body, default=str), media_type="application/json", headers=NO_STORE)
 
     def epochs(request: Request) -> Response:

@@ -6,7 +6,6 @@
 
 const NOT_METRICS = new Set(["epoch", "mode", "batch", "step", "time", "n_batches"]);
 const MODES = ["train", "val", "test", "predict"];
-const LIVE = new Set(["running", "pending"]);
 const LOWER_IS_BETTER = /loss|err|mse|mae|rmse|nll|perplex|dist|hd95|time/i;
 const CATEGORY = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b"];
@@ -17,6 +16,7 @@ const LEAF = "leaf"; // group-by choice: the sweep leaf a trial belongs to
 
 const S = {
   runs: new Map(), // id -> run from /api/runs
+  live: new Set(), // the statuses of a run still on its way (lighter.names.LIVE_STATUSES), from /api/runs
   epochs: new Map(), // id -> {version, rows} or {version, error}
   mode: null, metric: null, x: "epoch", group: null, best: null, logy: false, filter: "",
   highlight: null, sort: {key: "id", dir: 1}, renders: 0,
@@ -44,6 +44,7 @@ async function getJSON(url) {
 async function refresh() {
   const listing = await getJSON("api/runs");
   $("root").textContent = listing.root;
+  S.live = new Set(listing.live);
   const seen = new Set();
   const changed = [];
   for (const run of listing.runs) {
@@ -726,7 +727,7 @@ async function tick() {
   try {
     const changed = await refresh();
     if (changed || !S.renders) render();
-    const live = [...S.runs.values()].filter((r) => LIVE.has(r.status)).length;
+    const live = [...S.runs.values()].filter((r) => S.live.has(r.status)).length;
     $("state").className = "";
     $("state").textContent = `${S.runs.size} runs${live ? `, ${live} running` : ""} · updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
@@ -735,7 +736,7 @@ async function tick() {
   }
   document.body.dataset.state = "ready";
   if ($("refresh").checked) {
-    const live = [...S.runs.values()].some((r) => LIVE.has(r.status));
+    const live = [...S.runs.values()].some((r) => S.live.has(r.status));
     timer = setTimeout(tick, live ? 3000 : 15000);
   }
 }

@@ -134,6 +134,7 @@ def _without(rows: list[dict[str, str]], index: int) -> list[dict[str, str]]:
     return rows[:index] + rows[index + 1 :]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", [pytest.param(where, id=where) for where in STOPS])
 def test_a_stopped_and_resumed_fit_ends_with_every_tensor_and_row_of_a_fit_never_stopped(straight, where):
     root, run_dir = straight, straight / where

@@ -14,6 +14,7 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import run_cli, run_in_process, write_yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -91,6 +92,7 @@ def _steps(run_dir: Path) -> dict[str, list[int]]:
     return steps
 
 
+@pytest.mark.slow
 def test_a_fit_killed_mid_epoch_keeps_its_csv_rows_and_resumes_without_a_tensorboard_step_twice(tmp_path):
     config = _config(tmp_path)
     run_dir = tmp_path / "logs" / "toy" / "run"

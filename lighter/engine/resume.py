@@ -15,7 +15,6 @@ from lighter.names import Status
 from lighter.run.checkpoint import read_checkpoint
 from lighter.run.continuation import Caller, decide, resume_from
 from lighter.run.files import CONFIG_FILE
-from lighter.run.lifecycle import recorder_of
 
 
 def _reached_end(checkpoint: dict[str, Any], trainer: Any) -> str | None:
@@ -58,5 +57,5 @@ def resume(
             f"  To train longer: lighter resume {shlex.quote(str(folder))} trainer::max_epochs=N",
         )
         return None
-    resume_from(experiment, decision, recorder_of(experiment.trainer))
+    resume_from(experiment, decision, experiment.recorder)
     return execute(experiment, run_dir=folder, continuing=True)

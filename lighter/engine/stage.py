@@ -46,6 +46,7 @@ class Experiment:
     secrets: Secrets = field(default_factory=Secrets)  # what lighter never records (lighter.tracking.secrets)
     trainer: Any = None
     system: Any = None
+    recorder: Any = None  # the RunRecorder, which alone holds the run's directory; None when nothing is recorded
     args: dict[str, Any] | None = None
     components: dict[int, str] = field(default_factory=dict)  # id(built object) -> its key
 
@@ -188,8 +189,9 @@ def instantiate(
             experiment.source_dir,
             ckpt_path=ckpt,
         )
+        experiment.recorder = recorder
         experiment.trainer.callbacks.append(recorder)
-        experiment.trainer.callbacks.append(tracking.handoff(secrets, experiment.config))
+        experiment.trainer.callbacks.append(tracking.handoff(secrets, experiment.config, recorder))
     return experiment
 
 
@@ -316,10 +318,10 @@ def execute(
         method = getattr(Tuner(experiment.trainer), tuner)
     else:
         raise ValueError(f"unknown Tuner method {tuner!r}; lighter runs {', '.join(TUNER_METHODS)}")
-    directory = None
+    outcome = None
     try:
         with (
-            recorded(experiment, run_dir, continuing=continuing) as directory,
+            recorded(experiment, run_dir, continuing=continuing) as outcome,
             _errors_name_their_component(experiment),
             batch_errors_name_their_key(experiment.loaded),
             _startup_objects_frozen(),
@@ -327,7 +329,7 @@ def execute(
             result = method(experiment.system, **experiment.args)
     finally:
         # Finished or interrupted: where it went, what next; failed: nothing.
-        print_summary(experiment, directory, tuned=tuner is not None)
+        print_summary(experiment, outcome, tuned=tuner is not None)
     _close_process_group()
     return result
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lighter.names import STAGE_MODES, Mode, Stage, Status
-from lighter.run.files import read_record
+from lighter.run.lifecycle import Outcome
 from lighter.utils.metric_names import format_metrics, is_headline, short_name, shorten
 
 # What to run after a finished stage, if the config has the data for it.
@@ -105,14 +105,16 @@ def summary(experiment: Any, run_dir: Path | None, status: str, *, tuned: bool =
     return "\n".join(f"{label.ljust(width)}  {text}" for label, text in rows)
 
 
-def print_summary(experiment: Any, run_dir: Path | None, *, tuned: bool = False) -> None:
-    """Print the summary on rank 0 if the run finished or was interrupted (read from its record)."""
+def print_summary(experiment: Any, outcome: Outcome | None, *, tuned: bool = False) -> None:
+    """Print the summary on rank 0 if the run finished or was interrupted, as `recorded` handed on its `outcome`
+    (None: the stage stopped before its directory was claimed)."""
     trainer = experiment.trainer
     if trainer is None or not trainer.is_global_zero:
         return
+    run_dir = None if outcome is None else outcome.directory
     status = Status.FINISHED.value
-    if run_dir is not None:
-        status = (read_record(run_dir) or {}).get("status", status)
+    if run_dir is not None and outcome.status is not None:
+        status = outcome.status.value
     if status not in (Status.FINISHED, Status.INTERRUPTED):
         return
     text = summary(experiment, run_dir, status, tuned=tuned)

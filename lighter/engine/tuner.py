@@ -13,7 +13,6 @@ from typing import Any
 from lighter.config.loader import ConfigArgs, Configs, lookup, split_config_args
 from lighter.engine.stage import command_line, execute, instantiate, prepare
 from lighter.names import REF, SEP, Stage
-from lighter.run.lifecycle import recorder_of
 from lighter.tracking.profiles import chosen
 
 LR_KEY = f"system{SEP}optimizer{SEP}lr"
@@ -49,7 +48,7 @@ def lr_find(
     configs = split_config_args(configs)
     experiment = _build("lr_find", configs, overrides, profile)
     finder = execute(experiment, run_dir=run_dir, tuner="lr_find")
-    directory = recorder_of(experiment.trainer).run_dir
+    directory = experiment.recorder.run_dir
     suggestion = finder.suggestion() if finder is not None else None
     if not experiment.trainer.is_global_zero:
         return suggestion

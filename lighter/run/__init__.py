@@ -8,7 +8,7 @@ Public names, by module (import them from there; this package imports nothing he
 - `recorder`: `RunRecorder`, the callback that syncs the directory across ranks and puts the config into checkpoints.
 - `status`: `run_status`, `trial_status` (a record's status as it stands now: a dead `running` is interrupted).
 - `lifecycle`: `recorded(experiment, run_dir=None)`, the context that claims the directory and records how the run
-  ended (finished | failed | interrupted), plus `EXIT_CODES`.
+  ended (finished | failed | interrupted), handing both on as an `Outcome`; plus `EXIT_CODES`.
 - `inputs`: `stage_inputs(stage, run_dir)`, the recorded config and best checkpoint `lighter test RUN_DIR` uses.
 - `continuation`: `decide(run_dir, caller)`, fresh, resume or restart, for `lighter resume`, requeue and sweeps.
 - `checkpoint`: `read_checkpoint(path, key=None)` (safe, ConfigError naming the file), `TRUST_ENV`, the atomic

@@ -13,6 +13,7 @@ import shlex
 import sys
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,8 @@ EXIT_CODES = {"finished": 0, "failed": 1, "config_error": 2, "SIGINT": 130, "SIG
 
 
 def recorder_of(trainer: Any) -> Any:
+    """The trainer's RunRecorder, for a callback the config builds (a searched trial's pruning), which nothing hands
+    it to; lighter's own code takes `Experiment.recorder`."""
     from lighter.run.recorder import RunRecorder  # lazy: Lightning, not for show/status
 
     return next((cb for cb in trainer.callbacks if isinstance(cb, RunRecorder)), None)
@@ -98,8 +101,7 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
     With `continuing`, `run_dir` is a recorded run that `lighter resume` continues: nothing is claimed, and its logs
     carry on. None when the run keeps no directory: `fast_dev_run`, or a Trainer built without recording.
     """
-    trainer = experiment.trainer
-    recorder = recorder_of(trainer)
+    trainer, recorder = experiment.trainer, experiment.recorder
     if recorder is None or trainer.fast_dev_run:
         return None
     # The CSV logger warns that it will delete earlier logs in a folder that isn't empty, ModelCheckpoint that its
@@ -210,35 +212,50 @@ def finish(run_dir: Path | None, status: Status, trainer: Any = None, **details:
     update_record(run_dir, status=status.value, ended=now(), **details)
 
 
+@dataclass
+class Outcome:
+    """What `recorded` hands on once the stage has ended: the run's directory (None if it keeps none) and the status
+    recorded in its run.yaml, so that nothing in this process reads the file back."""
+
+    directory: Path | None
+    status: Status | None = None  # None while the stage runs
+
+
 @contextlib.contextmanager
 def recorded(
     experiment: Any, run_dir: str | os.PathLike | None = None, *, continuing: bool = False
-) -> Iterator[Path | None]:
+) -> Iterator[Outcome]:
     """Claim the directory, run the body, record `finished`, `failed` or `interrupted`; exit 130/143 on a signal."""
     from pytorch_lightning.utilities.exceptions import SIGTERMException  # lazy: Lightning, not for show/status
 
-    directory = start(experiment, run_dir, continuing=continuing)
-    trainer = experiment.trainer
+    outcome = Outcome(start(experiment, run_dir, continuing=continuing))
+    directory, trainer = outcome.directory, experiment.trainer
+
+    def end(status: Status, **details: Any) -> None:
+        outcome.status = status
+        finish(directory, status, trainer, **details)
 
     def stopped_at_once(name: str) -> None:
-        finish(directory, Status.INTERRUPTED, trainer, interrupted={**_where(trainer, name), "checkpoint": None})
+        end(Status.INTERRUPTED, interrupted={**_where(trainer, name), "checkpoint": None})
 
     stop = GracefulStop(trainer, on_second=stopped_at_once)
     try:
         with stop:
-            yield directory
+            yield outcome
     except SIGTERMException:
         name = stop.received or "SIGTERM"
-        saved = recorder_of(trainer).interrupted_checkpoint
-        where = {**_where(trainer, name), "checkpoint": None if saved is None else str(saved)}
-        finish(directory, Status.INTERRUPTED, trainer, interrupted=where)
+        saved = experiment.recorder.interrupted_checkpoint
+        end(
+            Status.INTERRUPTED,
+            interrupted={**_where(trainer, name), "checkpoint": None if saved is None else str(saved)},
+        )
         _say_interrupted(directory, name, saved)
         raise SystemExit(EXIT_CODES[name]) from None
     except BaseException as err:
-        finish(directory, Status.FAILED, trainer, error={"type": type(err).__name__, "message": str(err)})
+        end(Status.FAILED, error={"type": type(err).__name__, "message": str(err)})
         raise
     else:
-        finish(directory, Status.FINISHED, trainer)
+        end(Status.FINISHED)
     finally:
         if process_rank() == 0:
             os.environ.pop(RUN_DIR_ENV, None)

@@ -10,7 +10,6 @@ import pytorch_lightning as pl
 
 from lighter.names import CONFIG_FILE
 from lighter.run.files import dump, update_record
-from lighter.run.lifecycle import recorder_of
 from lighter.tracking import loggers
 from lighter.tracking.hparams import flatten
 from lighter.utils.step_hooks import quiet_per_batch
@@ -21,8 +20,9 @@ class TrackerHandOff(pl.Callback):
     """At setup: the config, secrets already masked, as flat hyperparameters to every logger, plus `config.yaml`
     where the tracker keeps files; run.yaml's `trackers` then says where each tracker keeps the run."""
 
-    def __init__(self, config: dict[str, Any]):
+    def __init__(self, config: dict[str, Any], recorder: Any = None):
         self.config = config
+        self.recorder = recorder  # the RunRecorder that holds the run's directory (None: record nothing)
         self.trackers: list[dict[str, Any]] | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -39,6 +39,5 @@ class TrackerHandOff(pl.Callback):
             for logger in trainer.loggers:
                 loggers.attach(logger, path)  # each tracker copies the file into its own store
         self.trackers = [loggers.record(logger) for logger in trainer.loggers]
-        recorder = recorder_of(trainer)
-        if recorder is not None and recorder.run_dir is not None:
-            update_record(recorder.run_dir, trackers=self.trackers)
+        if self.recorder is not None and self.recorder.run_dir is not None:
+            update_record(self.recorder.run_dir, trackers=self.trackers)

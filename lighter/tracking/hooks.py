@@ -40,7 +40,8 @@ def scrub_argv(secrets: Secrets) -> None:
     sys.argv[:] = [secrets.scrub(arg) for arg in sys.argv]
 
 
-def handoff(secrets: Secrets, config: dict[str, Any]) -> Any:
+def handoff(secrets: Secrets, config: dict[str, Any], recorder: Any) -> Any:
+    """The callback that gives the masked config to the loggers and notes the trackers in `recorder`'s run.yaml."""
     from lighter.tracking.callback import TrackerHandOff  # lazy: imports Lightning; `lighter show` must not
 
-    return TrackerHandOff(secrets.mask(config))
+    return TrackerHandOff(secrets.mask(config), recorder)

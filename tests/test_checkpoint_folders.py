@@ -13,7 +13,7 @@ from conftest import classifier_config, write_yaml
 
 from lighter.errors import ConfigError
 from lighter.names import CHECKPOINT_FOLDER_OWNER
-from lighter.run import checkpoint_folders
+from lighter.run import folder_claims
 
 SHARED = "trainer::callbacks::1::dirpath=shared_ckpts"
 
@@ -81,8 +81,8 @@ def test_testing_a_run_whose_checkpoints_another_run_overwrote_says_so(experimen
 def test_a_folder_claimed_between_the_check_and_the_claim_is_refused(tmp_path):
     """Two fits started at once both pass the check; the marker is created exclusively, so one of them loses."""
     folder, winner, loser = tmp_path / "shared", tmp_path / "a", tmp_path / "b"
-    checkpoint_folders.claim(folder, winner, key="trainer::callbacks::0")
-    checkpoint_folders.claim(folder, winner, key="trainer::callbacks::0")  # its own: no error
+    folder_claims.claim(folder, winner, key="trainer::callbacks::0")
+    folder_claims.claim(folder, winner, key="trainer::callbacks::0")  # its own: no error
     with pytest.raises(ConfigError, match=r"trainer::callbacks::0::dirpath: the checkpoint folder .* belongs to"):
-        checkpoint_folders.claim(folder, loser, key="trainer::callbacks::0")
-    assert checkpoint_folders.owner(folder) == winner
+        folder_claims.claim(folder, loser, key="trainer::callbacks::0")
+    assert folder_claims.owner(folder) == winner

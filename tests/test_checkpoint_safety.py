@@ -12,7 +12,7 @@ import torch
 from conftest import classifier_config, write_yaml
 
 from lighter.errors import ConfigError
-from lighter.run.checkpoint import TRUST_ENV, read_checkpoint
+from lighter.run.checkpoint_io import TRUST_ENV, read_checkpoint
 
 
 class Planted:

@@ -19,11 +19,11 @@ from optuna.trial import TrialState
 from test_sweep_expand import cascade
 
 from lighter.errors import ConfigError
-from lighter.sweep import search as search_block
+from lighter.sweep import search_block
 from lighter.sweep import study as studies
 from lighter.sweep.distributions import Range, to_optuna
 from lighter.sweep.expand import expand, read_plans
-from lighter.sweep.searched import worker
+from lighter.sweep.search_loop import worker
 from lighter.sweep.slurm_search import worker_count
 from lighter.sweep.study import open_study
 from lighter.sweep.sweep_run import run_trials

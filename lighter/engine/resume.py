@@ -12,7 +12,7 @@ from typing import Any
 
 from lighter.engine.stage import add_callbacks, command_line, execute, instantiate, override_words, prepare
 from lighter.names import Status
-from lighter.run.checkpoint import read_checkpoint
+from lighter.run.checkpoint_io import read_checkpoint
 from lighter.run.continuation import Caller, decide, resume_from
 from lighter.run.files import CONFIG_FILE
 

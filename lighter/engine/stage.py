@@ -20,7 +20,7 @@ from lighter.engine.monitors import check_logged, check_monitors
 from lighter.engine.summary import print_summary
 from lighter.errors import ConfigError, did_you_mean
 from lighter.names import Stage
-from lighter.run.checkpoint import read_checkpoint, trusted
+from lighter.run.checkpoint_io import read_checkpoint, trusted
 from lighter.run.inputs import stage_inputs
 from lighter.run.lifecycle import recorded
 from lighter.run.slurm import is_restart

@@ -11,8 +11,8 @@ Public names, by module (import them from there; this package imports nothing he
   ended (finished | failed | interrupted), handing both on as an `Outcome`; plus `EXIT_CODES`.
 - `inputs`: `stage_inputs(stage, run_dir)`, the recorded config and best checkpoint `lighter test RUN_DIR` uses.
 - `continuation`: `decide(run_dir, caller)`, fresh, resume or restart, for `lighter resume`, requeue and sweeps.
-- `checkpoint`: `read_checkpoint(path, key=None)` (safe, ConfigError naming the file), `TRUST_ENV`, the atomic
-  CheckpointIO.
+- `checkpoint_io`: `read_checkpoint(path, key=None)` (safe, ConfigError naming the file), `TRUST_ENV`, the atomic
+  CheckpointIO; `folder_claims`: a checkpoint folder outside the run directory belongs to one fit (`claim`, `owner`).
 - `signals`: `GracefulStop`; `rng`: `capture`, `restore`; `mid_epoch`: `make_resumable(loader, trainer)`;
   `slurm`: `requeued_run`; `logs`: `final_metrics`, `continue_csv_log`.
 """

@@ -28,7 +28,7 @@ from typing import Any
 
 from lighter.errors import ConfigError
 from lighter.names import Status
-from lighter.run.checkpoint import read_checkpoint, trusted
+from lighter.run.checkpoint_io import read_checkpoint, trusted
 from lighter.run.files import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,

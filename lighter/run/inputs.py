@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lighter.errors import ConfigError
-from lighter.run.checkpoint import read_checkpoint
+from lighter.run.checkpoint_io import read_checkpoint
 from lighter.run.continuation import (
     RUN_DIR_HINT,
     checkpoints,

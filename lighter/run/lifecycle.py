@@ -19,8 +19,8 @@ from typing import Any
 
 from lighter.errors import ConfigError
 from lighter.names import Status
-from lighter.run import checkpoint_folders
-from lighter.run.checkpoint import read_checkpoint, use_atomic_writes
+from lighter.run import folder_claims
+from lighter.run.checkpoint_io import read_checkpoint, use_atomic_writes
 from lighter.run.continuation import Caller, Continuation, decide, resume_from
 from lighter.run.directory import RUN_DIR_ENV, claim_run_dir, log_into, versioned_logger
 from lighter.run.files import (
@@ -110,7 +110,7 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
     if continuing:
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     # A fit's checkpoint folders outside its run directory: refused before anything is written if another run's.
-    outside = checkpoint_folders.configured(trainer, experiment.components) if recorder.stage == "fit" else []
+    outside = folder_claims.configured(trainer, experiment.components) if recorder.stage == "fit" else []
     if process_rank() == 0:
         if not continuing and is_restart():
             previous = _requeued(experiment, recorder, run_dir)
@@ -118,7 +118,7 @@ def start(experiment: Any, run_dir: str | os.PathLike | None = None, *, continui
                 run_dir, continuing = previous, True
         for key, folder in outside:
             where = experiment.loaded.where(f"{key}::dirpath")
-            checkpoint_folders.check_free(folder, _absolute(run_dir), key=key, location=where)
+            folder_claims.check_free(folder, _absolute(run_dir), key=key, location=where)
         if continuing:
             directory = Path(run_dir).absolute()
             log_into(trainer, directory)
@@ -165,7 +165,7 @@ def _claim_folders(directory: Path, outside: list[tuple[str, Path]]) -> None:
     try:
         for key, folder in outside:
             if not folder.is_relative_to(directory):
-                checkpoint_folders.claim(folder, directory, key=key)
+                folder_claims.claim(folder, directory, key=key)
     except ConfigError as err:
         finish(directory, Status.FAILED, error={"type": "ConfigError", "message": err.message})
         raise

@@ -44,7 +44,7 @@ from lighter.run.files import load, now
 from lighter.run.lifecycle import EXIT_CODES
 from lighter.run.status import config_changed, trial_status
 from lighter.sweep.lock import LOCK_FILE, TrialLock
-from lighter.sweep.search import pruning_callback
+from lighter.sweep.search_block import pruning_callback
 from lighter.sweep.trial import BATCH_LOG_FILE, CONFIG_FILE, ERROR_TAIL_LINES, TRIAL_FILE, Trial
 from lighter.sweep.trial import LOCK_FILE as RECORD_LOCK_FILE
 from lighter.tracking.profiles import chosen

@@ -8,7 +8,7 @@ Rules (each broken one is a ConfigError naming the key, file and line):
 - An axis must name a key the merged config has. To add a key the config lacks, write it with a leading `+`
   (`+system::model::dropout: [0.1, 0.2]`), as in Hydra's overrides; a missing key without `+` gets a did-you-mean.
 - A range (`{low, high, log, step, int}`, lighter/sweep/distributions.py) only in a leaf whose `search:` block names
-  a sampler other than grid (lighter/sweep/search.py); there a list is a categorical choice.
+  a sampler other than grid (lighter/sweep/search_block.py); there a list is a categorical choice.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from lighter.errors import ConfigError, Location, did_you_mean
 from lighter.names import SEP
 from lighter.sweep.cascade import Leaf, SweepMode
 from lighter.sweep.distributions import Range, is_range, parse_range
-from lighter.sweep.search import GRID, SEARCH_KEY, sampler_of
+from lighter.sweep.search_block import GRID, SEARCH_KEY, sampler_of
 
 SWEEP_KEY = "sweep"
 LAUNCHER_KEY = "launcher"  # SLURM settings of `lighter sweep run --executor slurm`; not part of a trial's config

@@ -1,6 +1,6 @@
 """Run expanded trials' directories that are not complete, locally or on SLURM, reporting each as it ends.
 
-`lighter sweep run` (`sweep_run.run_trials`) and a searched leaf (`searched.run_search`) both run trials here.
+`lighter sweep run` (`sweep_run.run_trials`) and a searched leaf (`search_loop.run_search`) both run trials here.
 Idempotent: a second run after a crash, a kill or an edit runs only what is left (killed trials resume from their
 last checkpoint), and two runners on the same output share the work, each trial run by one of them.
 """
@@ -98,7 +98,7 @@ def run_dirs(
 ) -> SweepRun:
     """Run the given (expanded) trial directories that are not complete; see `run_trials`.
 
-    A search (lighter/sweep/searched.py) passes `more`, which asks its study for the next trial when a slot is free,
+    A search (lighter/sweep/search_loop.py) passes `more`, which asks its study for the next trial when a slot is free,
     `ended(trial, status, exit_code)`, which tells the study how a trial ended, and its own `headline`."""
     if executor not in EXECUTORS:
         raise ValueError(f"--executor must be one of {', '.join(EXECUTORS)}, got '{executor}'")

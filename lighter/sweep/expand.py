@@ -24,7 +24,7 @@ from lighter.run.files import load, write_atomic
 from lighter.sweep.axes import LAUNCHER_KEY, SWEEP_KEY, Axis, check_reachable, leaf_axes, product
 from lighter.sweep.cascade import Leaf, SweepMode, find_leaves, select_leaves
 from lighter.sweep.config_text import ConfigText, RecordText
-from lighter.sweep.search import SEARCH_KEY, Search, read_search
+from lighter.sweep.search_block import SEARCH_KEY, Search, read_search
 from lighter.sweep.secrets import refuse_secrets
 from lighter.sweep.trial import CONFIG_FILE, RUN_FILE, TRIAL_FILE, Trial, config_hash, trial_name
 

@@ -50,8 +50,8 @@ ALIASES = {
     "signal_delay_s": "slurm_signal_delay_s",
 }
 # Ours, not submitit's update_parameters: which submitit cluster, where its files go, the Python the job runs,
-# whether Ctrl-C on the runner cancels its tasks, the database of searched leaves' studies (lighter/sweep/searched.py),
-# how often the runner asks squeue about its tasks (seconds).
+# whether Ctrl-C on the runner cancels its tasks, the database of searched leaves' studies
+# (lighter/sweep/search_loop.py), how often the runner asks squeue about its tasks (seconds).
 OWN_KEYS = ("cluster", "folder", "python", "cancel_on_stop", "storage", "poll_s")
 REQUEUE_SIGNAL = "USR1"  # Lightning's SLURMEnvironment.requeue_signal: checkpoint, then `scontrol requeue`
 DEFAULT_SIGNAL_DELAY_S = 90

@@ -2,7 +2,7 @@
 
 1. The runner creates the study before anything is submitted (concurrent creation on a fresh database races).
 2. It submits W array tasks (W: `--jobs N`, else the launcher's `array_parallelism`, else one per trial left in the
-   budget). Each task runs `lighter.sweep.searched.worker`: the loop `lighter sweep run --jobs 1` runs on one
+   budget). Each task runs `lighter.sweep.search_loop.worker`: the loop `lighter sweep run --jobs 1` runs on one
    machine. Trials the study has as running whose worker is gone continue first (resumed from their checkpoint or
    restarted, in their own directory: lighter/sweep/attempt.py); then the worker asks the study for new trials
    until `trials` are complete, pruned or running, each a trial directory of its own.

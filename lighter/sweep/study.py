@@ -27,7 +27,7 @@ from lighter.sweep.axes import LAUNCHER_KEY
 from lighter.sweep.config_text import ConfigText
 from lighter.sweep.distributions import from_optuna, to_optuna
 from lighter.sweep.expand import LeafPlan, create_trial, leaf_out
-from lighter.sweep.search import Search
+from lighter.sweep.search_block import Search
 from lighter.sweep.trial import Trial, config_hash, trial_name
 from lighter.tracking.profiles import chosen, find_profile
 

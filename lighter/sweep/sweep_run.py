@@ -1,6 +1,6 @@
 """`lighter sweep run ROOT`: expand the cascade, then run every trial that is not complete, locally or on SLURM.
 
-A grid leaf's trials run through `execute.run_dirs`; a searched leaf through `searched.run_search`, which asks its
+A grid leaf's trials run through `execute.run_dirs`; a searched leaf through `search_loop.run_search`, which asks its
 study for trials and runs them through `run_dirs` too.
 """
 
@@ -65,7 +65,7 @@ def run_trials(
     if trials or not searched:
         result = run_dirs([t.dir for t, _ in trials], out_dir, rerun_stale=rerun_stale, **options)
     if searched:
-        from lighter.sweep.searched import run_search  # lazy: a grid sweep never imports optuna (0.4 s)
+        from lighter.sweep.search_loop import run_search  # lazy: a grid sweep never imports optuna (0.4 s)
 
         for leaf in searched:
             if result is not None and (result.interrupted or (fail_fast and result.failed)):

@@ -28,7 +28,7 @@ from lighter.sweep import slurm_jobs
 from lighter.sweep.events import Ended, Reporter
 from lighter.sweep.execute import SweepInterrupted, SweepRun, run_dirs, sigterm_raises
 from lighter.sweep.expand import LeafPlan
-from lighter.sweep.search import SEARCH_KEY
+from lighter.sweep.search_block import SEARCH_KEY
 from lighter.sweep.slurm_search import Watch, submit, wait, worker_count, worker_log
 from lighter.sweep.study import LeafStudy, check_url, default_storage, open_study
 from lighter.sweep.trial import Trial

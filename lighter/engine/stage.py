@@ -47,6 +47,7 @@ class Experiment:
     trainer: Any = None
     system: Any = None
     recorder: Any = None  # the RunRecorder, which alone holds the run's directory; None when nothing is recorded
+    tuner: str | None = None  # a Tuner method (TUNER_METHODS) that runs instead of the stage's Trainer method
     args: dict[str, Any] | None = None
     components: dict[int, str] = field(default_factory=dict)  # id(built object) -> its key
 
@@ -137,6 +138,8 @@ def instantiate(
     from lighter.callbacks.progress import use_default_progress  # lazy: imports Lightning
     from lighter.run.recorder import RunRecorder  # lazy: imports Lightning
 
+    if tuner is not None and tuner not in TUNER_METHODS:
+        raise ValueError(f"unknown Tuner method {tuner!r}; lighter runs {', '.join(TUNER_METHODS)}")
     stage, pruned = experiment.stage, experiment.pruned
     check_has_system(pruned, experiment.loaded, stage)
     parser = build.make_parser(build.transforms_as_functions(pruned), experiment.loaded)
@@ -176,6 +179,7 @@ def instantiate(
     if ckpt is not None and checkpoint:  # `lighter check` never loads it
         _check_checkpoint(experiment, f"{args_key}::ckpt_path", ckpt)
     if tuner is not None:
+        experiment.tuner = tuner
         tuner_key = f"args::{tuner}"
         args = parser.get_parsed_content(tuner_key) if build.key_exists(pruned, tuner_key) else {}
         experiment.args = dict(args or {})  # the Tuner method's arguments, not fit's
@@ -304,20 +308,17 @@ def _run_dir_input(configs: ConfigArgs) -> str | None:
     return files[0] if len(files) == 1 and Path(files[0]).is_dir() else None
 
 
-def execute(
-    experiment: Experiment, *, run_dir: str | Path | None = None, continuing: bool = False, tuner: str | None = None
-) -> Any:
-    """Call the stage's Trainer method inside its recorded run directory (see `lighter.run.lifecycle`), or with
-    `tuner` that method of Lightning's Tuner (`lr_find`, `scale_batch_size`), with the same record, error
+def execute(experiment: Experiment, *, run_dir: str | Path | None = None, continuing: bool = False) -> Any:
+    """Call the stage's Trainer method inside its recorded run directory (see `lighter.run.lifecycle`), or the
+    experiment's `tuner` method of Lightning's Tuner (`lr_find`, `scale_batch_size`), with the same record, error
     attribution and summary."""
     from pytorch_lightning.tuner import Tuner  # lazy: Lightning, not for show/status
 
+    tuner = experiment.tuner
     if tuner is None:
         method = getattr(experiment.trainer, experiment.stage.value)
-    elif tuner in TUNER_METHODS:
-        method = getattr(Tuner(experiment.trainer), tuner)
     else:
-        raise ValueError(f"unknown Tuner method {tuner!r}; lighter runs {', '.join(TUNER_METHODS)}")
+        method = getattr(Tuner(experiment.trainer), tuner)
     outcome = None
     try:
         with (

@@ -47,7 +47,7 @@ def lr_find(
     """Run Lightning's learning-rate range test; print the suggestion, the fit command that uses it, and the plot."""
     configs = split_config_args(configs)
     experiment = _build("lr_find", configs, overrides, profile)
-    finder = execute(experiment, run_dir=run_dir, tuner="lr_find")
+    finder = execute(experiment, run_dir=run_dir)
     directory = experiment.recorder.run_dir
     suggestion = finder.suggestion() if finder is not None else None
     if not experiment.trainer.is_global_zero:
@@ -84,7 +84,7 @@ def scale_batch_size(
     """Double the train batch size until memory runs out (Lightning's `power` mode); print the largest that fit."""
     configs = split_config_args(configs)
     experiment = _build("scale_batch_size", configs, overrides, profile)
-    size = execute(experiment, run_dir=run_dir, tuner="scale_batch_size")
+    size = execute(experiment, run_dir=run_dir)
     if not experiment.trainer.is_global_zero or size is None:
         return size
     override = f"{_written_at(experiment.config, BATCH_SIZE_KEY)}={size}"

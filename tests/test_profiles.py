@@ -200,6 +200,23 @@ def test_a_secret_from_the_config_must_be_supplied_again(profiles, tmp_path, cli
     assert "hub-token" not in record["command"] and "vars::hub::token=<secret>" in record["command"]
 
 
+def test_a_secret_given_to_resume_is_masked_in_the_recorded_resume(profiles, tmp_path, cli):
+    config = classifier_config(tmp_path)
+    config["trainer"]["logger"]["name"] = "runs"
+    config["vars"] = {"hub": {"token": "hub-token-0123456789"}}
+    config["system"]["model"]["bias"] = "$@vars::hub::token != ''"
+    config["trainer"]["enable_checkpointing"] = True
+    write_yaml(tmp_path / "config.yaml", config)
+    assert cli(["fit", "config.yaml"], cwd=tmp_path).returncode == 0
+    run_dir = tmp_path / "runs" / "version_0"
+
+    token = "vars::hub::token=hub-token-0123456789"
+    resumed = cli(["resume", str(run_dir), token, "trainer::max_epochs=2"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    [entry] = yaml.safe_load((run_dir / "run.yaml").read_text())["resumes"]
+    assert entry["command"] == f"lighter resume {run_dir} vars::hub::token=<secret> trainer::max_epochs=2"
+
+
 def test_a_profile_may_set_flat_key_paths(profiles, cfg):
     write_profile(profiles, "flat.yaml", "trainer::max_epochs: 4\nvars#workspace: flat-team\n")
     experiment = prepare("fit", [str(cfg)], profile="flat")

@@ -203,12 +203,13 @@ def resume_from(experiment: Any, decision: Decision, recorder: Any) -> Path:
     experiment.args.setdefault("weights_only", not trusted())  # as every checkpoint lighter loads
     recorder.ckpt_path = str(checkpoint)
     if process_rank() == 0:
-        _record_resume(decision.run_dir, decision.record or {}, experiment, checkpoint)
+        _record_resume(decision.run_dir, decision.record or {}, experiment, recorder.command, checkpoint)
     return checkpoint
 
 
-def _record_resume(folder: Path, record: dict[str, Any], experiment: Any, checkpoint: Path) -> None:
-    entry = {"started": now(), "command": experiment.command, "checkpoint": str(checkpoint)}
+def _record_resume(folder: Path, record: dict[str, Any], experiment: Any, command: str, checkpoint: Path) -> None:
+    # The recorder's command: secrets typed as overrides already scrubbed, as in the record's own `command`.
+    entry = {"started": now(), "command": command, "checkpoint": str(checkpoint)}
     entry["after"] = {k: record[k] for k in ("status", "ended", "interrupted", "error") if k in record}
     resumes = [*(record.get("resumes") or []), entry]
     config_text = dump(experiment.secrets.mask(experiment.config))

@@ -44,8 +44,17 @@ SLOW = """
 """
 
 
-def make_trials(tmp_path: Path, count: int, *, epochs: int = 2, slow: float = 0.0, broken: tuple[int, ...] = ()):
-    """`count` trials of the tiny classifier under tmp_path/out/sweep, as the expansion would write them."""
+def make_trials(
+    tmp_path: Path,
+    count: int,
+    *,
+    epochs: int = 2,
+    slow: float = 0.0,
+    slowed: tuple[int, ...] | None = None,
+    broken: tuple[int, ...] = (),
+):
+    """`count` trials of the tiny classifier under tmp_path/out/sweep, as the expansion would write them: each
+    training batch of the trials in `slowed` (all when None) lasts `slow` seconds."""
     out = tmp_path / "out"
     trials = []
     for i in range(count):
@@ -56,7 +65,7 @@ def make_trials(tmp_path: Path, count: int, *, epochs: int = 2, slow: float = 0.
         trainer["enable_checkpointing"] = True
         trainer["callbacks"] = [
             {"_target_": "pytorch_lightning.callbacks.ModelCheckpoint", "save_last": True},  # every epoch
-            *([{"_target_": "project.slow.Slow", "seconds": slow}] if slow else []),
+            *([{"_target_": "project.slow.Slow", "seconds": slow}] if slow and i in (slowed or (i,)) else []),
         ]
         lr = 0.05 * (i + 1)
         config["system"]["optimizer"]["lr"] = lr
@@ -164,7 +173,8 @@ def wait_for(condition, timeout: float = 240.0) -> None:
 )
 def test_a_runner_killed_midway_then_rerun_ends_every_trial_done_once(tmp_path, sig):
     epochs = 3
-    out, trials = make_trials(tmp_path, 3, epochs=epochs, slow=0.4)
+    # Only the trial the runner is stopped in is slow: it must still be running when the test kills.
+    out, trials = make_trials(tmp_path, 3, epochs=epochs, slow=0.4, slowed=(1,))
     runner = start_runner(out)
     # Stop it when the first trial is complete and the second has saved a checkpoint and runs on.
     wait_for(lambda: status(trials[0])["status"] == "done" and (trials[1] / "checkpoints" / "last.ckpt").exists())

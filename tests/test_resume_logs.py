@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import csv
 import re
+import socket
 import textwrap
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from conftest import run_cli, run_in_process, write_yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.tensorboard import SummaryWriter
+
+from lighter.run.logs import _after_existing_events
 
 PROJECT = textwrap.dedent(
     """\
@@ -121,3 +126,15 @@ def test_a_fit_killed_mid_epoch_keeps_its_csv_rows_and_resumes_without_a_tensorb
     assert Counter(steps["epoch"]) == Counter([*range(18), *[5, 11, 17] * 2])
     twice = {tag: s for tag, s in steps.items() if tag != "epoch" and len(set(s)) != len(s)}
     assert twice == {}
+
+
+def test_a_resumed_tensorboard_file_sorts_after_the_file_it_continues_even_within_the_same_second(tmp_path):
+    """TensorBoard reads event files in name order (second made, host, pid): a file of the same second from a process
+    whose pid sorts later must not come after the resumed run's, or its events would follow the purge meant for them."""
+    earlier = tmp_path / f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.99999999.0"
+    earlier.write_bytes(b"")
+    _after_existing_events(tmp_path)
+    writer = SummaryWriter(str(tmp_path), purge_step=6)
+    writer.close()
+
+    assert sorted(p.name for p in tmp_path.glob("events.out.tfevents.*"))[0] == earlier.name

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,4 +80,17 @@ def continue_tensorboard_log(trainer: Any, run_dir: Path, *, before_step: int) -
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger) and Path(logger.log_dir) == run_dir:
             logger._kwargs["purge_step"] = before_step  # passed to its SummaryWriter, made on first use
+            _after_existing_events(run_dir)
             logger._default_hp_metric = False  # without metrics, log_hyperparams then writes no event
+
+
+def _after_existing_events(run_dir: Path) -> None:
+    """TensorBoard reads a folder's event files in name order, and a name starts with the second its file was made
+    (then host and pid): a resume within the same second as the run it continues could sort first, and its purge
+    would then come before the events it purges. Wait for the next second; a file dated further ahead (another
+    clock) is not waited for."""
+    fields = [p.name.split(".") for p in run_dir.glob("events.out.tfevents.*")]
+    seconds = [int(f[3]) for f in fields if len(f) > 3 and f[3].isdigit()]
+    wait = max(seconds, default=0) + 1 - time.time()
+    if 0 < wait <= 1:
+        time.sleep(wait)

@@ -278,11 +278,9 @@ def test_check_stage_option_in_every_form(tmp_path, capsys, flag):
     assert "`lighter validate` builds and runs one batch" in capsys.readouterr().out
 
 
-def test_the_in_process_cli_gives_back_what_a_run_changes(tmp_path, cli):
-    # conftest's `cli` runs `lighter fit` as a new process would, then restores this process: a later test must not
-    # see the run's directory variable, signal handlers, warning filters or logging handlers.
-    path = write_yaml(tmp_path / "config.yaml", classifier_config(tmp_path))
-    before = (
+def _process_state() -> tuple:
+    """What a run may change in its process: environment, cwd, argv, signal handlers, warning and logging filters."""
+    return (
         dict(os.environ),
         os.getcwd(),
         list(sys.argv),
@@ -291,20 +289,19 @@ def test_the_in_process_cli_gives_back_what_a_run_changes(tmp_path, cli):
         list(logging.getLogger().handlers),
         list(logging.getLogger("pytorch_lightning.utilities.rank_zero").filters),
     )
+
+
+def test_the_in_process_cli_gives_back_what_a_run_changes(tmp_path, cli):
+    # conftest's `cli` runs `lighter fit` as a new process would, then restores this process: a later test must not
+    # see the run's directory variable, signal handlers, warning filters or logging handlers.
+    path = write_yaml(tmp_path / "config.yaml", classifier_config(tmp_path))
+    before = _process_state()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     done = cli(["fit", str(path)], cwd=elsewhere)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Run directory:" in done.stdout  # what the run printed was captured
-    after = (
-        dict(os.environ),
-        os.getcwd(),
-        list(sys.argv),
-        {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)},
-        list(warnings.filters),
-        list(logging.getLogger().handlers),
-        list(logging.getLogger("pytorch_lightning.utilities.rank_zero").filters),
-    )
+    after = _process_state()
     assert after == before
 
     failed = cli(["fit", str(path), "system::criterion={_target_: torch.nn.MSELoss}"])

@@ -12,6 +12,7 @@ import csv
 import io
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -531,6 +532,7 @@ def cluster() -> Iterator[slurm_cluster.Cluster]:
         yield started
     finally:
         slurm_cluster.stop(started)
+        shutil.rmtree(started.folder, ignore_errors=True)  # its state, spool and logs: nothing to keep after the suite
 
 
 @pytest.fixture

@@ -30,10 +30,13 @@ def _written_at(config: dict[str, Any], key: str) -> str:
     return key
 
 
-def _build(method: str, configs: ConfigArgs, overrides: Any, profile: str | None) -> Any:
-    """What `lighter fit` builds, recorded as a run of `method`, with `args::<method>` as the arguments."""
+def _tune(method: str, configs: Configs, overrides: Any, run_dir: str | None, profile: str | None) -> tuple:
+    """Build what `lighter fit` builds, recorded as a run of `method` with `args::<method>` as the arguments, and run
+    the Tuner method through the stage runner: the experiment, the split configs and what the method returned."""
+    configs = split_config_args(configs)
     command = command_line(method, configs.typed, overrides, profile=chosen(profile))
-    return instantiate(prepare(Stage.FIT, configs, overrides, profile=profile, command=command), tuner=method)
+    experiment = instantiate(prepare(Stage.FIT, configs, overrides, profile=profile, command=command), tuner=method)
+    return experiment, configs, execute(experiment, run_dir=run_dir)
 
 
 def _fit_command(configs: ConfigArgs, overrides: Any, profile: str | None, override: str) -> str:
@@ -45,9 +48,7 @@ def lr_find(
     configs: Configs, overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
 ) -> float | None:
     """Run Lightning's learning-rate range test; print the suggestion, the fit command that uses it, and the plot."""
-    configs = split_config_args(configs)
-    experiment = _build("lr_find", configs, overrides, profile)
-    finder = execute(experiment, run_dir=run_dir)
+    experiment, configs, finder = _tune("lr_find", configs, overrides, run_dir, profile)
     directory = experiment.recorder.run_dir
     suggestion = finder.suggestion() if finder is not None else None
     if not experiment.trainer.is_global_zero:
@@ -82,9 +83,7 @@ def scale_batch_size(
     configs: Configs, overrides: Any = None, *, run_dir: str | None = None, profile: str | None = None
 ) -> int | None:
     """Double the train batch size until memory runs out (Lightning's `power` mode); print the largest that fit."""
-    configs = split_config_args(configs)
-    experiment = _build("scale_batch_size", configs, overrides, profile)
-    size = execute(experiment, run_dir=run_dir)
+    experiment, configs, size = _tune("scale_batch_size", configs, overrides, run_dir, profile)
     if not experiment.trainer.is_global_zero or size is None:
         return size
     override = f"{_written_at(experiment.config, BATCH_SIZE_KEY)}={size}"

@@ -144,6 +144,17 @@ def make_executor(out: Path, launcher: Mapping[str, Any]) -> Any:
     return executor
 
 
+def submit_array(executor: Any, launcher: Mapping[str, Any], call: Callable[..., Any], *columns: Sequence) -> list:
+    """One array task per row of `columns`, each running `call(*row)`; sbatch's refusal as a ConfigError."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's refusal, which we explain
+            return executor.map_array(call, *columns)
+    except Exception as err:
+        if type(err).__name__ == "FailedJobError":  # submitit's: sbatch refused, its stderr is the message
+            raise refused_submission(str(err), launcher) from err
+        raise
+
+
 class SlurmExecutor:
     """Submits the trials as one job array, then reports each trial's start and end as its record changes."""
 
@@ -161,13 +172,12 @@ class SlurmExecutor:
         for trial in trials:
             Trial(Path(trial)).update(status=Status.QUEUED.value)
         try:
-            with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's refusal, which we explain
-                jobs = executor.map_array(_job_call, [str(t) for t in trials], [self.rerun_stale] * len(trials))
-        except Exception as err:
+            jobs = submit_array(
+                executor, self.launcher, _job_call, [str(t) for t in trials], [self.rerun_stale] * len(trials)
+            )
+        except Exception:
             for trial, status in before.items():
                 Trial(Path(trial)).update(status=status or Status.PENDING.value)
-            if type(err).__name__ == "FailedJobError":  # submitit's: sbatch refused, its stderr is the message
-                raise refused_submission(str(err), self.launcher) from err
             raise
         for job, trial in zip(jobs, trials, strict=True):
             Trial(Path(trial)).update(slurm_job=str(job.job_id))
@@ -240,13 +250,13 @@ class SlurmExecutor:
                             on_note(f"{Trial(Path(trial)).name}: SLURM requeued job {job.job_id}; waiting for it")
                         continue
                 del waiting[job]
-                if on_scheduler and not _has_result(job):
+                if on_scheduler and not has_result(job):
                     if int(Trial(Path(trial)).record().get("attempts") or 0) == attempts[trial]:
                         failed_start.append((job, trial))  # lighter never ran: the node could not start it
                         continue
                     code = 1  # killed by SLURM (cancelled, time limit, out of memory) before it could return
                 else:
-                    code = _exit_code(job)
+                    code = exit_code(job)
                 seconds = time.perf_counter() - started.get(trial, time.perf_counter())
                 if not on_end(trial, settle(trial, code), seconds, code) and not stopping:
                     stopping = True
@@ -258,14 +268,14 @@ class SlurmExecutor:
             for _job, trial in failed_start:
                 Trial(Path(trial)).update(status=Status.PENDING.value)
             job, trial = failed_start[0]
-            raise failed_at_start(str(job.job_id), Trial(Path(trial)).name, *_log_of(job))
+            raise failed_at_start(str(job.job_id), Trial(Path(trial)).name, *log_of(job))
 
 
-def _has_result(job: Any) -> bool:
+def has_result(job: Any) -> bool:
     return Path(job.paths.result_pickle).exists()
 
 
-def _log_of(job: Any) -> tuple[Path | None, str]:
+def log_of(job: Any) -> tuple[Path | None, str]:
     """The task's error log and its text (where srun and the node say why a job could not start)."""
     path = Path(job.paths.stderr)
     if not path.is_file():
@@ -273,7 +283,7 @@ def _log_of(job: Any) -> tuple[Path | None, str]:
     return path, path.read_text(errors="replace")
 
 
-def _exit_code(job: Any) -> int:
+def exit_code(job: Any) -> int:
     """The task's return value (run_trial's exit code); 1 when the task itself failed, e.g. killed by SLURM."""
     try:
         result = job.result()

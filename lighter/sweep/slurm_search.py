@@ -14,9 +14,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -26,8 +24,16 @@ from lighter.names import Status
 from lighter.sweep import slurm_jobs
 from lighter.sweep.events import Ended, Reporter
 from lighter.sweep.expand import searched_trials
-from lighter.sweep.slurm import POLL_LOCAL_SECONDS, POLL_SECONDS, _exit_code, _has_result, _log_of, make_executor
-from lighter.sweep.slurm_errors import failed_at_start, refused_submission
+from lighter.sweep.slurm import (
+    POLL_LOCAL_SECONDS,
+    POLL_SECONDS,
+    exit_code,
+    has_result,
+    log_of,
+    make_executor,
+    submit_array,
+)
+from lighter.sweep.slurm_errors import failed_at_start
 
 ENDED = (Status.DONE.value, Status.PRUNED.value, Status.FAILED.value)
 WAKE_SECONDS = 0.5  # how often the wait looks for a task's result file (a stat each, no scheduler call)
@@ -83,13 +89,7 @@ def submit(
     """(the submitit cluster, one array task per `args` tuple running `call(*args)`); sbatch's refusal as a
     ConfigError."""
     executor = make_executor(out, launcher)
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):  # submitit prints sbatch's refusal, which we explain
-            return executor.cluster, executor.map_array(call, *zip(*args, strict=True))
-    except Exception as err:
-        if type(err).__name__ == "FailedJobError":  # submitit's: sbatch refused, its stderr is the message
-            raise refused_submission(str(err), launcher) from err
-        raise
+    return executor.cluster, submit_array(executor, launcher, call, *zip(*args, strict=True))
 
 
 def wait(jobs: Sequence[Any], watch: Watch, cluster: str, launcher: Mapping[str, Any]) -> list[int]:
@@ -109,17 +109,17 @@ def wait(jobs: Sequence[Any], watch: Watch, cluster: str, launcher: Mapping[str,
             _sleep(poll, waiting)
     codes = []
     for index, job in enumerate(jobs):
-        if on_scheduler and not _has_result(job) and not watch.started:
-            raise failed_at_start(str(job.job_id), f"search worker {index}", *_log_of(job))
-        codes.append(_exit_code(job))
+        if on_scheduler and not has_result(job) and not watch.started:
+            raise failed_at_start(str(job.job_id), f"search worker {index}", *log_of(job))
+        codes.append(exit_code(job))
     return codes
 
 
 def _sleep(poll: float, waiting: Sequence[Any]) -> None:
     """`poll` seconds, or less once another task has written its result: the scheduler is asked again only then."""
-    results = sum(_has_result(job) for job in waiting)
+    results = sum(has_result(job) for job in waiting)
     end = time.monotonic() + poll
-    while time.monotonic() < end and sum(_has_result(job) for job in waiting) == results:
+    while time.monotonic() < end and sum(has_result(job) for job in waiting) == results:
         time.sleep(WAKE_SECONDS)
 
 
